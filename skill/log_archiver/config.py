@@ -1,0 +1,186 @@
+"""Settings: defaults that work offline, then ``.log-archiver.json``, then the
+``LOG_ARCHIVER_*`` environment, then flags (applied by the caller with :meth:`Config.with_overrides`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from .errors import ConfigError, UsageError
+
+CONFIG_NAME = ".log-archiver.json"
+MIB = 1 << 20
+
+
+def default_store_url() -> str:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return f"file://{Path(base).absolute() / 'log-archiver' / 'store'}"
+
+
+@dataclass(frozen=True)
+class Config:
+    root: Path
+    logs_dir: Path
+    storage: str = field(default_factory=default_store_url)
+    compression: str = "gzip"
+    compression_level: int = 6
+    compress_threshold_bytes: int = MIB
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    upload_concurrency: int = 4
+    multipart_threshold_bytes: int = 64 * MIB
+    multipart_chunk_bytes: int = 16 * MIB
+    endpoint_url: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    addressing_style: str | None = None
+    r2_account_id: str | None = None
+    public: bool = False
+    public_base_url: str | None = None
+    github_repository: str | None = None
+    commit: bool = True
+    config_path: Path | None = None
+
+    @property
+    def index_path(self) -> Path:
+        return self.logs_dir / ".archive-index.json"
+
+    def with_overrides(self, **values) -> "Config":
+        return replace(self, **{k: v for k, v in values.items() if v is not None})
+
+    def describe(self) -> dict:
+        """The settings as JSON-ready values (no secrets are ever held here)."""
+        data = asdict(self)
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in data.items()}
+
+
+# file section/key -> Config field
+_FILE_KEYS = {
+    ("logs_dir",): "logs_dir",
+    ("storage",): "storage",
+    ("public_base_url",): "public_base_url",
+    ("compression", "algorithm"): "compression",
+    ("compression", "level"): "compression_level",
+    ("compression", "threshold_bytes"): "compress_threshold_bytes",
+    ("workers",): "workers",
+    ("upload", "concurrency"): "upload_concurrency",
+    ("upload", "multipart_threshold_bytes"): "multipart_threshold_bytes",
+    ("upload", "multipart_chunk_bytes"): "multipart_chunk_bytes",
+    ("s3", "endpoint_url"): "endpoint_url",
+    ("s3", "region"): "region",
+    ("s3", "profile"): "profile",
+    ("s3", "addressing_style"): "addressing_style",
+    ("s3", "r2_account_id"): "r2_account_id",
+    ("s3", "public"): "public",
+    ("github", "repository"): "github_repository",
+    ("git", "commit"): "commit",
+}
+
+_ENV_KEYS = {
+    "LOG_ARCHIVER_LOGS_DIR": ("logs_dir", str),
+    "LOG_ARCHIVER_STORAGE": ("storage", str),
+    "LOG_ARCHIVER_COMPRESSION": ("compression", str),
+    "LOG_ARCHIVER_COMPRESSION_LEVEL": ("compression_level", int),
+    "LOG_ARCHIVER_THRESHOLD_BYTES": ("compress_threshold_bytes", int),
+    "LOG_ARCHIVER_WORKERS": ("workers", int),
+    "LOG_ARCHIVER_UPLOAD_CONCURRENCY": ("upload_concurrency", int),
+    "LOG_ARCHIVER_PUBLIC_BASE_URL": ("public_base_url", str),
+}
+
+
+def find_config_file(start: Path) -> Path | None:
+    for folder in (start, *start.parents):
+        candidate = folder / CONFIG_NAME
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def find_root(start: Path) -> Path:
+    """The repository root: the nearest folder holding ``.git``, else ``start``."""
+    for folder in (start, *start.parents):
+        if (folder / ".git").exists():
+            return folder
+    return start
+
+
+def load_config(cwd: Path | None = None, environ: dict | None = None) -> Config:
+    cwd = (cwd or Path.cwd()).absolute()
+    environ = os.environ if environ is None else environ
+    explicit = environ.get("LOG_ARCHIVER_CONFIG")
+    path = Path(explicit).absolute() if explicit else find_config_file(cwd)
+    values: dict = {}
+    root = find_root(cwd)
+    if path is not None:
+        root = path.parent
+        values.update(_read_file(path))
+    for name, (field_name, kind) in _ENV_KEYS.items():
+        raw = environ.get(name)
+        if raw:
+            try:
+                values[field_name] = kind(raw)
+            except ValueError:
+                raise ConfigError(f"{name}={raw!r} is not a valid {kind.__name__}",
+                                  f"set {name} to a whole number") from None
+    logs_dir = Path(values.pop("logs_dir", "logs")).expanduser()
+    config = Config(root=root, logs_dir=(root / logs_dir).absolute(), config_path=path, **values)
+    check_config(config)
+    return config
+
+
+def _read_file(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist",
+                          "unset LOG_ARCHIVER_CONFIG or run `log-archiver init`") from None
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise ConfigError(f"config file {path} is not readable JSON: {error}",
+                          f"fix {path} or write a fresh one with `log-archiver init --force`") from None
+    from .schemas import SchemaViolation, validate
+
+    try:
+        validate("config", data)
+    except SchemaViolation as violation:
+        raise ConfigError(f"config file {path} is invalid: {violation}",
+                          "compare it with schemas/config.schema.json") from None
+    values = {}
+    for keys, field_name in _FILE_KEYS.items():
+        node = data
+        for key in keys:
+            node = node.get(key) if isinstance(node, dict) else None
+        if node is not None:
+            values[field_name] = node
+    return values
+
+
+def check_config(config: Config) -> None:
+    if config.compression not in ("gzip", "zstd"):
+        raise ConfigError(f"compression {config.compression!r} is not supported",
+                          "use gzip or zstd")
+    top = 22 if config.compression == "zstd" else 9
+    if not 1 <= config.compression_level <= top:
+        raise ConfigError(f"compression level {config.compression_level} is out of range for "
+                          f"{config.compression}", f"use a level from 1 to {top}")
+    if config.compress_threshold_bytes < 0 or config.workers < 1 or config.upload_concurrency < 1:
+        raise ConfigError("threshold, workers and upload concurrency must be positive",
+                          "fix the value in .log-archiver.json or the environment")
+    if not config.storage.startswith(("file:///", "s3://", "r2://")):
+        raise UsageError(f"storage {config.storage!r} is not a file:///, s3:// or r2:// URL",
+                         "set LOG_ARCHIVER_STORAGE=file:///absolute/path or s3://bucket/prefix")
+
+
+def config_template(storage: str | None = None, logs_dir: str = "logs") -> dict:
+    return {
+        "logs_dir": logs_dir,
+        "storage": storage or default_store_url(),
+        "public_base_url": None,
+        "compression": {"algorithm": "gzip", "level": 6, "threshold_bytes": MIB},
+        "upload": {"concurrency": 4, "multipart_threshold_bytes": 64 * MIB,
+                   "multipart_chunk_bytes": 16 * MIB},
+        "s3": {"endpoint_url": None, "region": None, "profile": None,
+               "addressing_style": None, "public": False},
+        "git": {"commit": True},
+    }

@@ -1,0 +1,71 @@
+"""Durable file writes: temp file in the same folder, fsync, rename, fsync the folder."""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+from .errors import LocalFileError
+
+TEMP_SUFFIX = ".tmp"
+TEMP_MARKER = ".la-"
+
+
+def temp_path_for(path: Path) -> Path:
+    """A temp name beside ``path`` that every scan of ours recognises and skips."""
+    return path.with_name(f"{path.name}{TEMP_MARKER}{os.getpid()}-{secrets.token_hex(4)}{TEMP_SUFFIX}")
+
+
+def is_temp_name(name: str) -> bool:
+    return name.endswith((".tmp", ".part", ".lock")) or TEMP_MARKER in name
+
+
+def fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def local_error(error: OSError, action: str, path: Path | str) -> LocalFileError:
+    """A clear error for a failed local read or write, keeping the OSError as cause."""
+    if error.errno == errno.ENOSPC:
+        hint = f"free disk space on the device holding {path} and run the command again"
+    elif error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        hint = f"make {path} writable for this user, or point the setting at another place"
+    else:
+        hint = "check the path and run the command again"
+    err = LocalFileError(f"cannot {action} {path}: {error.strerror or error}", hint)
+    err.__cause__ = error
+    return err
+
+
+@contextmanager
+def atomic_writer(path: Path) -> Iterator[BinaryIO]:
+    """Write ``path`` whole or not at all; the temp file never outlives a failure."""
+    temp = temp_path_for(path)
+    try:
+        with open(temp, "xb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+        fsync_dir(path.parent)
+    except BaseException as error:
+        try:
+            temp.unlink()
+        except FileNotFoundError:
+            pass
+        if isinstance(error, OSError) and not isinstance(error, LocalFileError):
+            raise local_error(error, "write", path) from error
+        raise
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    with atomic_writer(path) as handle:
+        handle.write(data)

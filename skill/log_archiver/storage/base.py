@@ -1,0 +1,79 @@
+"""The storage protocol: a handful of primitives every backend implements.
+
+Keys are relative to the store's root (a folder, or a bucket and prefix), for example
+``archive/logs/2025/01/123/build.log.gz``. Checksums are lowercase SHA-256 hex digests of
+the stored bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Literal, Protocol
+
+PutOutcome = Literal["created", "exists", "replaced"]
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    sha256: str | None
+
+
+class Store(Protocol):
+    """What the archive needs from a place that keeps objects."""
+
+    url: str
+
+    def put(self, key: str, path: Path, *, sha256: str, size: int,
+            overwrite: bool = False) -> PutOutcome:
+        """Store the file at ``path`` under ``key``, checked against ``sha256``.
+
+        An object already at ``key`` with the same size and checksum counts as stored
+        (``"exists"``). A different object there raises ``StorageConflictError`` unless
+        ``overwrite`` is true (``"replaced"``). Bytes that do not match ``sha256`` are
+        never left at ``key`` (``ChecksumMismatchError``).
+        """
+
+    def get(self, key: str, dest: Path) -> None:
+        """Download ``key`` to ``dest`` (written whole or not at all)."""
+
+    def head(self, key: str) -> ObjectInfo | None:
+        """Size and checksum of the object at ``key``, or None when there is none."""
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Every object whose key starts with ``prefix``."""
+
+    def delete(self, key: str) -> None:
+        """Remove ``key``; removing a missing key is not an error."""
+
+    def url_for(self, key: str) -> str:
+        """The ``cloud_url`` of ``key`` (``file://...``, ``s3://...``, ``r2://...``)."""
+
+    def public_url_for(self, key: str) -> str | None:
+        """A URL a browser can open, when the configuration names a public base URL."""
+
+
+def verify(store: Store, key: str, *, sha256: str, size: int) -> ObjectInfo:
+    """Confirm the stored object has the expected size and checksum, or raise."""
+    from ..errors import ChecksumMismatchError, StorageNotFoundError
+
+    info = store.head(key)
+    if info is None:
+        raise StorageNotFoundError(
+            f"stored object {store.url_for(key)!s} is missing",
+            "run `retry-failed-uploads ISSUE --execute` to upload it again",
+        )
+    if info.size != size or (info.sha256 is not None and info.sha256 != sha256):
+        raise ChecksumMismatchError(
+            f"stored object {store.url_for(key)} does not match: size {info.size} "
+            f"sha256 {info.sha256}, expected size {size} sha256 {sha256}",
+            "the local copy is kept; re-upload it with `archive ISSUE --force`",
+        )
+    if info.sha256 is None:
+        raise ChecksumMismatchError(
+            f"stored object {store.url_for(key)} has no checksum to verify",
+            "re-upload it with `archive ISSUE --force` so its SHA-256 is recorded",
+        )
+    return info

@@ -1,0 +1,173 @@
+"""``file:///path``: a local folder as the store (the default; no account needed).
+
+Key ``K`` lives at ``ROOT/K``. Everything of the store's own (temp files) stays under
+``ROOT/.log-archiver/`` so the root holds the archived objects and nothing else.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import quote
+
+from ..errors import (
+    ChecksumMismatchError,
+    StorageConflictError,
+    StorageError,
+    StorageNotFoundError,
+    StoragePermissionError,
+    UsageError,
+)
+from ..fsutil import fsync_dir
+from ..hashing import sha256_file
+from .base import ObjectInfo, PutOutcome
+
+OWN_DIR = ".log-archiver"
+
+
+class LocalStore:
+    def __init__(self, root: Path, public_base_url: str | None = None):
+        self.root = Path(root)
+        self.url = f"file://{quote(str(self.root))}"
+        self.public_base_url = public_base_url.rstrip("/") if public_base_url else None
+
+    def _path(self, key: str) -> Path:
+        parts = key.split("/")
+        if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts) \
+                or parts[0] == OWN_DIR:
+            raise UsageError(f"storage key {key!r} is not a clean relative path",
+                             "use keys like archive/logs/2025/01/123/build.log")
+        return self.root.joinpath(*parts)
+
+    def _temp_dir(self) -> Path:
+        folder = self.root / OWN_DIR / "tmp"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise _storage_error(error, "create", folder) from error
+        return folder
+
+    def put(self, key: str, path: Path, *, sha256: str, size: int,
+            overwrite: bool = False) -> PutOutcome:
+        target = self._path(key)
+        existing = self.head(key)
+        if existing is not None:
+            if existing.size == size and existing.sha256 == sha256:
+                return "exists"
+            if not overwrite:
+                raise _conflict(self.url_for(key), existing, sha256)
+        temp = self._temp_dir() / f"{os.getpid()}-{os.urandom(6).hex()}"
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, temp)
+            with open(temp, "rb+") as handle:
+                os.fsync(handle.fileno())
+            written = sha256_file(temp)
+            if written != sha256 or temp.stat().st_size != size:
+                raise ChecksumMismatchError(
+                    f"bytes read from {path} do not match sha256 {sha256} (got {written})",
+                    "the local file changed since it was prepared; run prepare-upload again",
+                )
+            if overwrite and existing is not None:
+                os.replace(temp, target)
+                outcome: PutOutcome = "replaced"
+            else:
+                # link() fails if the key appeared meanwhile: a conditional write.
+                try:
+                    os.link(temp, target)
+                except FileExistsError:
+                    return self._settle_race(key, sha256, size)
+                outcome = "created"
+            fsync_dir(target.parent)
+            return outcome
+        except FileNotFoundError as error:
+            if not Path(path).exists():
+                raise StorageNotFoundError(f"local file {path} to upload is missing",
+                                           "run collect-logs and prepare-upload again") from error
+            raise _storage_error(error, "write", target) from error
+        except OSError as error:
+            raise _storage_error(error, "write", target) from error
+        finally:
+            temp.unlink(missing_ok=True)
+
+    def _settle_race(self, key: str, sha256: str, size: int) -> PutOutcome:
+        existing = self.head(key)
+        if existing is not None and existing.size == size and existing.sha256 == sha256:
+            return "exists"
+        raise _conflict(self.url_for(key), existing, sha256)
+
+    def get(self, key: str, dest: Path) -> None:
+        source = self._path(key)
+        temp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
+        try:
+            shutil.copyfile(source, temp)
+            os.replace(temp, dest)
+        except FileNotFoundError as error:
+            temp.unlink(missing_ok=True)
+            if not source.exists():
+                raise StorageNotFoundError(f"no stored object {self.url_for(key)}",
+                                           "check the key with `log-archiver read`") from error
+            raise _storage_error(error, "write", dest) from error
+        except OSError as error:
+            temp.unlink(missing_ok=True)
+            raise _storage_error(error, "read", source) from error
+
+    def head(self, key: str) -> ObjectInfo | None:
+        target = self._path(key)
+        try:
+            size = target.stat().st_size
+            return ObjectInfo(key, size, sha256_file(target))
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            raise _storage_error(error, "read", target) from error
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        for folder, dirs, files in os.walk(self.root):
+            here = Path(folder)
+            if here == self.root:
+                dirs[:] = [d for d in dirs if d != OWN_DIR]
+            dirs.sort()
+            for name in sorted(files):
+                key = (here / name).relative_to(self.root).as_posix()
+                if key.startswith(prefix):
+                    yield ObjectInfo(key, (here / name).stat().st_size, None)
+
+    def delete(self, key: str) -> None:
+        try:
+            self._path(key).unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as error:
+            raise _storage_error(error, "delete", self._path(key)) from error
+
+    def url_for(self, key: str) -> str:
+        return f"{self.url}/{quote(key)}"
+
+    def public_url_for(self, key: str) -> str | None:
+        return f"{self.public_base_url}/{quote(key)}" if self.public_base_url else None
+
+
+def _conflict(url: str, existing: ObjectInfo | None, sha256: str) -> StorageConflictError:
+    found = f"sha256 {existing.sha256}" if existing else "another object"
+    return StorageConflictError(
+        f"{url} already holds a different object ({found}, expected sha256 {sha256})",
+        "nothing was overwritten; inspect the stored object, then re-archive with --force to replace it",
+    )
+
+
+def _storage_error(error: OSError, action: str, path: Path) -> StorageError:
+    import errno
+
+    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return StoragePermissionError(
+            f"cannot {action} {path} in the local store: {error.strerror}",
+            "make the store folder writable, or set LOG_ARCHIVER_STORAGE to another folder",
+        )
+    if error.errno == errno.ENOSPC:
+        return StorageError(f"no space left to {action} {path}",
+                            "free disk space under the store folder and run again")
+    return StorageError(f"cannot {action} {path}: {error.strerror or error}",
+                        "check the store folder and run again")
