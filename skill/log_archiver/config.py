@@ -1,5 +1,6 @@
 """Settings: defaults that work offline, then ``.log-archiver.json``, then the
-``LOG_ARCHIVER_*`` environment, then flags (applied by the caller with :meth:`Config.with_overrides`).
+``LOG_ARCHIVER_*`` environment, then flags (the caller applies them with
+:meth:`Config.with_overrides`).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class Config:
     def index_path(self) -> Path:
         return self.logs_dir / ".archive-index.json"
 
-    def with_overrides(self, **values) -> "Config":
+    def with_overrides(self, **values) -> Config:
         return replace(self, **{k: v for k, v in values.items() if v is not None})
 
     def describe(self) -> dict:
@@ -138,7 +139,7 @@ def _read_file(path: Path) -> dict:
                           "unset LOG_ARCHIVER_CONFIG or run `log-archiver init`") from None
     except (OSError, UnicodeDecodeError, ValueError) as error:
         raise ConfigError(f"config file {path} is not readable JSON: {error}",
-                          f"fix {path} or write a fresh one with `log-archiver init --force`") from None
+                          f"fix {path} or write a new one: `log-archiver init --force`") from None
     from .schemas import SchemaViolation, validate
 
     try:

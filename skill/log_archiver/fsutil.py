@@ -5,9 +5,10 @@ from __future__ import annotations
 import errno
 import os
 import secrets
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 from .errors import LocalFileError
 
@@ -17,7 +18,8 @@ TEMP_MARKER = ".la-"
 
 def temp_path_for(path: Path) -> Path:
     """A temp name beside ``path`` that every scan of ours recognises and skips."""
-    return path.with_name(f"{path.name}{TEMP_MARKER}{os.getpid()}-{secrets.token_hex(4)}{TEMP_SUFFIX}")
+    tag = f"{os.getpid()}-{secrets.token_hex(4)}"
+    return path.with_name(f"{path.name}{TEMP_MARKER}{tag}{TEMP_SUFFIX}")
 
 
 def is_temp_name(name: str) -> bool:

@@ -8,8 +8,9 @@ timeouts twice with a longer timeout; never for permanent errors; at most 3 retr
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 from .errors import ArchiveError
 
@@ -28,7 +29,7 @@ class RetryPolicy:
     clock: Callable[[], float] = field(default=time.monotonic, repr=False)
 
     @classmethod
-    def immediate(cls) -> "RetryPolicy":
+    def immediate(cls) -> RetryPolicy:
         """The same rules with no waiting, for tests."""
         return cls(sleep=lambda _s: None)
 

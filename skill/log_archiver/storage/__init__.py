@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 __all__ = ["ObjectInfo", "Store", "open_store", "verify"]
 
 
-def open_store(url: str, config: "Config | None" = None) -> Store:
+def open_store(url: str, config: Config | None = None) -> Store:
     parts = urlsplit(url)
     public_base = config.public_base_url if config else None
     if parts.scheme == "file":

@@ -7,9 +7,10 @@ the stored bytes.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Literal, Protocol
+from typing import Literal, Protocol
 
 PutOutcome = Literal["created", "exists", "replaced"]
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import quote
 
 from ..errors import (
@@ -154,7 +154,8 @@ def _conflict(url: str, existing: ObjectInfo | None, sha256: str) -> StorageConf
     found = f"sha256 {existing.sha256}" if existing else "another object"
     return StorageConflictError(
         f"{url} already holds a different object ({found}, expected sha256 {sha256})",
-        "nothing was overwritten; inspect the stored object, then re-archive with --force to replace it",
+        "nothing was overwritten; inspect the stored object, then re-archive with --force "
+        "to replace it",
     )
 
 

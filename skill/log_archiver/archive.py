@@ -1,0 +1,159 @@
+"""``archive ISSUE``: every step of the workflow in one process, in order."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from .cleanup import cleanup_local
+from .errors import ArchiveError
+from .index import find_entry
+from .upload import upload_records
+from .workflow import Context, archive_state, prepare
+
+
+def archive(ctx: Context, issue: int, *, reason: str = "manual", force: bool = False,
+            retry: bool = False, pr: int | None = None, commit: bool = True,
+            progress=lambda message: None) -> dict:
+    """Run the whole workflow; returns the JSON payload (``status`` included)."""
+    config = ctx.config
+    result: dict = {"issue_number": issue, "reason": reason, "index_path": str(ctx.index.path),
+                    "storage_url": config.storage, "warnings": [], "errors": []}
+    entry = find_entry(ctx.index.read(), issue)
+    state = archive_state(entry)
+    result["previous_state"] = state
+
+    issue_info = _check_trigger(ctx, issue, reason, pr, force, result)
+    if state == "done" and not force:
+        from .collect import collect_logs
+
+        found, _ = collect_logs(config.logs_dir, issue)
+        known = {log["local_path"] for log in entry["logs"]}
+        new = [f.relative for f in found if f.relative not in known]
+        result.update(status="noop", entry=_entry_summary(entry), new_logs=new,
+                      message=f"issue #{issue} is already archived ({entry['archived_at']})")
+        if new:
+            result["warnings"].append(f"{len(new)} new log(s) found since; run with --force "
+                                      "to archive them")
+        return result
+    if ctx.dry_run:
+        plan = prepare(ctx, issue, reason=reason, force=force)
+        result.update(status="ok", plan=plan["files"], collected=len(plan["found"]))
+        return result
+
+    progress(f"collecting and compressing logs of issue #{issue}")
+    plan = prepare(ctx, issue, reason=reason, force=force,
+                   title=issue_info.get("title"), url=issue_info.get("url"))
+    result["collected"] = len(plan["found"])
+    result["skipped"] = plan["skipped"]
+    result["errors"].extend(plan["errors"])
+    progress(f"uploading to {ctx.store.url}")
+    report = upload_records(ctx.index, issue, ctx.store, config.logs_dir,
+                            retry_failed=retry or force, overwrite=force, policy=ctx.policy,
+                            concurrency=config.upload_concurrency)
+    result["upload"] = asdict(report)
+    entry = ctx.index.read_entry(issue)
+    result["compressed"] = _compression_summary(entry)
+    partial = not entry["upload_complete"] or bool(plan["errors"])
+
+    progress("rendering the issue comment")
+    result["comment"] = _comment(ctx, entry, result)
+    progress("freeing local disk")
+    cleaned = cleanup_local(ctx.index, issue, config.logs_dir, store=ctx.store,
+                            policy=ctx.policy, only_compressed=partial, workers=config.workers)
+    result["cleanup"] = asdict(cleaned)
+    if commit and config.commit:
+        result["commit"] = _commit(ctx, issue, reason, cleaned.freed_bytes)
+    else:
+        result["commit"] = {"status": "noop", "reason": "committing was turned off"}
+    entry = ctx.index.read_entry(issue)
+    result["entry"] = _entry_summary(entry)
+    if partial:
+        failed = [f["local_path"] for f in report.failed]
+        result["status"] = "partial"
+        result["failed_files"] = failed
+        result["hint"] = f"run `archive {issue} --retry` once the cause is fixed"
+    else:
+        result["status"] = "ok"
+    return result
+
+
+def _github(ctx: Context, result: dict):
+    """A GitHub client for the configured repository, or None (and a warning) without one."""
+    if "github" not in ctx.__dict__:
+        from .github import GitHubClient
+
+        try:
+            ctx.__dict__["github"] = GitHubClient.from_config(ctx.config, policy=ctx.policy)
+        except ArchiveError as error:
+            result["warnings"].append(f"GitHub steps skipped: {error.message}")
+            ctx.__dict__["github"] = None
+        if ctx.__dict__["github"] is None and not any("GitHub" in w for w in result["warnings"]):
+            result["warnings"].append("GitHub steps skipped: no GitHub repository is known "
+                                      "(set GITHUB_REPOSITORY=owner/name)")
+    return ctx.__dict__["github"]
+
+
+def _check_trigger(ctx: Context, issue: int, reason: str, pr, force: bool, result) -> dict:
+    """The issue's title and URL when GitHub answers; raises when the reason does not hold.
+
+    ``--force`` skips the check; ``manual`` needs none.
+    """
+    from .github import check_trigger
+
+    client = _github(ctx, result)
+    if not force:
+        result["trigger"] = check_trigger(client, issue, reason, pr=pr)
+    if client is None:
+        return {}
+    info = (result.get("trigger") or {}).get("issue")
+    if info is None:
+        try:
+            info = client.issue(issue)
+        except ArchiveError as error:
+            result["warnings"].append(f"issue title not fetched: {error.message}")
+            return {}
+    return {"title": info.get("title"), "url": info.get("url")}
+
+
+def _comment(ctx: Context, entry: dict, result: dict) -> dict:
+    from .comment import render_comment
+    from .github import publish_comment
+
+    body = render_comment(entry, logs_dir=ctx.config.logs_dir)
+    published = publish_comment(_github(ctx, result), entry["issue_number"], body)
+    posted = published["status"] in ("created", "updated", "unchanged")
+    if published["status"] == "failed":
+        result["warnings"].append(f"comment not posted: {published['error']['message']}")
+    return {"body": body, "posted": posted, "action": published["status"],
+            "url": published.get("url"), "reason": published.get("reason")}
+
+
+def _commit(ctx: Context, issue: int, reason: str, freed: int) -> dict:
+    from .gitrepo import commit_index, commit_message
+
+    entry = ctx.index.read_entry(issue)
+    message = commit_message(issue, entry["total_logs"], freed, reason)
+    try:
+        with ctx.index.locked():
+            return commit_index(ctx.index.path, message, repo_root=ctx.config.root,
+                                policy=ctx.policy)
+    except ArchiveError as error:
+        return {"status": "error", **error.to_dict()}
+
+
+def _compression_summary(entry: dict) -> dict:
+    packed = [log for log in entry["logs"] if log["compressed"]]
+    before = sum(log["original_size_bytes"] for log in packed)
+    after = sum(log["size_bytes"] for log in packed)
+    return {"files": len(packed), "original_bytes": before, "stored_bytes": after,
+            "reduction": round(1 - after / before, 4) if before else 0.0}
+
+
+def _entry_summary(entry: dict) -> dict:
+    keys = ("issue_number", "archived_at", "archive_reason", "total_logs", "total_size_bytes",
+            "total_original_size_bytes", "compression_ratio", "partial_archive",
+            "upload_complete", "retry_count")
+    summary = {key: entry[key] for key in keys}
+    summary["remote_folder"] = (entry["logs"][0]["remote_path"].rsplit("/", 1)[0]
+                                if entry["logs"] else None)
+    return summary

@@ -1,0 +1,87 @@
+"""The command line: a thin layer over the library (the only place click is used)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .. import __version__
+from .admin import init_command, validate_index_command
+from .output import emit, envelope
+from .recovery import (
+    cleanup_local_command,
+    mark_partial_archive_command,
+    retry_failed_uploads_command,
+    update_file_status_command,
+    update_index_command,
+)
+from .steps import (
+    archive_command,
+    collect_logs_command,
+    compress_logs_command,
+    file_manager_group,
+    prepare_upload_command,
+)
+
+COMMANDS = [
+    archive_command, collect_logs_command, compress_logs_command, prepare_upload_command,
+    file_manager_group, update_index_command, update_file_status_command,
+    mark_partial_archive_command, retry_failed_uploads_command, cleanup_local_command,
+    init_command, validate_index_command,
+]
+
+
+@click.group()
+@click.version_option(__version__, prog_name="log-archiver")
+def cli():
+    """Archive the logs of a GitHub issue to durable storage.
+
+    Every command prints one JSON object on stdout; progress and summaries go to stderr.
+    Exit codes: 0 ok or noop, 1 error, 2 usage, 3 partial.
+    """
+
+
+for _command in COMMANDS:
+    cli.add_command(_command)
+
+
+def _invoke(command: click.Command, args=None, prog_name=None) -> None:
+    """Run a click command so that even a usage error prints the JSON envelope."""
+    try:
+        command.main(args=args, prog_name=prog_name, standalone_mode=False)
+    except click.UsageError as error:
+        name = error.ctx.command.name if error.ctx and error.ctx.command else command.name
+        message = error.format_message()
+        document = envelope(name or "log-archiver", "error", False, {}, [{
+            "type": "usage", "message": message, "retryable": False,
+            "hint": f"run `{error.ctx.command_path if error.ctx else name} --help`"}])
+        emit(document, quiet=False, human=f"error: {message}")
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(1)
+    except click.exceptions.Exit as exit_:
+        sys.exit(exit_.exit_code)
+    sys.exit(0)
+
+
+def main(args=None) -> None:
+    _invoke(cli, args, "log-archiver")
+
+
+def _script(command: click.Command):
+    return lambda: _invoke(command, None, command.name)
+
+
+archive_main = _script(archive_command)
+collect_logs_main = _script(collect_logs_command)
+compress_logs_main = _script(compress_logs_command)
+prepare_upload_main = _script(prepare_upload_command)
+file_manager_main = _script(file_manager_group)
+update_index_main = _script(update_index_command)
+update_file_status_main = _script(update_file_status_command)
+mark_partial_archive_main = _script(mark_partial_archive_command)
+retry_failed_uploads_main = _script(retry_failed_uploads_command)
+cleanup_local_main = _script(cleanup_local_command)
+validate_index_main = _script(validate_index_command)

@@ -1,0 +1,61 @@
+"""init and validate-index."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ..errors import UsageError
+from . import output
+from .options import build_context, common_options
+
+
+@click.command("init")
+@click.option("--storage", "store_url", default=None, metavar="URL",
+              help="Store URL to write (default: a folder under the user's data dir).")
+@click.option("--logs-dir", default="logs", show_default=True, help="Logs folder, relative.")
+@click.option("--force", is_flag=True, help="Overwrite an existing config file.")
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing on stderr.")
+def init_command(store_url, logs_dir, force, quiet):
+    """Write .log-archiver.json at the repository root."""
+    from ..config import CONFIG_NAME, config_template, find_root
+    from ..fsutil import write_bytes_atomic
+
+    def body():
+        root = find_root(Path.cwd())
+        target = root / CONFIG_NAME
+        if target.exists() and not force:
+            return {"status": "noop", "path": str(target),
+                    "message": f"{target} exists; pass --force to replace it"}
+        data = config_template(store_url, logs_dir)
+        from ..schemas import SchemaViolation, validate
+
+        try:
+            validate("config", data)
+        except SchemaViolation as violation:
+            raise UsageError(f"config would be invalid: {violation}",
+                             "check --storage (file:///abs/path or s3://bucket/prefix)") from None
+        write_bytes_atomic(target, (json.dumps(data, indent=2) + "\n").encode())
+        return {"status": "ok", "path": str(target), "config": data}
+
+    output.run("init", body, quiet=quiet)
+
+
+@click.command("validate-index")
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+@common_options
+def validate_index_command(path, settings):
+    """Check an archive index against its schema and rules; list every violation."""
+    from ..validation import validate_index_file
+
+    def body():
+        target = path or build_context(settings).index.path
+        problems = validate_index_file(target)
+        errors = [{"type": "index_invalid", "message": f"{p['path']}: {p['message']}",
+                   "retryable": False, "hint": f"fix {target} at {p['path']}"} for p in problems]
+        return {"status": "error" if problems else "ok", "path": str(target),
+                "violations": problems, "errors": errors}
+
+    output.run("validate-index", body, quiet=settings["quiet"])

@@ -1,0 +1,61 @@
+"""Options and arguments many commands share."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import click
+
+from ..errors import UsageError
+from ..issue import parse_issue
+
+
+def _issue_callback(ctx, param, value):
+    try:
+        return parse_issue(value)
+    except UsageError as error:
+        raise click.BadParameter(f"{error.message}; {error.hint}") from None
+
+
+def issue_argument(function):
+    return click.argument("issue", callback=_issue_callback, metavar="ISSUE")(function)
+
+
+def common_options(function):
+    """--quiet, --logs-dir and --storage, folded into one ``settings`` dict."""
+
+    @click.option("--quiet", "-q", is_flag=True, help="Print nothing on stderr.")
+    @click.option("--logs-dir", type=click.Path(path_type=Path), default=None,
+                  help="Logs folder (overrides LOG_ARCHIVER_LOGS_DIR and the config).")
+    @click.option("--storage", default=None, metavar="URL",
+                  help="Store URL: file:///path, s3://bucket/prefix or r2://bucket/prefix.")
+    @functools.wraps(function)
+    def wrapper(*args, quiet, logs_dir, storage, **kwargs):
+        return function(*args, settings={"quiet": quiet, "logs_dir": logs_dir,
+                                         "storage": storage}, **kwargs)
+
+    return wrapper
+
+
+def dry_run_option(function):
+    return click.option("--dry-run", is_flag=True,
+                        help="Say what would happen; change nothing.")(function)
+
+
+def build_context(settings: dict, dry_run: bool = False):
+    """The library context from the config, the environment and the flags."""
+    from ..config import load_config
+    from ..workflow import Context
+
+    config = load_config()
+    overrides = {}
+    if settings.get("logs_dir") is not None:
+        overrides["logs_dir"] = settings["logs_dir"].absolute()
+    if settings.get("storage"):
+        overrides["storage"] = settings["storage"]
+    config = config.with_overrides(**overrides)
+    from ..config import check_config
+
+    check_config(config)
+    return Context(config=config, dry_run=dry_run)

@@ -1,0 +1,112 @@
+"""Recovery tools: update-index, update-file-status, mark-partial-archive,
+retry-failed-uploads, cleanup-local."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import click
+
+from . import output
+from .options import build_context, common_options, dry_run_option, issue_argument
+
+
+@click.command("update-index")
+@issue_argument
+@click.argument("metadata", type=click.File("r"))
+@common_options
+def update_index_command(issue, metadata, settings):
+    """Add or replace the index entry of ISSUE from METADATA (a JSON file, or -)."""
+    from ..recovery import load_metadata, update_index
+
+    def body():
+        data = load_metadata(metadata.read(), metadata.name)
+        ctx = build_context(settings)
+        return {"status": "ok", "issue_number": issue,
+                **update_index(ctx.index, issue, data, ctx.config.storage)}
+
+    output.run("update-index", body, quiet=settings["quiet"])
+
+
+@click.command("update-file-status")
+@issue_argument
+@click.argument("file")
+@click.argument("status", type=click.Choice(["pending", "retrying", "failed", "uploaded"]))
+@click.argument("cloud_url", required=False)
+@click.option("--error", "error_text", default=None, help="The error to record with failed.")
+@common_options
+def update_file_status_command(issue, file, status, cloud_url, error_text, settings):
+    """Record the upload STATUS of one FILE of ISSUE (pending, retrying, failed, uploaded)."""
+    from ..recovery import update_file_status
+
+    def body():
+        ctx = build_context(settings)
+        return {"status": "ok", "issue_number": issue,
+                **update_file_status(ctx.index, issue, file, status, cloud_url, ctx.logs_dir,
+                                     error_text)}
+
+    output.run("update-file-status", body, quiet=settings["quiet"])
+
+
+@click.command("mark-partial-archive")
+@issue_argument
+@click.argument("reason")
+@common_options
+def mark_partial_archive_command(issue, reason, settings):
+    """Flag the archive of ISSUE as partial, recording REASON (e.g. index update failed)."""
+    from ..recovery import mark_partial
+
+    def body():
+        ctx = build_context(settings)
+        return {"status": "ok", "issue_number": issue, **mark_partial(ctx.index, issue, reason)}
+
+    output.run("mark-partial-archive", body, quiet=settings["quiet"])
+
+
+@click.command("retry-failed-uploads")
+@issue_argument
+@click.option("--execute", is_flag=True, help="Upload them now instead of only listing them.")
+@common_options
+def retry_failed_uploads_command(issue, execute, settings):
+    """List the files of ISSUE still to upload (failed or pending); --execute uploads them."""
+    from ..upload import upload_records, wants_upload
+
+    def body():
+        ctx = build_context(settings)
+        entry = ctx.index.read_entry(issue)
+        todo = [log for log in entry["logs"] if wants_upload(log, retry_failed=True)]
+        files = [{"local_path": log["local_path"], "stored_path": log["stored_path"],
+                  "remote_path": log["remote_path"], "upload_status": log["upload_status"],
+                  "last_error": log["last_error"],
+                  "local_exists": (ctx.logs_dir / log["stored_path"]).exists()} for log in todo]
+        if not todo:
+            return {"status": "noop", "issue_number": issue, "files": []}
+        if not execute:
+            return {"status": "ok", "issue_number": issue, "files": files}
+        report = upload_records(ctx.index, issue, ctx.store, ctx.logs_dir, retry_failed=True,
+                                policy=ctx.policy, concurrency=ctx.config.upload_concurrency)
+        return {"status": "partial" if report.failed else "ok", "issue_number": issue,
+                "files": files, **asdict(report)}
+
+    output.run("retry-failed-uploads", body, quiet=settings["quiet"])
+
+
+@click.command("cleanup-local")
+@issue_argument
+@dry_run_option
+@common_options
+def cleanup_local_command(issue, dry_run, settings):
+    """Delete the local logs of ISSUE whose stored copy is verified; keep the index."""
+    from ..cleanup import cleanup_local
+
+    def body():
+        ctx = build_context(settings, dry_run)
+        report = cleanup_local(ctx.index, issue, ctx.logs_dir, store=ctx.store, policy=ctx.policy,
+                               dry_run=dry_run, workers=ctx.config.workers)
+        status = "error" if report.failed else ("ok" if report.deleted else "noop")
+        errors = [{"type": "local_file", "message": f"cannot delete {f['path']}: {f['message']}",
+                   "retryable": False, "hint": "fix its permissions and run cleanup-local again"}
+                  for f in report.failed]
+        return {"status": status, "issue_number": issue, **asdict(report), "errors": errors}
+
+    output.run("cleanup-local", body, dry_run=dry_run, quiet=settings["quiet"])

@@ -1,0 +1,142 @@
+"""The workflow steps: archive, collect-logs, compress-logs, prepare-upload, file-manager."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+
+from ..errors import UsageError
+from . import output
+from .options import build_context, common_options, dry_run_option, issue_argument
+
+REASON = click.Choice(["issue_closed", "pr_merged", "manual", "retention"])
+
+
+@click.command("archive")
+@issue_argument
+@click.option("--reason", type=REASON, default="manual", show_default=True,
+              help="Why the logs are archived; issue_closed and pr_merged are checked on GitHub.")
+@click.option("--force", is_flag=True,
+              help="Archive again even if already archived; replaces stored objects that differ.")
+@click.option("--retry", is_flag=True, help="Upload again the files that failed before.")
+@click.option("--pr", type=click.IntRange(min=1), default=None,
+              help="The pull request that must be merged (with --reason pr_merged).")
+@click.option("--no-commit", is_flag=True, help="Leave the updated index uncommitted.")
+@dry_run_option
+@common_options
+def archive_command(issue, reason, force, retry, pr, no_commit, dry_run, settings):
+    """Archive every log of ISSUE: collect, compress, upload, index, comment, clean, commit."""
+    from ..archive import archive
+    from ..summary import archive_summary
+
+    def body():
+        ctx = build_context(settings, dry_run)
+        say = (lambda m: None) if settings["quiet"] else (lambda m: click.echo(f"… {m}", err=True))
+        return archive(ctx, issue, reason=reason, force=force, retry=retry, pr=pr,
+                       commit=not no_commit, progress=say)
+
+    output.run("archive", body, dry_run=dry_run, quiet=settings["quiet"], human=archive_summary)
+
+
+@click.command("collect-logs")
+@issue_argument
+@common_options
+def collect_logs_command(issue, settings):
+    """List the logs of ISSUE under the logs dir (sessions, builds, deployments, debug)."""
+    from ..workflow import collect
+
+    def body():
+        ctx = build_context(settings)
+        found, skipped = collect(ctx, issue)
+        return {"status": "ok", "issue_number": issue, "logs_dir": str(ctx.logs_dir),
+                "files": [str(f.path) for f in found],
+                "logs": [{"path": str(f.path), "local_path": f.relative, "type": f.type,
+                          "size_bytes": f.size} for f in found],
+                "skipped": [asdict(s) for s in skipped]}
+
+    output.run("collect-logs", body, quiet=settings["quiet"])
+
+
+@click.command("compress-logs")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@common_options
+def compress_logs_command(files, settings):
+    """Compress each FILE over the size threshold; report what will be uploaded."""
+    from ..workflow import compress
+
+    def body():
+        ctx = build_context(settings)
+        missing = [str(f) for f in files if not f.is_file()]
+        if missing:
+            raise UsageError(f"not a file: {', '.join(missing)}",
+                             "pass log files, e.g. the paths collect-logs prints")
+        stored, errors = compress(ctx, [f.absolute() for f in files])
+        return {"status": "error" if errors else "ok",
+                "files": [{"source": str(s.source), "path": str(s.path),
+                           "compressed": s.compression is not None,
+                           "compression": s.compression, "size_bytes": s.size,
+                           "original_size_bytes": s.original_size,
+                           "checksum": f"sha256:{s.sha256}"} for s in stored],
+                "errors": errors}
+
+    output.run("compress-logs", body, quiet=settings["quiet"])
+
+
+@click.command("prepare-upload")
+@issue_argument
+@click.option("--reason", type=REASON, default="manual", show_default=True,
+              help="Archive reason recorded in a new index entry.")
+@click.option("--force", is_flag=True, help="Prepare again logs that are already stored.")
+@dry_run_option
+@common_options
+def prepare_upload_command(issue, reason, force, dry_run, settings):
+    """Compress and checksum the logs of ISSUE and record the upload plan in the index."""
+    from ..workflow import prepare
+
+    def body():
+        ctx = build_context(settings, dry_run)
+        plan = prepare(ctx, issue, reason=reason, force=force)
+        status = "error" if plan["errors"] else ("ok" if plan["files"] else "noop")
+        return {"status": status, "storage_url": ctx.config.storage, **plan}
+
+    output.run("prepare-upload", body, dry_run=dry_run, quiet=settings["quiet"])
+
+
+@click.group("file-manager")
+def file_manager_group():
+    """Perform storage operations for the archive (the uploading agent's tool)."""
+
+
+@file_manager_group.command("upload")
+@click.argument("plan", type=click.File("r"))
+@click.option("--force", is_flag=True, help="Replace stored objects that differ.")
+@common_options
+def file_manager_upload(plan, force, settings):
+    """Upload the files of PLAN (prepare-upload's output, a file or -), verifying each."""
+    from ..upload import upload_records
+
+    def body():
+        try:
+            document = json.load(plan)
+            issue = int(document["issue_number"])
+            paths = {f["local_path"] for f in document["files"]}
+        except (ValueError, KeyError, TypeError) as error:
+            raise UsageError(f"plan {plan.name} is not prepare-upload output ({error})",
+                             "pass the JSON printed by `prepare-upload ISSUE`") from None
+        ctx = build_context(settings)
+        report = upload_records(ctx.index, issue, ctx.store, ctx.logs_dir, local_paths=paths,
+                                retry_failed=True, overwrite=force, policy=ctx.policy,
+                                concurrency=ctx.config.upload_concurrency)
+        entry = ctx.index.read_entry(issue)
+        status = "partial" if report.failed else (
+            "ok" if report.verified or report.already_stored else "noop")
+        return {"status": status, "issue_number": issue, "storage_url": ctx.store.url,
+                **asdict(report),
+                "files": [log for log in entry["logs"] if log["local_path"] in paths]}
+
+    output.run("file-manager", body, quiet=settings["quiet"])
+
+

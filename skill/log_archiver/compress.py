@@ -1,0 +1,202 @@
+"""Compression of large logs, with the SHA-256 of both sides taken in the same pass.
+
+gzip is written as a series of independent members, one per 4 MiB block, compressed on
+every core at once (the way pigz does it); any gzip reader returns the original bytes.
+The output depends only on the input and the level, so compressing again after a crash
+gives the same bytes and the same checksum. zstd uses the library's own worker threads.
+Output goes to a temp file beside the log and is renamed into place when complete; the
+original is never touched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass
+from pathlib import Path
+
+from .fsutil import atomic_writer, local_error
+
+BLOCK_SIZE = 4 << 20
+SUFFIX = {"gzip": ".gz", "zstd": ".zst"}
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """The bytes that will be uploaded for one log, and what they stand for."""
+
+    source: Path
+    path: Path
+    size: int
+    sha256: str
+    original_size: int
+    original_sha256: str
+    compression: str | None
+
+
+def compressed_path(source: Path, algorithm: str) -> Path:
+    return source.with_name(source.name + SUFFIX[algorithm])
+
+
+def hash_as_is(source: Path) -> StoredFile:
+    """A log stored as it is: its own checksum twice."""
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with open(source, "rb") as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
+                size += len(block)
+    except OSError as error:
+        raise local_error(error, "read", source) from error
+    hex_digest = digest.hexdigest()
+    return StoredFile(source, source, size, hex_digest, size, hex_digest, None)
+
+
+def _gzip_member(block: bytes, level: int) -> bytes:
+    packer = zlib.compressobj(level, zlib.DEFLATED, 31)
+    return packer.compress(block) + packer.flush()
+
+
+class _Output:
+    """One compressed file being written: its temp writer and both running digests."""
+
+    def __init__(self, source: Path, target: Path):
+        self.source = source
+        self.target = target
+        self.in_digest = hashlib.sha256()
+        self.out_digest = hashlib.sha256()
+        self.in_size = 0
+        self.out_size = 0
+        self.chunks = 0
+        self._context = atomic_writer(target)
+        self.handle = self._context.__enter__()
+
+    def write(self, data: bytes) -> None:
+        self.handle.write(data)
+        self.out_digest.update(data)
+        self.out_size += len(data)
+
+    def finish(self) -> StoredFile:
+        self._context.__exit__(None, None, None)
+        return StoredFile(self.source, self.target, self.out_size, self.out_digest.hexdigest(),
+                          self.in_size, self.in_digest.hexdigest(), "gzip")
+
+    def abandon(self, error: BaseException) -> None:
+        try:
+            self._context.__exit__(type(error), error, error.__traceback__)
+        except BaseException:
+            pass
+
+
+def gzip_many(sources: list[Path], level: int, pool: Executor, window: int = 0
+              ) -> Iterator[tuple[Path, StoredFile | Exception]]:
+    """Compress every file with gzip, all blocks of all files sharing the pool.
+
+    Yields each source with its result, or with the error that stopped it (the
+    original stays, no partial output is left).
+    """
+    window = window or 2 * getattr(pool, "_max_workers", 2) + 2
+    queue: deque[tuple[_Output, Future | None]] = deque()
+    failed: dict[Path, Exception] = {}
+
+    def drain_one() -> tuple[Path, StoredFile | Exception] | None:
+        output, future = queue.popleft()
+        if output.source in failed:
+            if future is None:
+                return output.source, failed.pop(output.source)
+            return None
+        try:
+            if future is None:
+                return output.source, output.finish()
+            output.write(future.result())
+        except Exception as error:
+            wrapped = local_error(error, "write", output.target) if isinstance(error, OSError) \
+                else error
+            output.abandon(wrapped)
+            failed[output.source] = wrapped
+        return None
+
+    for source in sources:
+        try:
+            output = _Output(source, compressed_path(source, "gzip"))
+        except Exception as error:
+            yield source, error
+            continue
+        try:
+            with open(source, "rb") as handle:
+                while True:
+                    block = handle.read(BLOCK_SIZE)
+                    if not block and output.chunks:
+                        break
+                    output.in_digest.update(block)
+                    output.in_size += len(block)
+                    output.chunks += 1
+                    queue.append((output, pool.submit(_gzip_member, block, level)))
+                    while len(queue) >= window:
+                        if (done := drain_one()) is not None:
+                            yield done
+                    if not block:
+                        break
+        except OSError as error:
+            wrapped = local_error(error, "read", source)
+            output.abandon(wrapped)
+            failed[source] = wrapped
+        queue.append((output, None))
+    while queue:
+        if (done := drain_one()) is not None:
+            yield done
+
+
+def zstd_one(source: Path, level: int, threads: int) -> StoredFile:
+    import zstandard
+
+    target = compressed_path(source, "zstd")
+    in_digest, out_digest = hashlib.sha256(), hashlib.sha256()
+    in_size = 0
+
+    class _Hashing:
+        def __init__(self, handle):
+            self.handle = handle
+            self.size = 0
+
+        def write(self, data):
+            out_digest.update(data)
+            self.size += len(data)
+            return self.handle.write(data)
+
+    try:
+        with atomic_writer(target) as handle, open(source, "rb") as reader:
+            sink = _Hashing(handle)
+            packer = zstandard.ZstdCompressor(level=level, threads=threads, write_checksum=True)
+            with packer.stream_writer(sink, closefd=False) as writer:
+                while block := reader.read(BLOCK_SIZE):
+                    in_digest.update(block)
+                    in_size += len(block)
+                    writer.write(block)
+    except OSError as error:
+        raise local_error(error, "compress", source) from error
+    return StoredFile(source, target, sink.size, out_digest.hexdigest(), in_size,
+                      in_digest.hexdigest(), "zstd")
+
+
+def decompress_to(path: Path, algorithm: str | None, dest: Path) -> None:
+    """Write the original bytes of a stored file to ``dest`` (used by read and tests)."""
+    import gzip
+    import shutil
+
+    if algorithm is None:
+        shutil.copyfile(path, dest)
+        return
+    with open(path, "rb") as raw, atomic_writer(dest) as out:
+        if algorithm == "gzip":
+            reader = gzip.GzipFile(fileobj=raw, mode="rb")
+        else:
+            import zstandard
+
+            reader = zstandard.ZstdDecompressor().stream_reader(raw)
+        with reader:
+            shutil.copyfileobj(reader, out, BLOCK_SIZE)

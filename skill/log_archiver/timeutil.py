@@ -1,0 +1,25 @@
+"""UTC timestamps in the one form the index uses: ``2025-01-15T14:00:00Z``."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def now_iso() -> str:
+    return iso(utc_now())
+
+
+def from_timestamp(seconds: float) -> str:
+    return iso(datetime.fromtimestamp(int(seconds), timezone.utc))
+
+
+def parse_iso(text: str) -> datetime:
+    return datetime.strptime(text[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)

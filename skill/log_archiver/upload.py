@@ -1,0 +1,134 @@
+"""The file-manager: performs an upload plan through a store, file by file.
+
+Each file is put with its checksum, then read back (HEAD) and compared before it counts
+as ``verified``. Statuses reach the index as the uploads go (at most one index write a
+second, and one at the end), so a crash loses at most the last second of bookkeeping;
+the next run finds those objects already stored with the same checksum and moves on.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ArchiveError, StorageConflictError
+from .hashing import bare
+from .index import ArchiveIndex
+from .retry import RetryPolicy
+from .storage import Store, verify
+from .timeutil import now_iso
+
+UPLOADABLE = ("pending", "retrying", "uploaded")
+FLUSH_SECONDS = 1.0
+
+
+@dataclass
+class UploadReport:
+    verified: list[str] = field(default_factory=list)
+    already_stored: list[str] = field(default_factory=list)
+    failed: list[dict] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    retries: int = 0
+
+
+def wants_upload(record: dict, retry_failed: bool) -> bool:
+    return record["upload_status"] in UPLOADABLE or (
+        retry_failed and record["upload_status"] == "failed")
+
+
+def _upload_one(store: Store, logs_dir: Path, record: dict, policy: RetryPolicy,
+                overwrite: bool) -> tuple[str, int]:
+    """Store one record's file and verify it; returns the put outcome and retries."""
+    sha256 = bare(record["checksum"])
+    size = record["size_bytes"]
+    key = record["remote_path"]
+    local = logs_dir / record["stored_path"]
+    retries = 0
+    if record["upload_status"] != "uploaded":
+        if not local.exists():
+            info = store.head(key)
+            if info is not None and info.size == size and info.sha256 == sha256:
+                return "exists", 0
+            from .errors import LocalFileError
+
+            raise LocalFileError(
+                f"local file {local} to upload is missing and {store.url_for(key)} "
+                "does not hold it",
+                "restore the log file, or re-collect with `archive ISSUE --force`")
+        outcome, retries = policy.run(
+            lambda _timeout: store.put(key, local, sha256=sha256, size=size, overwrite=overwrite))
+    else:
+        outcome = "exists"
+    _, more = policy.run(lambda _timeout: verify(store, key, sha256=sha256, size=size))
+    return outcome, retries + more
+
+
+def upload_records(index: ArchiveIndex, issue: int, store: Store, logs_dir: Path, *,
+                   local_paths: set[str] | None = None, retry_failed: bool = False,
+                   overwrite: bool = False, policy: RetryPolicy | None = None,
+                   concurrency: int = 4) -> UploadReport:
+    """Upload every record of ``issue`` that is not stored yet (or only ``local_paths``)."""
+    policy = policy or RetryPolicy()
+    report = UploadReport()
+    entry = index.read_entry(issue)
+    todo = [log for log in entry["logs"]
+            if wants_upload(log, retry_failed)
+            and (local_paths is None or log["local_path"] in local_paths)]
+    if not todo:
+        return report
+    changes: dict[str, dict] = {}
+    last_flush = time.monotonic()
+
+    def flush() -> None:
+        if not changes:
+            return
+        with index.transaction() as txn:
+            current = txn.entry(issue)
+            for log in current["logs"]:
+                update = changes.get(log["local_path"])
+                if update is not None and log["checksum"] == update.pop("_checksum"):
+                    log.update(update)
+            txn.touch(issue)
+        changes.clear()
+
+    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(todo)))) as pool:
+        futures = {pool.submit(_upload_one, store, logs_dir, record, policy, overwrite): record
+                   for record in todo}
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, timeout=FLUSH_SECONDS, return_when=FIRST_COMPLETED)
+            for future in done:
+                record = futures[future]
+                changes[record["local_path"]] = _result_update(record, future, store, report)
+            if time.monotonic() - last_flush >= FLUSH_SECONDS:
+                flush()
+                last_flush = time.monotonic()
+    flush()
+    return report
+
+
+def _result_update(record: dict, future, store: Store, report: UploadReport) -> dict:
+    stamp = now_iso()
+    name = record["local_path"]
+    update = {"_checksum": record["checksum"], "upload_timestamp": stamp}
+    try:
+        outcome, retries = future.result()
+    except ArchiveError as error:
+        retries = getattr(error, "retries", 0)
+        report.retries += retries
+        report.failed.append({"local_path": name, "remote_path": record["remote_path"],
+                              **error.to_dict()})
+        update.update(upload_status="failed", last_error=error.message,
+                      upload_attempt=record["upload_attempt"] + 1 + retries)
+        if isinstance(error, StorageConflictError):
+            update["last_error"] = f"{error.message} ({error.hint})"
+        return update
+    report.retries += retries
+    (report.already_stored if outcome == "exists" else report.verified).append(name)
+    key = record["remote_path"]
+    update.update(upload_status="verified", last_error=None, archived=stamp,
+                  cloud_url=store.url_for(key), public_url=store.public_url_for(key),
+                  upload_attempt=record["upload_attempt"] + 1 + retries)
+    return update

@@ -1,0 +1,80 @@
+"""Shared fixtures: an isolated workspace with a logs dir and a local store, and a CLI
+runner that checks every output against its schema."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from log_archiver.schemas import violations
+
+pytest_plugins = ["s3_fixtures"]
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Result:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def json(self) -> dict:
+        return json.loads(self.stdout)
+
+
+def check_output(result: Result) -> dict:
+    """The one JSON object on stdout, valid against its command's output schema."""
+    document = json.loads(result.stdout)
+    problems = violations(f"output/{document['command']}.json", document)
+    assert not problems, problems
+    return document
+
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch):
+    """A fresh folder as the working directory, with logs/ and a file:// store."""
+    for name in list(os.environ):
+        if name.startswith(("LOG_ARCHIVER_", "GITHUB_", "GH_", "AWS_")):
+            monkeypatch.delenv(name)
+    root = tmp_path / "work"
+    (root / "logs").mkdir(parents=True)
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("LOG_ARCHIVER_STORAGE", f"file://{tmp_path / 'store'}")
+    monkeypatch.setenv("LOG_ARCHIVER_LOGS_DIR", str(root / "logs"))
+    return root
+
+
+@pytest.fixture
+def run_cli():
+    """Run `log-archiver ARGS...` in this process; returns exit code, stdout, stderr."""
+    from log_archiver.cli import main
+
+    def run(*args: str) -> Result:
+        out, err = io.StringIO(), io.StringIO()
+        code = 0
+        with redirect_stdout(out), redirect_stderr(err):
+            try:
+                main([str(a) for a in args])
+            except SystemExit as exit_:
+                code = exit_.code if isinstance(exit_.code, int) else 1
+        result = Result(code, out.getvalue(), err.getvalue())
+        if result.stdout.strip().startswith("{"):
+            check_output(result)
+        return result
+
+    return run
+
+
+def script(name: str) -> list[str]:
+    """The command line of an installed script (for subprocess tests)."""
+    return [str(Path(sys.executable).with_name(name))]
