@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: venv test demo lint bench clean
+.PHONY: venv test demo lint clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -21,9 +21,6 @@ demo: venv
 
 lint: venv
 	$(VENV)/bin/ruff check .
-
-bench: venv
-	$(PY) bench/run_all.py
 
 clean:
 	rm -rf $(VENV) .demo

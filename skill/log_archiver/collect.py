@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .fsutil import is_temp_name
+from .fsutil import is_temp_name, stale_temp
 from .issue import prefixed_matches, session_matches
 
 LOG_TYPES = {
@@ -31,6 +31,24 @@ class FoundLog:
 class Skipped:
     path: str
     reason: str
+
+
+def remove_stale_temps(logs_dir: Path) -> list[str]:
+    """Delete temp files that killed runs of ours left in the log folders."""
+    removed = []
+    for folder in LOG_TYPES:
+        try:
+            entries = list(os.scandir(Path(logs_dir) / folder))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for entry in entries:
+            if stale_temp(entry.name):
+                try:
+                    os.unlink(entry.path)
+                except FileNotFoundError:
+                    continue
+                removed.append(f"{folder}/{entry.name}")
+    return removed
 
 
 def collect_logs(logs_dir: Path, issue: int) -> tuple[list[FoundLog], list[Skipped]]:

@@ -22,6 +22,23 @@ def temp_path_for(path: Path) -> Path:
     return path.with_name(f"{path.name}{TEMP_MARKER}{tag}{TEMP_SUFFIX}")
 
 
+def stale_temp(name: str) -> bool:
+    """A temp file of ours whose writing process is gone (killed half way)."""
+    if TEMP_MARKER not in name or not name.endswith(TEMP_SUFFIX):
+        return False
+    try:
+        pid = int(name.rsplit(TEMP_MARKER, 1)[1].split("-", 1)[0])
+    except ValueError:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 def is_temp_name(name: str) -> bool:
     return name.endswith((".tmp", ".part", ".lock")) or TEMP_MARKER in name
 

@@ -119,6 +119,9 @@ def prepare(ctx: Context, issue: int, *, reason: str = "manual", force: bool = F
                             "compress": f.size > ctx.config.compress_threshold_bytes}
                            for f in to_prepare]
         return result
+    from .collect import remove_stale_temps
+
+    result["stale_temps_removed"] = remove_stale_temps(ctx.logs_dir)
     stored, errors = compress(ctx, [f.path for f in to_prepare])
     result["errors"] = errors
     by_source = {s.source: s for s in stored}

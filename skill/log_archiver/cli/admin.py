@@ -59,3 +59,24 @@ def validate_index_command(path, settings):
                 "violations": problems, "errors": errors}
 
     output.run("validate-index", body, quiet=settings["quiet"])
+
+
+@click.command("merge-index")
+@click.argument("base", type=click.Path(path_type=Path))
+@click.argument("ours", type=click.Path(path_type=Path))
+@click.argument("theirs", type=click.Path(path_type=Path))
+def merge_index_command(base, ours, theirs):
+    """git merge driver for the index: merge BASE, OURS and THEIRS into OURS.
+
+    Installed by `git config merge.log-archiver-index.driver
+    "log-archiver merge-index %O %A %B"`; exits 1 and leaves OURS as it was on a conflict.
+    """
+    import sys
+
+    from ..merge import merge_index_files
+
+    conflicts: list = []
+    clean = merge_index_files(base, ours, theirs, report=conflicts)
+    for conflict in conflicts:
+        click.echo(f"conflict: {conflict}", err=True)
+    sys.exit(0 if clean else 1)

@@ -1,0 +1,356 @@
+"""GitHub: which repository, the issue's state, the archive comment, the archive trigger.
+
+Nothing here may block or undo an archive. Once logs are stored and indexed, callers
+treat every :class:`GitHubError` from this module as a warning: the archive stands, and
+the comment step can be run again later. Only :func:`check_trigger`, which runs before
+anything is uploaded, is meant to stop a run (with :class:`TriggerNotMetError`).
+:func:`publish_comment` wraps :meth:`GitHubClient.upsert_comment` and never raises.
+
+Which repository: ``github.repository`` from the config, else ``GITHUB_REPOSITORY``
+(``owner/name``), else the ``origin`` remote of the project root (https, ssh or scp-like
+URL of any host, with or without ``.git``; a path of more than two parts is not taken).
+Token: ``GITHUB_TOKEN``, else ``GH_TOKEN``. API: ``GITHUB_API_URL`` (GitHub Enterprise),
+else https://api.github.com. PyGithub (imported only when a call is made) does no retrying
+of its own; :class:`RetryPolicy` does it, with the spec's delays.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+
+from .comment import find_marker, marker
+from .errors import (
+    ArchiveError,
+    ConfigError,
+    GitHubError,
+    GitHubThrottledError,
+    GitHubTransientError,
+    TriggerNotMetError,
+    UsageError,
+)
+from .retry import RetryPolicy
+
+DEFAULT_API_URL = "https://api.github.com"
+TRIGGER_HINT = "archive anyway with `--reason manual` or `--force`"
+MAX_PR_LOOKUPS = 20
+
+_NAME_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]+")
+_URL_RE = re.compile(r"^(?:https?|git|ssh|git\+ssh)://(?:[^@/]+@)?[^/]+/(?P<path>.+?)/*$")
+_SCP_RE = re.compile(r"^(?:[^@/:]+@)?[^/:]+:(?P<path>[^/].*?)/*$")
+
+
+def _valid_name(value: str) -> bool:
+    return bool(_NAME_RE.fullmatch(value)) and value.split("/")[1] not in (".", "..")
+
+
+def parse_remote_url(url: str) -> str | None:
+    """``owner/name`` from a git remote URL, or None when it is not of that shape."""
+    url = (url or "").strip()
+    match = _URL_RE.match(url) or _SCP_RE.match(url)
+    if not match:
+        return None
+    path = match.group("path")
+    if path.endswith(".git"):
+        path = path[:-4]
+    return path if path.count("/") == 1 and _valid_name(path) else None
+
+
+def _origin_url(root) -> str | None:
+    if root is None:
+        return None
+    import git
+
+    try:
+        repo = git.Repo(root)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        return None
+    try:
+        with repo.config_reader() as reader:
+            return reader.get_value('remote "origin"', "url", default=None)
+    except Exception:  # noqa: BLE001 - an unreadable git config just means "unknown"
+        return None
+    finally:
+        repo.close()
+
+
+def resolve_repository(config, environ: Mapping[str, str] | None = None) -> str | None:
+    """``owner/name`` of the repository the issues live in, or None when unknown."""
+    environ = os.environ if environ is None else environ
+    candidates = (("github.repository in the config", getattr(config, "github_repository", None)),
+                  ("GITHUB_REPOSITORY", environ.get("GITHUB_REPOSITORY")))
+    for source, value in candidates:
+        if value:
+            value = value.strip()
+            if not _valid_name(value):
+                raise ConfigError(f"{source} is {value!r}, not owner/name",
+                                  "set it to the repository as owner/name, e.g. octo/project")
+            return value
+    url = _origin_url(getattr(config, "root", None))
+    return parse_remote_url(url) if url else None
+
+
+def resolve_token(environ: Mapping[str, str] | None = None) -> str | None:
+    environ = os.environ if environ is None else environ
+    return environ.get("GITHUB_TOKEN") or environ.get("GH_TOKEN") or None
+
+
+class GitHubClient:
+    """The few GitHub calls the archive needs, each retried by one :class:`RetryPolicy`.
+
+    ``seconds_between_requests`` / ``seconds_between_writes`` are PyGithub's own pacing
+    (its defaults are 0.25 s and 1 s); tests pass 0.
+    """
+
+    def __init__(self, repository: str, token: str | None = None, *, api_url: str | None = None,
+                 policy: RetryPolicy | None = None, timeout: float = 15.0,
+                 seconds_between_requests: float | None = 0.25,
+                 seconds_between_writes: float | None = 1.0,
+                 on_retry: Callable[[BaseException, int, float], None] | None = None):
+        if not _valid_name(repository):
+            raise ConfigError(f"GitHub repository {repository!r} is not owner/name",
+                              "set GITHUB_REPOSITORY=owner/name")
+        self.repository = repository
+        self.token = token
+        self.api_url = (api_url or DEFAULT_API_URL).rstrip("/")
+        self.policy = policy or RetryPolicy()
+        self.timeout = timeout
+        self.seconds_between_requests = seconds_between_requests
+        self.seconds_between_writes = seconds_between_writes
+        self.on_retry = on_retry
+        self.retries = 0
+        self._gh = None
+
+    @classmethod
+    def from_config(cls, config, environ: Mapping[str, str] | None = None,
+                    **options) -> GitHubClient | None:
+        """A client for the configured repository, or None when no repository is known."""
+        environ = os.environ if environ is None else environ
+        repository = resolve_repository(config, environ)
+        if repository is None:
+            return None
+        options.setdefault("api_url", environ.get("GITHUB_API_URL") or None)
+        return cls(repository, resolve_token(environ), **options)
+
+    @property
+    def can_write(self) -> bool:
+        return bool(self.token)
+
+    def _repo(self):
+        if self._gh is None:
+            from github import Auth, Github
+
+            self._gh = Github(
+                auth=Auth.Token(self.token) if self.token else None,
+                base_url=self.api_url, timeout=int(max(self.timeout, 1)), retry=None,
+                per_page=100, lazy=True,
+                seconds_between_requests=self.seconds_between_requests,
+                seconds_between_writes=self.seconds_between_writes,
+            )
+        return self._gh.get_repo(self.repository)
+
+    def _call(self, doing: str, what: str, attempt: Callable[[], object]):
+        """Run ``attempt`` under the retry policy, turning PyGithub errors into ours."""
+        def once(_timeout: float):
+            try:
+                return attempt()
+            except ArchiveError:
+                raise
+            except Exception as error:  # noqa: BLE001 - translated, cause kept
+                raise self._translate(error, doing, what) from error
+
+        result, retries = self.policy.run(once, base_timeout=self.timeout,
+                                          on_retry=self.on_retry)
+        self.retries += retries
+        return result
+
+    def _translate(self, error: Exception, doing: str, what: str) -> Exception:
+        from github import GithubException, RateLimitExceededException
+        from requests import RequestException
+
+        repo = self.repository
+        if isinstance(error, RequestException):
+            return GitHubTransientError(
+                f"could not reach GitHub at {self.api_url!r} while {doing}: {error}",
+                "check the network and run the step again")
+        if not isinstance(error, GithubException):
+            return GitHubError(f"unexpected failure while {doing} in {repo!r}: {error!r}",
+                               "run the step again; report it if it keeps happening")
+        status = error.status or 0
+        data = error.data if isinstance(error.data, dict) else {}
+        message = data.get("message") or str(error.data or "")
+        headers = {str(k).lower(): v for k, v in (error.headers or {}).items()}
+        said = f"HTTP {status}: {message!r}"
+        throttled = (isinstance(error, RateLimitExceededException) or status == 429
+                     or (status == 403 and (str(headers.get("x-ratelimit-remaining")) == "0"
+                                            or "retry-after" in headers)))
+        if throttled:
+            reset = headers.get("x-ratelimit-reset")
+            return GitHubThrottledError(
+                f"GitHub rate limit reached while {doing} in {repo!r} ({said})",
+                "wait for the limit to reset" + (f" (epoch {reset})" if reset else "")
+                + " and run the step again; a token (GITHUB_TOKEN) raises the limit")
+        if status >= 500:
+            return GitHubTransientError(f"GitHub failed while {doing} in {repo!r} ({said})",
+                                        "GitHub is having trouble; run the step again later")
+        if status == 401:
+            return GitHubError(f"GitHub rejected the token while {doing} ({said})",
+                               "check that GITHUB_TOKEN or GH_TOKEN is valid and not expired")
+        if status == 403:
+            return GitHubError(
+                f"GitHub denied access while {doing} in {repo!r} ({said})",
+                f"give the token read/write access to issues and read access to pull "
+                f"requests of {repo}")
+        if status == 404:
+            return GitHubError(
+                f"GitHub has no {what} in {repo!r} ({said})",
+                f"check the number and the repository (GITHUB_REPOSITORY={repo}); a private "
+                "repository also needs GITHUB_TOKEN or GH_TOKEN")
+        return GitHubError(f"GitHub refused {doing} in {repo!r} ({said})",
+                           "fix the request named in the message and run the step again")
+
+    def issue(self, number: int) -> dict:
+        """``{"title", "url", "state", "closed", "is_pull_request"}`` of an issue."""
+        def fetch():
+            data = self._repo().get_issue(int(number)).raw_data
+            return {"title": data.get("title"), "url": data.get("html_url"),
+                    "state": data.get("state"), "closed": data.get("state") == "closed",
+                    "is_pull_request": bool(data.get("pull_request"))}
+
+        return self._call(f"reading issue #{number}", f"issue #{number}", fetch)
+
+    def pr_merged(self, pr_number: int) -> bool:
+        def fetch():
+            data = self._repo().get_pull(int(pr_number)).raw_data
+            return bool(data.get("merged") or data.get("merged_at"))
+
+        return self._call(f"reading pull request #{pr_number}",
+                          f"pull request #{pr_number}", fetch)
+
+    def find_merged_pr_for_issue(self, number: int) -> int | None:
+        """The newest merged pull request of this repository that references the issue.
+
+        Looks at the issue timeline's ``cross-referenced`` and ``connected`` events whose
+        source is a pull request, newest first, and asks GitHub about each (at most
+        :data:`MAX_PR_LOOKUPS`) unless the event already says it was merged.
+        """
+        def fetch():
+            return [event.raw_data for event in self._repo().get_issue(int(number)).get_timeline()]
+
+        events = self._call(f"reading the timeline of issue #{number}", f"issue #{number}",
+                            fetch)
+        candidates: dict[int, str | None] = {}
+        for event in events:
+            if event.get("event") not in ("cross-referenced", "connected"):
+                continue
+            source = (event.get("source") or {}).get("issue") or {}
+            pull = source.get("pull_request")
+            full_name = (source.get("repository") or {}).get("full_name")
+            if not pull or not isinstance(source.get("number"), int):
+                continue
+            if full_name and full_name.lower() != self.repository.lower():
+                continue
+            candidates.pop(source["number"], None)
+            candidates[source["number"]] = pull.get("merged_at") if isinstance(pull, dict) else None
+        for lookups, (pr, merged_at) in enumerate(reversed(list(candidates.items()))):
+            if merged_at:
+                return pr
+            if lookups >= MAX_PR_LOOKUPS:
+                break
+            if self.pr_merged(pr):
+                return pr
+        return None
+
+    def upsert_comment(self, number: int, body: str) -> dict:
+        """Post the archive comment, or edit the one already carrying the marker.
+
+        Returns ``{"action": "created" | "updated" | "unchanged", "url": ...}``. Each
+        attempt lists the comments again, so a retry after a lost answer edits the
+        comment the first attempt created instead of posting a second one.
+        """
+        if not self.token:
+            raise GitHubError(f"no GitHub token to comment on issue #{number} of "
+                              f"{self.repository!r}",
+                              "set GITHUB_TOKEN or GH_TOKEN and run the comment step again")
+        if not find_marker(body, number):
+            body = f"{marker(number)}\n{body}"
+
+        def attempt():
+            issue = self._repo().get_issue(int(number))
+            for comment in issue.get_comments():
+                if find_marker(comment.body, number):
+                    if (comment.body or "").strip() == body.strip():
+                        return {"action": "unchanged", "url": comment.html_url}
+                    comment.edit(body)
+                    return {"action": "updated", "url": comment.html_url}
+            created = issue.create_comment(body)
+            return {"action": "created", "url": created.html_url}
+
+        return self._call(f"commenting on issue #{number}", f"issue #{number}", attempt)
+
+
+def publish_comment(client: GitHubClient | None, issue: int, body: str) -> dict:
+    """Post or update the archive comment; never raises, so it cannot fail an archive.
+
+    ``status`` is ``created``/``updated``/``unchanged`` (posted), ``skipped`` (no
+    repository or no token: ``body`` is returned for the output) or ``failed`` (``error``
+    holds the error as a dict, for the warnings of the output).
+    """
+    if client is None:
+        return {"status": "skipped", "reason": "no GitHub repository is known", "body": body}
+    if not client.can_write:
+        return {"status": "skipped", "reason": "no GITHUB_TOKEN or GH_TOKEN", "body": body}
+    try:
+        done = client.upsert_comment(issue, body)
+    except ArchiveError as error:
+        return {"status": "failed", "error": error.to_dict(), "body": body,
+                "retries": getattr(error, "retries", 0)}
+    return {"status": done["action"], "url": done["url"]}
+
+
+def check_trigger(client: GitHubClient | None, issue: int, reason: str,
+                  pr: int | None = None) -> dict:
+    """Check that the archive reason holds before anything is uploaded.
+
+    ``manual`` and ``retention`` check nothing. ``issue_closed`` needs the issue closed;
+    ``pr_merged`` needs ``pr`` merged, or (without ``pr``) a merged pull request that
+    references the issue. Raises :class:`TriggerNotMetError` when the reason does not
+    hold or cannot be checked (no repository known, GitHub unreachable); ``--force``
+    in the caller skips this check.
+    """
+    if reason in ("manual", "retention"):
+        return {"reason": reason, "checked": False}
+    if reason not in ("issue_closed", "pr_merged"):
+        raise UsageError(f"archive reason {reason!r} is unknown",
+                         "use issue_closed, pr_merged, manual or retention")
+    if client is None:
+        raise TriggerNotMetError(
+            f"cannot check archive reason {reason!r} for issue #{issue}: no GitHub repository "
+            "is known",
+            "set GITHUB_REPOSITORY=owner/name (or github.repository in .log-archiver.json), "
+            f"or {TRIGGER_HINT}")
+    try:
+        if reason == "issue_closed":
+            info = client.issue(issue)
+            if not info["closed"]:
+                raise TriggerNotMetError(
+                    f"issue #{issue} of {client.repository} is {info['state']!r}, not closed",
+                    f"close the issue first, or {TRIGGER_HINT}")
+            return {"reason": reason, "checked": True, "issue": info}
+        if pr is not None:
+            if not client.pr_merged(pr):
+                raise TriggerNotMetError(
+                    f"pull request #{pr} of {client.repository} is not merged",
+                    f"merge it first, or {TRIGGER_HINT}")
+            return {"reason": reason, "checked": True, "pr": pr}
+        found = client.find_merged_pr_for_issue(issue)
+        if found is None:
+            raise TriggerNotMetError(
+                f"no merged pull request of {client.repository} references issue #{issue}",
+                f"name the pull request with `--pr N`, or {TRIGGER_HINT}")
+        return {"reason": reason, "checked": True, "pr": found}
+    except GitHubError as error:
+        raise TriggerNotMetError(
+            f"could not check archive reason {reason!r} for issue #{issue}: {error.message}",
+            f"{error.hint}; or {TRIGGER_HINT}", retryable=error.retryable) from error

@@ -1,0 +1,235 @@
+"""Commit the archive index, and only it (workflow spec, step 9).
+
+The commit is built with git plumbing, the way ``git commit --only -- <index>`` builds
+it: a throw-away git index starts from HEAD (or empty, in a repository without commits),
+takes the archive index's new blob, and becomes the commit's tree; HEAD moves with a
+compare-and-swap ``update-ref``. The user's own git index changes in one entry only, the
+archive index's, which is set to the committed blob (as ``--only`` does), written under
+git's own ``index.lock`` protocol. Every other staged change stays staged, every unstaged
+change stays unstaged, untouched. Hooks do not run (this is a bookkeeping commit);
+``commit.gpgSign`` is honoured (the commit is signed as ``git commit`` would sign it).
+
+The caller holds the archive index's file lock around :func:`commit_index`, so the
+committed bytes are stable. Other git processes holding ``index.lock`` are waited for
+briefly (the retry policy), then :class:`GitLockedError` names the lock file.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from pathlib import Path
+
+from .comment import human_size
+from .errors import GitError, GitLockedError
+from .retry import RetryPolicy
+
+ZERO_SHA = "0" * 40
+# git's lock is normally held for milliseconds: wait a few seconds in all, then give up
+LOCK_POLICY = RetryPolicy(network_delays=(0.1, 0.25, 0.5, 1.0, 2.0), max_retries=5,
+                          max_seconds=10.0)
+_IN_PROGRESS = {"MERGE_HEAD": "a merge", "CHERRY_PICK_HEAD": "a cherry-pick",
+                "REVERT_HEAD": "a revert", "rebase-merge": "a rebase", "rebase-apply": "a rebase"}
+
+
+def commit_message(issue: int, log_count: int, freed_bytes: int, reason: str) -> str:
+    logs = f"{log_count} log" + ("" if log_count == 1 else "s")
+    freed = (f"- {human_size(freed_bytes)} of local disk freed" if freed_bytes > 0
+             else "- No local disk freed yet (logs stay until their upload is verified)")
+    return (f"Archive logs for issue #{issue}\n\n"
+            f"- {logs} archived to storage\n"
+            "- Archive index updated\n"
+            f"{freed}\n\n"
+            f"Archive reason: {reason}\n"
+            f"Issue: #{issue}\n")
+
+
+def _noop(reason: str, **extra) -> dict:
+    return {"status": "noop", "reason": reason, **extra}
+
+
+def commit_index(index_path: Path, message: str, *, repo_root: Path | None = None,
+                 policy: RetryPolicy | None = None) -> dict:
+    """Commit the archive index file alone.
+
+    Returns ``{"status": "ok", "commit", "message", "path", "branch", "detached",
+    "root_commit", "retries"}`` (``note`` explains a detached HEAD or an ignored file), or
+    ``{"status": "noop", "reason"}`` when there is no git repository, the file is outside
+    it or missing, or HEAD already holds these bytes. Raises :class:`GitLockedError`
+    (another git process holds a lock) and :class:`GitError`.
+    """
+    import git
+
+    index_path = Path(index_path).absolute()
+    start = Path(repo_root) if repo_root is not None else index_path.parent
+    try:
+        repo = git.Repo(start, search_parent_directories=repo_root is None)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        return _noop(f"{start} is not inside a git repository", path=str(index_path))
+    try:
+        if repo.bare or repo.working_tree_dir is None:
+            return _noop(f"{repo.git_dir} is a bare repository", path=str(index_path))
+        work = Path(repo.working_tree_dir).resolve()
+        try:
+            rel = index_path.resolve().relative_to(work).as_posix()
+        except ValueError:
+            return _noop(f"{index_path} is outside the git work tree {work}",
+                         path=str(index_path))
+        if not index_path.is_file():
+            return _noop(f"{index_path} does not exist; nothing to commit", path=rel)
+        runner = _Committer(repo, work, rel, message)
+        runner.check_state()
+        result, retries = (policy or LOCK_POLICY).run(lambda _timeout: runner.attempt())
+        if result["status"] == "ok":
+            result["retries"] = retries
+        return result
+    finally:
+        repo.close()
+
+
+class _Committer:
+    def __init__(self, repo, work: Path, rel: str, message: str):
+        self.repo, self.work, self.rel, self.message = repo, work, rel, message
+        self.git_dir = Path(repo.git_dir)
+        git_index = Path(self._git("rev-parse", "--git-path", "index"))
+        self.git_index = git_index if git_index.is_absolute() else work / git_index
+
+    def _git(self, *args: str, env: dict | None = None, check: bool = True) -> str:
+        import git
+
+        try:
+            return self.repo.git.execute(["git", *args], env=env)
+        except git.GitCommandError as error:
+            if not check:
+                return ""
+            raise _git_error(error, args, self.git_index) from error
+
+    def check_state(self) -> None:
+        for name, what in _IN_PROGRESS.items():
+            if (self.git_dir / name).exists():
+                raise GitError(f"{what} is in progress in {self.work}; the archive index "
+                               f"{self.rel!r} was not committed",
+                               "finish or abort it (`git status` says how), then run "
+                               "`log-archiver commit` again")
+
+    def attempt(self) -> dict:
+        blob = self._git("hash-object", "-w", "--", self.rel)
+        head = self._git("rev-parse", "--verify", "-q", "HEAD", check=False) or None
+        if head and self._git("rev-parse", "--verify", "-q", f"{head}:{self.rel}",
+                              check=False) == blob:
+            return _noop(f"{self.rel} is unchanged since the last commit ({head[:12]})",
+                         path=self.rel, commit=head)
+        branch = self._git("symbolic-ref", "-q", "HEAD", check=False) or None
+        lock = self.git_index.with_name(self.git_index.name + ".lock")
+        try:
+            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            raise GitLockedError(
+                f"git index lock {str(lock)!r} is held by another process",
+                f"wait for the other git command to finish; if none is running, delete "
+                f"{lock} and run `log-archiver commit` again") from None
+        except OSError as error:
+            raise GitError(f"cannot create git index lock {str(lock)!r}: {error}",
+                           "check the permissions of the .git folder") from error
+        renamed = False
+        try:
+            commit = self._commit(head, blob)
+            self._update_ref(head, commit)
+            with os.fdopen(fd, "wb") as out:
+                fd = -1
+                out.write(self._user_index_with(blob))
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(lock, self.git_index)
+            renamed = True
+        finally:
+            if fd >= 0:
+                os.close(fd)
+            if not renamed:
+                lock.unlink(missing_ok=True)
+        result = {"status": "ok", "commit": commit, "message": self.message, "path": self.rel,
+                  "branch": branch.removeprefix("refs/heads/") if branch else None,
+                  "detached": branch is None, "root_commit": head is None}
+        notes = []
+        if branch is None:
+            notes.append(f"HEAD is detached: the commit {commit[:12]} is on no branch; "
+                         f"`git branch <name> {commit[:12]}` keeps it")
+        if self._ignored():
+            notes.append(f"{self.rel} matches .gitignore; it was committed anyway")
+        if notes:
+            result["note"] = "; ".join(notes)
+        return result
+
+    def _ignored(self) -> bool:
+        import git
+
+        try:
+            self.repo.git.execute(["git", "check-ignore", "-q", "--no-index", "--", self.rel])
+        except git.GitCommandError:
+            return False
+        return True
+
+    def _scratch(self) -> Path:
+        return self.git_dir / f"log-archiver-index-{os.getpid()}-{secrets.token_hex(4)}"
+
+    def _commit(self, head: str | None, blob: str) -> str:
+        scratch = self._scratch()
+        env = {"GIT_INDEX_FILE": str(scratch)}
+        try:
+            if head:
+                self._git("read-tree", head, env=env)
+            else:
+                self._git("read-tree", "--empty", env=env)
+            self._git("update-index", "--add", "--cacheinfo", f"100644,{blob},{self.rel}",
+                      env=env)
+            tree = self._git("write-tree", env=env)
+        finally:
+            scratch.unlink(missing_ok=True)
+            scratch.with_name(scratch.name + ".lock").unlink(missing_ok=True)
+        parents = ["-p", head] if head else []
+        sign = self._git("config", "--type=bool", "--get", "commit.gpgsign", check=False)
+        options = ["-S"] if sign == "true" else []  # commit-tree ignores the setting itself
+        return self._git("commit-tree", *options, tree, *parents, "-m", self.message.rstrip("\n"))
+
+    def _update_ref(self, head: str | None, commit: str) -> None:
+        subject = self.message.splitlines()[0] if self.message.strip() else "archive index"
+        kind = "commit" if head else "commit (initial)"
+        self._git("update-ref", "-m", f"{kind}: {subject}", "HEAD", commit, head or ZERO_SHA)
+
+    def _user_index_with(self, blob: str) -> bytes:
+        """The user's git index with the archive index's entry set to ``blob``."""
+        scratch = self._scratch()
+        try:
+            if self.git_index.exists():
+                shutil.copyfile(self.git_index, scratch)
+            self._git("update-index", "--add", "--cacheinfo", f"100644,{blob},{self.rel}",
+                      env={"GIT_INDEX_FILE": str(scratch)})
+            return scratch.read_bytes()
+        finally:
+            scratch.unlink(missing_ok=True)
+            scratch.with_name(scratch.name + ".lock").unlink(missing_ok=True)
+
+
+def _git_error(error, args: tuple, git_index: Path) -> GitError:
+    stderr = (error.stderr or "").strip().removeprefix("stderr:").strip().strip("'").strip()
+    command = "git " + " ".join(args[:2])
+    if "Unable to create" in stderr and ".lock" in stderr:
+        return GitLockedError(f"{command} found a git lock held: {stderr}",
+                              "wait for the other git command to finish; if none is running, "
+                              "delete the lock file named here and run `log-archiver commit` "
+                              "again")
+    if args[:1] == ("update-ref",) and ("but expected" in stderr or "cannot lock ref" in stderr):
+        return GitLockedError(f"HEAD moved while the archive index was committed: {stderr}",
+                              "run `log-archiver commit` again")
+    if "Please tell me who you are" in stderr or "empty ident" in stderr:
+        return GitError(f"{command} failed: git does not know who you are ({stderr[:200]!r})",
+                        'run `git config user.name "Your Name"` and `git config user.email '
+                        'you@example.com`, then `log-archiver commit`')
+    if "failed to sign" in stderr:
+        return GitError(f"{command} could not sign the commit: {stderr[:300]!r}",
+                        "commit.gpgSign is on: fix the signing setup (`git commit` fails the "
+                        "same way), then run `log-archiver commit` again")
+    return GitError(f"{command} failed in {git_index.parent}: {stderr[:500]!r}",
+                    "fix the repository state shown by `git status`, then run "
+                    "`log-archiver commit` again")

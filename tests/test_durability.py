@@ -1,0 +1,124 @@
+"""Nothing lost: SIGKILL at any moment, and eight archive runs at once."""
+
+import gzip
+import hashlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from log_archiver.samples import write_sample_logs
+from log_archiver.validation import validate_index_document
+
+ARCHIVE = [str(Path(sys.executable).with_name("log-archiver"))]
+
+
+def run_archive(issue, cwd, env, **kwargs):
+    return subprocess.Popen([*ARCHIVE, "archive", str(issue), "--quiet"], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+
+
+def environment(workspace):
+    env = dict(os.environ)
+    env.update(GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.invalid",
+               GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@example.invalid")
+    return env
+
+
+class IndexWatcher(threading.Thread):
+    """Reads the index over and over; every read must be a valid index (or no file yet)."""
+
+    def __init__(self, path):
+        super().__init__(daemon=True)
+        self.path = path
+        self.reads = 0
+        self.problems = []
+        self.stop = threading.Event()
+
+    def run(self):
+        while not self.stop.is_set():
+            try:
+                raw = self.path.read_bytes()
+            except FileNotFoundError:
+                continue
+            self.reads += 1
+            try:
+                found = validate_index_document(json.loads(raw))
+            except ValueError as error:
+                found = [str(error)]
+            if found:
+                self.problems.append(found)
+
+
+def test_sigkill_at_any_moment_loses_nothing(workspace):
+    logs = workspace / "logs"
+    originals = {}
+    for issue in (5, 6):
+        for path in write_sample_logs(logs, issue, big=6_000_000, small=300_000, seed=issue):
+            originals[path.relative_to(logs).as_posix()] = path.read_bytes()
+    env = environment(workspace)
+    watcher = IndexWatcher(logs / ".archive-index.json")
+    watcher.start()
+    rng = random.Random(7)
+    kills = 0
+    for round_ in range(14):
+        issue = 5 if round_ % 2 == 0 else 6
+        process = run_archive(issue, workspace, env)
+        time.sleep(rng.uniform(0.0, 0.6))
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            kills += 1
+        process.wait()
+    for issue in (5, 6):
+        final = run_archive(issue, workspace, env)
+        out, err = final.communicate(timeout=120)
+        assert final.returncode == 0, (out, err)
+    watcher.stop.set()
+    watcher.join()
+    assert kills >= 5
+    assert watcher.reads > 0 and not watcher.problems
+    index = json.loads((logs / ".archive-index.json").read_text())
+    assert not validate_index_document(index)
+    store = workspace.parent / "store"
+    for entry in index["archives"]:
+        names = [log["local_path"] for log in entry["logs"]]
+        assert len(names) == len(set(names)) == 4
+        assert entry["upload_complete"]
+        for log in entry["logs"]:
+            data = (store / log["remote_path"]).read_bytes()
+            assert "sha256:" + hashlib.sha256(data).hexdigest() == log["checksum"]
+            restored = gzip.decompress(data) if log["compressed"] else data
+            assert restored == originals[log["local_path"]]
+    leftovers = [p for p in logs.rglob("*") if p.is_file() and not p.name.startswith(".")]
+    assert leftovers == []
+    assert not [p for p in logs.rglob("*") if ".la-" in p.name]
+
+
+def test_eight_archives_at_once_lose_no_entry(workspace):
+    env = environment(workspace)
+    subprocess.run(["git", "init", "-q", str(workspace)], check=True)
+    subprocess.run(["git", "-C", str(workspace), "commit", "-q", "--allow-empty", "-m", "init"],
+                   check=True, env=env)
+    issues = list(range(101, 109))
+    for issue in issues:
+        write_sample_logs(workspace / "logs", issue, big=1_200_000, seed=issue)
+    processes = [run_archive(issue, workspace, env) for issue in issues]
+    for process in processes:
+        out, err = process.communicate(timeout=180)
+        assert process.returncode == 0, (out, err)
+    index = json.loads((workspace / "logs/.archive-index.json").read_text())
+    assert not validate_index_document(index)
+    assert [e["issue_number"] for e in index["archives"]] == sorted(issues, reverse=True)
+    head = subprocess.run(["git", "-C", str(workspace), "show",
+                           "HEAD:logs/.archive-index.json"], capture_output=True, check=True)
+    committed = json.loads(head.stdout)
+    assert [e["issue_number"] for e in committed["archives"]] == sorted(issues, reverse=True)
+    log = subprocess.run(["git", "-C", str(workspace), "log", "--format=%s"],
+                         capture_output=True, text=True, check=True).stdout.splitlines()
+    # a run whose entries another run already committed has nothing left to commit
+    assert 1 <= len([line for line in log if line.startswith("Archive logs for issue #")]) <= 8

@@ -1,0 +1,273 @@
+"""Committing the archive index alone, in real git repositories."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from log_archiver.errors import GitError, GitLockedError
+from log_archiver.gitrepo import commit_index, commit_message
+from log_archiver.retry import RetryPolicy
+
+INDEX = "logs/.archive-index.json"
+
+
+@pytest.fixture(autouse=True)
+def isolated_git(monkeypatch, tmp_path):
+    """No user or system git config leaks in; a fixed identity."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / "gitconfig"))
+    for name in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    for role in ("AUTHOR", "COMMITTER"):
+        monkeypatch.setenv(f"GIT_{role}_NAME", "Test")
+        monkeypatch.setenv(f"GIT_{role}_EMAIL", "test@example.com")
+
+
+def git(root: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True,
+                          text=True).stdout
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def new_repo(root: Path, *, commit: bool = True) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    git(root, "init", "-q", "-b", "main")
+    if commit:
+        write(root / "a.txt", "a\n")
+        write(root / "b.txt", "b\n")
+        write(root / "gone.txt", "gone\n")
+        write(root / INDEX, '{"v": 1}\n')
+        git(root, "add", ".")
+        git(root, "commit", "-q", "-m", "start")
+    return root
+
+
+def snapshot(root: Path) -> dict:
+    files = {p.relative_to(root).as_posix(): p.read_bytes()
+             for p in root.rglob("*") if p.is_file() and ".git" not in p.parts}
+    return {"staged": git(root, "diff", "--cached", "--", ".", f":!{INDEX}"),
+            "unstaged": git(root, "diff", "--", ".", f":!{INDEX}"),
+            "status": [line for line in git(root, "status", "--porcelain").splitlines()
+                       if INDEX not in line],
+            "files": files}
+
+
+def test_commits_only_the_index_and_keeps_staged_and_unstaged_work(tmp_path):
+    root = new_repo(tmp_path / "repo")
+    start = git(root, "rev-parse", "HEAD").strip()
+    write(root / "a.txt", "a\nstaged line\n")
+    git(root, "add", "a.txt")
+    write(root / "a.txt", "a\nstaged line\nunstaged line\n")  # MM: both kinds on one file
+    write(root / "b.txt", "b changed, not staged\n")
+    write(root / "c.txt", "new and staged\n")
+    git(root, "add", "c.txt")
+    git(root, "rm", "-q", "gone.txt")
+    write(root / "untracked.txt", "left alone\n")
+    write(root / INDEX, '{"v": 2}\n')
+    before = snapshot(root)
+    assert before["status"] == ["MM a.txt", " M b.txt", "A  c.txt", "D  gone.txt",
+                                "?? untracked.txt"]
+
+    result = commit_index(root / INDEX, commit_message(12, 3, 173600, "issue_closed"))
+
+    assert result["status"] == "ok" and result["branch"] == "main"
+    assert not result["detached"] and not result["root_commit"] and "note" not in result
+    assert git(root, "rev-parse", "HEAD").strip() == result["commit"]
+    assert git(root, "rev-parse", "HEAD^").strip() == start
+    assert git(root, "show", "--name-only", "--format=", "HEAD").split() == [INDEX]
+    assert git(root, "show", f"HEAD:{INDEX}") == '{"v": 2}\n'
+    assert git(root, "log", "-1", "--format=%B").startswith("Archive logs for issue #12\n")
+    assert snapshot(root) == before  # every other change exactly as it was
+    assert INDEX not in git(root, "status", "--porcelain")  # index clean, not "reverted"
+    assert commit_index(root / INDEX, "again")["status"] == "noop"
+
+
+def test_repository_without_commits_gets_a_root_commit_with_just_the_index(tmp_path):
+    root = new_repo(tmp_path / "repo", commit=False)
+    write(root / "x.txt", "staged before any commit\n")
+    git(root, "add", "x.txt")
+    write(root / INDEX, "{}\n")
+    result = commit_index(root / INDEX, "Archive logs for issue #1\n")
+    assert result["status"] == "ok" and result["root_commit"] and result["branch"] == "main"
+    assert git(root, "ls-tree", "-r", "--name-only", "HEAD").split() == [INDEX]
+    assert git(root, "rev-list", "--count", "HEAD").strip() == "1"
+    assert git(root, "status", "--porcelain").splitlines() == ["A  x.txt"]
+
+
+def test_detached_head_commits_there_and_says_so(tmp_path):
+    root = new_repo(tmp_path / "repo")
+    main = git(root, "rev-parse", "main").strip()
+    git(root, "checkout", "-q", "--detach")
+    write(root / INDEX, '{"v": 3}\n')
+    result = commit_index(root / INDEX, "Archive logs for issue #3\n")
+    assert result["status"] == "ok" and result["detached"] and result["branch"] is None
+    assert "detached" in result["note"] and result["commit"][:12] in result["note"]
+    assert git(root, "rev-parse", "HEAD").strip() == result["commit"]
+    assert git(root, "rev-parse", "main").strip() == main  # no branch moved
+
+
+class Sleeps(list):
+    def __call__(self, seconds):
+        self.append(seconds)
+
+
+def test_held_index_lock_is_retried_briefly_then_reported(tmp_path):
+    root = new_repo(tmp_path / "repo")
+    head = git(root, "rev-parse", "HEAD").strip()
+    lock = write(root / ".git" / "index.lock", "")
+    write(root / INDEX, '{"v": 4}\n')
+    sleeps = Sleeps()
+    policy = RetryPolicy(network_delays=(0.1, 0.25, 0.5), max_retries=3, sleep=sleeps)
+    with pytest.raises(GitLockedError) as caught:
+        commit_index(root / INDEX, "msg", policy=policy)
+    assert str(lock) in caught.value.message and str(lock) in caught.value.hint
+    assert caught.value.retryable and sleeps == [0.1, 0.25, 0.5]
+    assert lock.exists()  # another process's lock is never removed
+    assert git(root, "rev-parse", "HEAD").strip() == head
+
+
+def test_default_lock_wait_is_a_few_seconds(tmp_path):
+    from log_archiver.gitrepo import LOCK_POLICY
+
+    assert 1.0 <= sum(LOCK_POLICY.network_delays[:LOCK_POLICY.max_retries]) <= 10.0
+
+
+def test_lock_released_during_the_wait_lets_the_commit_through(tmp_path):
+    root = new_repo(tmp_path / "repo")
+    lock = write(root / ".git" / "index.lock", "")
+    write(root / INDEX, '{"v": 5}\n')
+    sleeps = Sleeps()
+
+    def sleep(seconds):
+        sleeps.append(seconds)
+        if len(sleeps) == 2:
+            lock.unlink()
+
+    result = commit_index(root / INDEX, "msg", policy=RetryPolicy(sleep=sleep))
+    assert result["status"] == "ok" and result["retries"] == 2
+    assert not lock.exists()
+    assert git(root, "show", f"HEAD:{INDEX}") == '{"v": 5}\n'
+
+
+def test_not_a_repository_is_a_noop(tmp_path):
+    index = write(tmp_path / "plain" / INDEX, "{}\n")
+    result = commit_index(index, "msg")
+    assert result["status"] == "noop" and "not inside a git repository" in result["reason"]
+
+
+def test_unchanged_index_and_missing_file_are_noops(tmp_path):
+    root = new_repo(tmp_path / "repo")
+    head = git(root, "rev-parse", "HEAD").strip()
+    result = commit_index(root / INDEX, "msg")
+    assert result["status"] == "noop" and "unchanged" in result["reason"]
+    assert result["commit"] == head
+    other = commit_index(root / "logs" / "missing.json", "msg")
+    assert other["status"] == "noop" and "does not exist" in other["reason"]
+    assert git(root, "rev-parse", "HEAD").strip() == head
+
+
+def test_ignored_index_is_committed_with_a_note(tmp_path):
+    root = new_repo(tmp_path / "repo")
+    write(root / ".gitignore", "logs/\n")
+    new = write(root / "logs" / "other" / ".archive-index.json", "{}\n")
+    result = commit_index(new, "msg")
+    assert result["status"] == "ok" and ".gitignore" in result["note"]
+    assert "logs/other/.archive-index.json" in git(root, "ls-tree", "-r", "--name-only", "HEAD")
+
+
+def test_merge_in_progress_is_refused(tmp_path):
+    root = new_repo(tmp_path / "repo")
+    write(root / ".git" / "MERGE_HEAD", git(root, "rev-parse", "HEAD"))
+    write(root / INDEX, '{"v": 6}\n')
+    with pytest.raises(GitError, match="a merge is in progress") as caught:
+        commit_index(root / INDEX, "msg")
+    assert "log-archiver commit" in caught.value.hint
+
+
+def test_unknown_identity_says_how_to_set_it(tmp_path, monkeypatch):
+    root = new_repo(tmp_path / "repo")
+    for role in ("AUTHOR", "COMMITTER"):
+        monkeypatch.delenv(f"GIT_{role}_NAME")
+        monkeypatch.delenv(f"GIT_{role}_EMAIL")
+    git(root, "config", "user.useConfigOnly", "true")
+    write(root / INDEX, '{"v": 7}\n')
+    with pytest.raises(GitError) as caught:
+        commit_index(root / INDEX, "msg")
+    assert "git config user.name" in caught.value.hint
+    assert not (root / ".git" / "index.lock").exists()  # our lock is released on failure
+
+
+def test_commit_message_follows_the_spec():
+    text = commit_message(123, 3, 173600, "issue_closed")
+    assert text.splitlines() == [
+        "Archive logs for issue #123", "", "- 3 logs archived to storage",
+        "- Archive index updated", "- 173.6 KB of local disk freed", "",
+        "Archive reason: issue_closed", "Issue: #123"]
+    single = commit_message(5, 1, 0, "manual")
+    assert "- 1 log archived to storage" in single and "No local disk freed yet" in single
+
+
+WORKER = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from filelock import FileLock
+    from log_archiver.gitrepo import commit_index
+
+    index, n = Path(sys.argv[1]), int(sys.argv[2])
+    with FileLock(str(index) + ".lock"):
+        index.write_text('{"writer": %d}\\n' % n)
+        result = commit_index(index, f"Archive logs for issue #{n}\\n")
+    assert result["status"] == "ok", result
+""")
+
+
+def test_eight_processes_commit_under_the_callers_lock_with_git_noise(tmp_path):
+    root = new_repo(tmp_path / "repo")
+    start = git(root, "rev-parse", "HEAD").strip()
+    write(root / "wip.txt", "staged work\n")
+    git(root, "add", "wip.txt")
+    noise = subprocess.Popen(  # another git process taking index.lock now and then
+        ["sh", "-c", f"while true; do git -C {root} status --porcelain >/dev/null 2>&1; done"])
+    try:
+        workers = [subprocess.Popen([sys.executable, "-c", WORKER, str(root / INDEX), str(n)],
+                                    stderr=subprocess.PIPE, text=True) for n in range(8)]
+        failures = [w.stderr.read() for w in workers if w.wait() != 0]
+    finally:
+        noise.kill()
+        noise.wait()
+    assert failures == []
+    commits = git(root, "rev-list", f"{start}..HEAD").split()
+    assert len(commits) == 8
+    for sha in commits:
+        assert git(root, "show", "--name-only", "--format=", sha).split() == [INDEX]
+    written = {git(root, "show", f"{sha}:{INDEX}") for sha in commits}
+    assert written == {f'{{"writer": {n}}}\n' for n in range(8)}
+    assert git(root, "show", f"HEAD:{INDEX}") == (root / INDEX).read_text()
+    status = git(root, "status", "--porcelain").splitlines()
+    assert status == ["A  wip.txt", f"?? {INDEX}.lock"]  # the callers' lock file, untracked
+
+
+def test_commit_gpgsign_is_honoured(tmp_path):
+    root = new_repo(tmp_path / "repo")
+    head = git(root, "rev-parse", "HEAD").strip()
+    git(root, "config", "commit.gpgsign", "true")
+    git(root, "config", "gpg.program", "false")  # signing is attempted, and fails
+    write(root / INDEX, '{"v": 8}\n')
+    with pytest.raises(GitError, match="commit-tree") as caught:
+        commit_index(root / INDEX, "msg")
+    assert "gpg" in caught.value.message.lower() and "commit.gpgSign" in caught.value.hint
+    assert git(root, "rev-parse", "HEAD").strip() == head
+    assert not (root / ".git" / "index.lock").exists()

@@ -1,0 +1,277 @@
+"""The archive-index merge driver: unit rules, and real `git merge` runs through it."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from log_archiver.index import dumps, recompute_entry, validate_document
+from log_archiver.merge import (
+    DRIVER_NAME,
+    Conflict,
+    install_merge_driver,
+    main,
+    merge_documents,
+    merge_index_files,
+)
+
+INDEX = "logs/.archive-index.json"
+DRIVER = f'"{sys.executable}" -m log_archiver.merge %O %A %B'
+
+
+def sha(char: str) -> str:
+    return "sha256:" + char * 64
+
+
+def make_log(issue: int, name: str, status: str = "verified", *, attempt: int = 1,
+             ts: str = "2025-01-15T14:00:00Z", checksum: str = "a") -> dict:
+    key = f"archive/logs/2025/01/{issue}/{name}"
+    return {
+        "type": "build", "filename": name, "local_path": f"builds/{name}",
+        "stored_path": f"builds/{name}", "remote_path": key, "cloud_url": f"s3://b/{key}",
+        "public_url": None, "size_bytes": 100, "original_size_bytes": 100, "compressed": False,
+        "compression": None, "checksum": sha(checksum), "original_checksum": sha(checksum),
+        "created": "2025-01-15T09:00:00Z", "archived": None, "upload_status": status,
+        "upload_timestamp": ts, "upload_attempt": attempt,
+        "last_error": "HTTP 503" if status == "failed" else None,
+    }
+
+
+def make_entry(issue: int, logs: list, archived_at: str = "2025-01-15T14:00:00Z") -> dict:
+    return recompute_entry({
+        "issue_number": issue, "issue_url": f"https://github.com/o/r/issues/{issue}",
+        "issue_title": f"Issue {issue}", "archived_at": archived_at,
+        "archive_reason": "issue_closed", "logs": logs, "total_size_bytes": 0,
+        "total_original_size_bytes": 0, "total_logs": 0, "compression_ratio": None,
+        "partial_archive": False, "upload_complete": True, "retry_count": 0,
+        "storage_url": "s3://b", "partial_reason": None})
+
+
+def make_doc(*entries, updated: str = "2025-01-15T14:00:00Z") -> dict:
+    doc = {"schema_version": 1, "last_updated": updated,
+           "archives": sorted(entries, key=lambda e: -e["issue_number"])}
+    validate_document(doc)
+    return doc
+
+
+def issues(doc: dict) -> list[int]:
+    return [e["issue_number"] for e in doc["archives"]]
+
+
+# --- merge rules ------------------------------------------------------------------------
+
+def test_entries_from_both_sides_are_kept_and_sorted():
+    base = make_doc(make_entry(1, [make_log(1, "1-a.log")]))
+    ours = make_doc(*base["archives"], make_entry(2, [make_log(2, "2-a.log")]),
+                    updated="2025-01-16T00:00:00Z")
+    theirs = make_doc(*base["archives"], make_entry(10, [make_log(10, "10-a.log")]),
+                      updated="2025-01-15T20:00:00Z")
+    merged, conflicts = merge_documents(base, ours, theirs)
+    assert conflicts == [] and issues(merged) == [10, 2, 1]  # numeric, not text order
+    assert merged["last_updated"] == "2025-01-16T00:00:00Z"
+    validate_document(merged)
+
+
+def test_the_same_file_keeps_its_further_state_and_totals_are_recomputed():
+    base_entry = make_entry(5, [make_log(5, "5-a.log", "failed"),
+                                make_log(5, "5-b.log", "uploaded")])
+    base_entry["partial_reason"] = "upload failed"
+    recompute_entry(base_entry)
+    ours_entry, theirs_entry = copy.deepcopy(base_entry), copy.deepcopy(base_entry)
+    ours_entry["logs"][0] = make_log(5, "5-a.log", "verified", attempt=2,
+                                     ts="2025-01-16T10:00:00Z")
+    ours_entry["partial_reason"] = None
+    theirs_entry["logs"][1] = make_log(5, "5-b.log", "cleaned", ts="2025-01-16T09:00:00Z")
+    theirs_entry["logs"].append(make_log(5, "5-c.log", "verified", checksum="c"))
+    merged, conflicts = merge_documents(make_doc(base_entry), make_doc(recompute_entry(ours_entry)),
+                                        make_doc(recompute_entry(theirs_entry)))
+    assert conflicts == []
+    entry = merged["archives"][0]
+    assert [(log["filename"], log["upload_status"]) for log in entry["logs"]] == [
+        ("5-a.log", "verified"), ("5-b.log", "cleaned"), ("5-c.log", "verified")]
+    assert entry["total_logs"] == 3 and entry["total_size_bytes"] == 300
+    assert entry["upload_complete"] and not entry["partial_archive"]
+    assert entry["partial_reason"] is None and entry["retry_count"] == 1
+
+
+def test_equal_states_prefer_the_newer_timestamp_even_with_fractions():
+    older = make_log(5, "5-a.log", "retrying", ts="2025-01-15T14:00:00Z", attempt=3)
+    newer = make_log(5, "5-a.log", "retrying", ts="2025-01-15T14:00:00.5Z", attempt=2)
+    merged, _ = merge_documents(make_doc(), make_doc(make_entry(5, [older])),
+                                make_doc(make_entry(5, [newer])))
+    assert merged["archives"][0]["logs"][0]["upload_timestamp"] == "2025-01-15T14:00:00.5Z"
+
+
+def test_same_file_with_different_checksums_is_a_conflict():
+    ours = make_doc(make_entry(5, [make_log(5, "5-a.log", "verified", checksum="a")]))
+    theirs = make_doc(make_entry(5, [make_log(5, "5-a.log", "pending", checksum="b")]))
+    _, conflicts = merge_documents(make_doc(), ours, theirs)
+    assert conflicts == [Conflict(5, "builds/5-a.log", sha("a"), sha("b"),
+                                  "the same log has a different checksum on each side")]
+    assert sha("a") in str(conflicts[0]) and "issue #5" in str(conflicts[0])
+
+
+def test_removal_against_an_untouched_side_stays_removed_but_against_a_change_conflicts():
+    one, two = make_entry(1, [make_log(1, "1-a.log")]), make_entry(2, [make_log(2, "2-a.log")])
+    base = make_doc(one, two)
+    merged, conflicts = merge_documents(base, make_doc(two), base)
+    assert conflicts == [] and issues(merged) == [2]
+    changed = copy.deepcopy(one)
+    changed["issue_title"] = "renamed"
+    _, conflicts = merge_documents(base, make_doc(two), make_doc(changed, two))
+    assert [(c.issue, c.reason) for c in conflicts] == [
+        (1, "removed on ours side, changed on the other")]
+
+
+def test_fields_changed_on_both_sides_follow_the_later_archive():
+    base = make_entry(4, [make_log(4, "4-a.log")])
+    ours, theirs = copy.deepcopy(base), copy.deepcopy(base)
+    ours["issue_title"], ours["archived_at"] = "ours title", "2025-02-01T00:00:00Z"
+    theirs["issue_title"], theirs["archived_at"] = "theirs title", "2025-01-20T00:00:00Z"
+    theirs["issue_url"] = "https://github.com/o/r/issues/4#moved"  # only theirs changed it
+    merged, _ = merge_documents(make_doc(base), make_doc(ours), make_doc(theirs))
+    entry = merged["archives"][0]
+    assert entry["issue_title"] == "ours title" and entry["archived_at"] == "2025-02-01T00:00:00Z"
+    assert entry["issue_url"].endswith("#moved")
+
+
+def files(tmp_path: Path, base, ours, theirs) -> tuple[Path, Path, Path]:
+    paths = []
+    for name, doc in (("O", base), ("A", ours), ("B", theirs)):
+        path = tmp_path / name
+        path.write_bytes(doc if isinstance(doc, bytes) else dumps(doc))
+        paths.append(path)
+    return tuple(paths)
+
+
+def test_files_merge_writes_ours_and_conflict_leaves_it_untouched(tmp_path):
+    base, ours, theirs = files(tmp_path, b"", make_doc(make_entry(2, [])),
+                               make_doc(make_entry(3, [])))
+    assert merge_index_files(base, ours, theirs) is True
+    assert issues(json.loads(ours.read_bytes())) == [3, 2]
+    bad = b'{"schema_version": 1, "archives": [}'
+    base, ours, theirs = files(tmp_path, b"", make_doc(make_entry(2, [])), bad)
+    before = ours.read_bytes()
+    report: list = []
+    assert merge_index_files(base, ours, theirs, report=report) is False
+    assert ours.read_bytes() == before and "theirs side" in report[0].reason
+
+
+def test_main_exit_codes(tmp_path):
+    err = io.StringIO()
+    assert main(["only-one"], stderr=err) == 2 and "usage" in err.getvalue()
+    ours = make_doc(make_entry(5, [make_log(5, "5-a.log", checksum="a")]))
+    theirs = make_doc(make_entry(5, [make_log(5, "5-a.log", checksum="b")]))
+    paths = [str(p) for p in files(tmp_path, b"", ours, theirs)]
+    assert main(paths, stderr=err) == 1
+    assert "issue #5, builds/5-a.log" in err.getvalue() and sha("b") in err.getvalue()
+
+
+# --- installing the driver and real git merges ------------------------------------------
+
+@pytest.fixture
+def repo(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / "gitconfig"))
+    for role in ("AUTHOR", "COMMITTER"):
+        monkeypatch.setenv(f"GIT_{role}_NAME", "Test")
+        monkeypatch.setenv(f"GIT_{role}_EMAIL", "test@example.com")
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    return root
+
+
+def git(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", "-C", str(root), *args], check=check, capture_output=True,
+                          text=True)
+
+
+def save(root: Path, doc: dict, message: str) -> None:
+    path = root / INDEX
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(dumps(doc))
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", message)
+
+
+def branches(root: Path, base: dict, ours: dict, theirs: dict) -> None:
+    save(root, base, "base")
+    git(root, "checkout", "-q", "-b", "theirs")
+    save(root, theirs, "theirs")
+    git(root, "checkout", "-q", "main")
+    save(root, ours, "ours")
+
+
+def test_install_is_idempotent_and_keeps_other_attributes(repo):
+    attributes = repo / ".gitattributes"
+    attributes.write_text(f"*.png binary\n/{INDEX} -diff merge=union\n")
+    first = install_merge_driver(repo, INDEX)
+    assert first["gitattributes_changed"]
+    assert attributes.read_text() == f"*.png binary\n/{INDEX} -diff merge={DRIVER_NAME}\n"
+    assert install_merge_driver(repo, INDEX)["gitattributes_changed"] is False
+    assert attributes.read_text() == f"*.png binary\n/{INDEX} -diff merge={DRIVER_NAME}\n"
+    driver = git(repo, "config", "--get", f"merge.{DRIVER_NAME}.driver").stdout.strip()
+    assert driver == "log-archiver merge-index %O %A %B"
+    assert git(repo, "config", "--get", f"merge.{DRIVER_NAME}.name").stdout.strip()
+    attr = git(repo, "check-attr", "merge", "--", INDEX).stdout
+    assert attr.strip() == f"{INDEX}: merge: {DRIVER_NAME}"
+    elsewhere = git(repo, "check-attr", "merge", "--", "other/" + INDEX).stdout
+    assert DRIVER_NAME not in elsewhere  # anchored to this one index
+
+
+def test_branches_archiving_different_issues_merge_cleanly(repo):
+    base = make_doc(make_entry(1, [make_log(1, "1-a.log")]))
+    ours = make_doc(*base["archives"], make_entry(2, [make_log(2, "2-a.log")]))
+    theirs = make_doc(*base["archives"], make_entry(3, [make_log(3, "3-a.log")]))
+    branches(repo, base, ours, theirs)
+    plain = git(repo, "merge", "--no-edit", "theirs", check=False)
+    assert plain.returncode != 0  # a plain text merge of the JSON conflicts
+    git(repo, "merge", "--abort")
+
+    install_merge_driver(repo, INDEX, command=DRIVER)
+    merged = git(repo, "merge", "--no-edit", "theirs", check=False)
+    assert merged.returncode == 0, merged.stdout + merged.stderr
+    doc = json.loads((repo / INDEX).read_text())
+    validate_document(doc)
+    assert issues(doc) == [3, 2, 1]
+    assert git(repo, "status", "--porcelain").stdout.strip() == "?? .gitattributes"
+
+
+def test_retries_of_the_same_issue_merge_to_the_newer_states(repo):
+    base_entry = make_entry(5, [make_log(5, "5-a.log", "failed"),
+                                make_log(5, "5-b.log", "pending", attempt=0)])
+    ours_entry, theirs_entry = copy.deepcopy(base_entry), copy.deepcopy(base_entry)
+    ours_entry["logs"][0] = make_log(5, "5-a.log", "verified", attempt=2,
+                                     ts="2025-01-16T10:00:00Z")
+    theirs_entry["logs"][1] = make_log(5, "5-b.log", "uploaded", ts="2025-01-16T11:00:00Z")
+    install_merge_driver(repo, INDEX, command=DRIVER)
+    branches(repo, make_doc(base_entry), make_doc(recompute_entry(ours_entry)),
+             make_doc(recompute_entry(theirs_entry)))
+    merged = git(repo, "merge", "--no-edit", "theirs", check=False)
+    assert merged.returncode == 0, merged.stdout + merged.stderr
+    entry = json.loads((repo / INDEX).read_text())["archives"][0]
+    assert [log["upload_status"] for log in entry["logs"]] == ["verified", "uploaded"]
+    assert entry["upload_complete"] and not entry["partial_archive"]
+
+
+def test_different_checksums_are_left_as_a_conflict_for_a_person(repo):
+    ours = make_doc(make_entry(5, [make_log(5, "5-a.log", checksum="a")]))
+    theirs = make_doc(make_entry(5, [make_log(5, "5-a.log", checksum="b")]))
+    install_merge_driver(repo, INDEX, command=DRIVER)
+    branches(repo, make_doc(), ours, theirs)
+    merged = git(repo, "merge", "--no-edit", "theirs", check=False)
+    assert merged.returncode != 0
+    assert "log-archiver merge conflict: issue #5, builds/5-a.log" in merged.stderr
+    assert sha("a") in merged.stderr and sha("b") in merged.stderr
+    assert INDEX in git(repo, "ls-files", "-u").stdout  # git marks it unmerged
+    assert (repo / INDEX).read_bytes() == dumps(ours)  # ours left as it was, not a pick
