@@ -1,0 +1,528 @@
+"""``s3://bucket/prefix`` and ``r2://bucket/prefix``: objects in S3-compatible storage.
+
+AWS S3, Cloudflare R2, MinIO and SeaweedFS through boto3, imported only when a store is
+first used (the CLI's cold start stays fast).
+
+- Credentials come only from the standard AWS chain (environment, the profile named in
+  the config, an instance or task role); nothing secret is read from the config.
+- Every upload sends its SHA-256 for the server to check: ``ChecksumSHA256`` on a single
+  PUT, one SHA-256 per part on a multipart upload (above ``multipart_threshold_bytes``).
+  The full-object digest also goes into ``x-amz-meta-sha256``: a multipart checksum is a
+  checksum of checksums.
+- Writes are conditional (``If-None-Match: *`` on PUT and on CompleteMultipartUpload):
+  a different object at the key is never replaced unless ``overwrite`` is asked for.
+  AWS S3, R2, MinIO and SeaweedFS 4.x answer 412; the HEAD before each upload handles
+  the common case, the 412 a writer that raced us.
+- botocore's own retries are off (:class:`log_archiver.retry.RetryPolicy` retries) and
+  every botocore error becomes a :mod:`log_archiver.errors` error with ``__cause__`` set.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import hashlib
+import os
+import re
+import threading
+from collections.abc import Iterator
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
+
+from ..errors import (
+    ArchiveError,
+    ChecksumMismatchError,
+    ConfigError,
+    LocalFileError,
+    StorageConflictError,
+    StorageError,
+    StorageNotFoundError,
+    StoragePermissionError,
+    StorageThrottledError,
+    StorageTimeoutError,
+    StorageTransientError,
+    UsageError,
+)
+from .base import ObjectInfo, PutOutcome
+
+if TYPE_CHECKING:
+    from ..config import Config
+
+MIB = 1 << 20
+MIN_PART_BYTES = 5 * MIB  # S3's smallest part (all parts but the last)
+MAX_PARTS = 10_000
+BLOCK_SIZE = MIB
+META_SHA256 = "sha256"  # sent as x-amz-meta-sha256
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_THROTTLE_CODES = {"SlowDown", "Throttling", "ThrottlingException", "RequestThrottled",
+                   "RequestLimitExceeded", "TooManyRequests", "TooManyRequestsException",
+                   "BandwidthLimitExceeded", "ServiceUnavailable"}
+_PERMISSION_CODES = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch",
+                     "ExpiredToken", "InvalidToken", "TokenRefreshRequired", "AccountProblem",
+                     "AllAccessDisabled", "InvalidSecurity", "RequestTimeTooSkewed"}
+_CHECKSUM_CODES = {"BadDigest", "XAmzContentSHA256Mismatch", "InvalidDigest", "InvalidChecksum"}
+_OTHER_CHECKSUMS = ("CRC32", "CRC32C", "CRC64NVME", "SHA1")
+_RERUN = "the local file changed since it was prepared; run prepare-upload again"
+
+
+class S3Store:
+    """A bucket (and optional prefix) as the store; keys are relative to the prefix."""
+
+    def __init__(self, bucket: str, prefix: str = "", *, scheme: str = "s3",
+                 endpoint_url: str | None = None, region: str | None = None,
+                 profile: str | None = None, addressing_style: str | None = None,
+                 public: bool = False, public_base_url: str | None = None,
+                 multipart_threshold_bytes: int = 64 * MIB,
+                 multipart_chunk_bytes: int = 16 * MIB, upload_concurrency: int = 4,
+                 connect_timeout: float = 10.0, read_timeout: float = 60.0):
+        self.scheme, self.bucket, self.prefix = scheme, bucket, prefix.strip("/")
+        self.url = f"{scheme}://{bucket}" + (f"/{self.prefix}" if self.prefix else "")
+        self.endpoint_url, self.region, self.profile = endpoint_url, region, profile
+        self.addressing_style = addressing_style
+        self.public_base_url = public_base_url.rstrip("/") if public_base_url else None
+        self.multipart_threshold = max(1, multipart_threshold_bytes)
+        self.multipart_chunk = max(MIN_PART_BYTES, multipart_chunk_bytes)
+        self.concurrency = max(1, upload_concurrency)
+        self.timeouts = (connect_timeout, read_timeout)
+        self.list_page_size = 1000
+        # R2 has no object ACLs (public access is a bucket setting); elsewhere objects
+        # are private by default, so only a public store sends an ACL.
+        self._acl = {"ACL": "public-read"} if public and scheme == "s3" else {}
+        self._client_obj: Any = None
+        self._secrets: tuple[str, ...] = ()
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"S3Store({self.url!r}, endpoint_url={self.endpoint_url!r})"
+
+    @classmethod
+    def from_url(cls, url: str, config: Config | None = None) -> S3Store:
+        parts = urlsplit(url)
+        if parts.scheme not in ("s3", "r2") or not parts.netloc:
+            raise UsageError(f"storage URL {url!r} is not an s3:// or r2:// URL with a bucket",
+                             "use s3://bucket/optional/prefix or r2://bucket/optional/prefix")
+
+        def setting(name: str, default: Any = None) -> Any:
+            return getattr(config, name, default) if config is not None else default
+
+        endpoint, region = setting("endpoint_url"), setting("region")
+        if parts.scheme == "r2":
+            region, account = region or "auto", setting("r2_account_id")
+            if not endpoint and account:
+                endpoint = f"https://{account}.r2.cloudflarestorage.com"
+            if not (endpoint or os.environ.get("AWS_ENDPOINT_URL_S3")
+                    or os.environ.get("AWS_ENDPOINT_URL")):
+                raise ConfigError(
+                    f"storage URL {url!r} is on R2 but no R2 account or endpoint is set",
+                    "set s3.r2_account_id (or s3.endpoint_url) in .log-archiver.json, or "
+                    "AWS_ENDPOINT_URL=https://ACCOUNT.r2.cloudflarestorage.com")
+        sizes = {} if config is None else dict(
+            multipart_threshold_bytes=config.multipart_threshold_bytes,
+            multipart_chunk_bytes=config.multipart_chunk_bytes,
+            upload_concurrency=config.upload_concurrency)
+        return cls(parts.netloc, parts.path, scheme=parts.scheme, endpoint_url=endpoint,
+                   region=region, profile=setting("profile"),
+                   addressing_style=setting("addressing_style"),
+                   public=bool(setting("public", False)),
+                   public_base_url=setting("public_base_url"), **sizes)
+
+    def with_timeout(self, read_timeout: float) -> S3Store:
+        """The same store with another read timeout (for ``RetryPolicy.run(call(timeout))``)."""
+        twin = copy.copy(self)
+        twin.timeouts = (self.timeouts[0], read_timeout)
+        twin._client_obj, twin._lock = None, threading.Lock()
+        return twin
+
+    @property
+    def _client(self) -> Any:
+        with self._lock:
+            if self._client_obj is None:
+                self._client_obj = self._make_client()
+            return self._client_obj
+
+    def _make_client(self) -> Any:
+        import boto3
+        from botocore.config import Config as BotoConfig
+        from botocore.exceptions import ConfigParseError, ProfileNotFound
+
+        try:
+            session = boto3.Session(profile_name=self.profile)
+        except (ProfileNotFound, ConfigParseError) as error:
+            raise ConfigError(f"AWS profile {self.profile!r} cannot be loaded: {error}",
+                              "fix s3.profile in .log-archiver.json or AWS_PROFILE, or the "
+                              "~/.aws/config file") from error
+        credentials = session.get_credentials()  # errors are translated by the caller
+        if credentials is not None:
+            frozen = credentials.get_frozen_credentials()
+            self._secrets = tuple(v for v in (frozen.secret_key, frozen.token) if v)
+        config = BotoConfig(
+            region_name=self.region or session.region_name or "us-east-1",
+            retries={"mode": "standard", "total_max_attempts": 1},  # RetryPolicy retries
+            connect_timeout=self.timeouts[0], read_timeout=self.timeouts[1],
+            max_pool_connections=max(10, 4 * self.concurrency), tcp_keepalive=True,
+            s3={"addressing_style": self.addressing_style} if self.addressing_style else None,
+            # We send ChecksumSHA256 ourselves; no extra CRC32 trailers for other servers.
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_supported")
+        client = session.client("s3", endpoint_url=self.endpoint_url, config=config)
+        self.endpoint_url = client.meta.endpoint_url
+        return client
+
+    def _key(self, key: str) -> str:
+        parts = key.split("/")
+        if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
+            raise UsageError(f"storage key {key!r} is not a clean relative path",
+                             "use keys like archive/logs/2025/01/123/build.log")
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def url_for(self, key: str) -> str:
+        return f"{self.url}/{key}"
+
+    def public_url_for(self, key: str) -> str | None:
+        """``public_base_url`` is the public address of the store root (bucket + prefix)."""
+        return f"{self.public_base_url}/{quote(key)}" if self.public_base_url else None
+
+    # -- primitives ------------------------------------------------------------------
+
+    def put(self, key: str, path: Path, *, sha256: str, size: int,
+            overwrite: bool = False) -> PutOutcome:
+        full, sha256, path = self._key(key), sha256.lower(), Path(path)
+        if not _HEX64.fullmatch(sha256):
+            raise UsageError(f"sha256 {sha256!r} is not a 64-digit hex digest",
+                             "pass the bare hex digest of the file (sha256sum FILE)")
+        _check_local(path, size, sha256)
+        existing = self.head(key)
+        if existing is not None:
+            if (existing.size, existing.sha256) == (size, sha256):
+                return "exists"
+            if not overwrite:
+                raise self._conflict(key, existing, sha256, size)
+        with self._errors("upload", key):
+            try:
+                self._upload(full, path, sha256, size, conditional=existing is None)
+            except Exception as error:
+                if existing is not None or not _is_412(error):
+                    raise
+                now = self.head(key)  # another writer got there between HEAD and PUT
+                if now is not None and (now.size, now.sha256) == (size, sha256):
+                    return "exists"
+                if now is None:
+                    raise StorageTransientError(
+                        f"{self.url_for(key)} changed while uploading (412, then gone)",
+                        "another writer is using this key; try again") from error
+                if not overwrite:
+                    raise self._conflict(key, now, sha256, size) from error
+                self._upload(full, path, sha256, size, conditional=False)
+                return "replaced"
+        return "created" if existing is None else "replaced"
+
+    def head(self, key: str) -> ObjectInfo | None:
+        full = self._key(key)
+        with self._errors("inspect", key):
+            try:
+                reply = self._client.head_object(Bucket=self.bucket, Key=full,
+                                                 ChecksumMode="ENABLED")
+            except Exception as error:
+                if _status(error) == 404:
+                    return None
+                raise
+        return ObjectInfo(key, int(reply["ContentLength"]), _sha256_of(reply))
+
+    def get(self, key: str, dest: Path) -> None:
+        full, dest = self._key(key), Path(dest)
+        temp = dest.with_name(f".{dest.name}.{os.getpid()}.{os.urandom(4).hex()}.part")
+        try:
+            # botocore errors (some are OSErrors too) are translated here, local ones below
+            with self._errors("download", key):
+                reply = self._client.get_object(Bucket=self.bucket, Key=full,
+                                                ChecksumMode="ENABLED")
+                expected, length = _sha256_of(reply), int(reply["ContentLength"])
+                digest, written = hashlib.sha256(), 0
+                with open(temp, "wb") as out:
+                    for chunk in reply["Body"].iter_chunks(BLOCK_SIZE):
+                        out.write(chunk)
+                        digest.update(chunk)
+                        written += len(chunk)
+                    out.flush()
+                    os.fsync(out.fileno())
+            if written != length or (expected and digest.hexdigest() != expected):
+                raise ChecksumMismatchError(
+                    f"downloaded {self.url_for(key)} is {written} bytes sha256 "
+                    f"{digest.hexdigest()}, the store says {length} bytes sha256 {expected}",
+                    "download it again; if it keeps failing the stored object is damaged")
+            os.replace(temp, dest)
+        except ArchiveError:
+            raise
+        except OSError as error:
+            raise LocalFileError(f"cannot write {dest}: {error.strerror or error}",
+                                 f"make {dest.parent} writable and free space") from error
+        finally:
+            temp.unlink(missing_ok=True)
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        full_prefix = f"{self.prefix}/{prefix}" if self.prefix else prefix
+        cut = len(self.prefix) + 1 if self.prefix else 0
+        with self._errors("list", prefix or None):
+            pages = self._client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=full_prefix,
+                PaginationConfig={"PageSize": self.list_page_size})
+            for page in pages:
+                for item in page.get("Contents", []):
+                    yield ObjectInfo(item["Key"][cut:], int(item["Size"]), None)
+
+    def delete(self, key: str) -> None:
+        full = self._key(key)
+        with self._errors("delete", key):
+            try:
+                self._client.delete_object(Bucket=self.bucket, Key=full)
+            except Exception as error:
+                if _status(error) != 404:
+                    raise
+
+    # -- uploads ---------------------------------------------------------------------
+
+    def _upload(self, full: str, path: Path, sha256: str, size: int, *,
+                conditional: bool) -> None:
+        condition = {"IfNoneMatch": "*"} if conditional else {}
+        common = dict(Bucket=self.bucket, Key=full, Metadata={META_SHA256: sha256}, **self._acl)
+        if size <= self.multipart_threshold:
+            with _open_local(path) as body:
+                self._client.put_object(Body=body, ContentLength=size,
+                                        ChecksumSHA256=_b64(sha256), **common, **condition)
+            return
+        part = self.multipart_chunk
+        while -(-size // part) > MAX_PARTS:
+            part *= 2
+        ranges = [(offset, min(part, size - offset)) for offset in range(0, size, part)]
+        digests = _hash_parts(path, ranges, sha256)  # before anything is sent
+        upload_id = self._client.create_multipart_upload(ChecksumAlgorithm="SHA256",
+                                                         **common)["UploadId"]
+        try:
+            parts = self._upload_parts(full, upload_id, path, ranges, digests)
+            self._client.complete_multipart_upload(
+                Bucket=self.bucket, Key=full, UploadId=upload_id,
+                MultipartUpload={"Parts": parts}, **condition)
+        except BaseException:
+            try:
+                self._client.abort_multipart_upload(Bucket=self.bucket, Key=full,
+                                                    UploadId=upload_id)
+            except Exception:  # noqa: BLE001 - the first error is the one to report
+                pass
+            raise
+
+    def _upload_parts(self, full: str, upload_id: str, path: Path,
+                      ranges: list[tuple[int, int]], digests: list[str]) -> list[dict]:
+        def send(number: int) -> dict:
+            (offset, length), digest = ranges[number - 1], digests[number - 1]
+            with _open_local(path) as handle:  # streamed from disk, one part at a time
+                reply = self._client.upload_part(
+                    Bucket=self.bucket, Key=full, UploadId=upload_id, PartNumber=number,
+                    Body=_Slice(handle, offset, length), ContentLength=length,
+                    ChecksumSHA256=digest)
+            return {"PartNumber": number, "ETag": reply["ETag"], "ChecksumSHA256": digest}
+
+        workers = min(self.concurrency, len(ranges))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="s3-part") as pool:
+            futures = [pool.submit(send, n) for n in range(1, len(ranges) + 1)]
+            _done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+            for future in pending:
+                future.cancel()
+            for future in futures:
+                if future.done() and not future.cancelled() and future.exception():
+                    raise future.exception()
+            return [future.result() for future in futures]
+
+    def _conflict(self, key: str, existing: ObjectInfo, sha256: str,
+                  size: int) -> StorageConflictError:
+        return StorageConflictError(
+            f"{self.url_for(key)} already holds a different object (size {existing.size}, "
+            f"sha256 {existing.sha256 or 'unknown'}); the upload has size {size}, "
+            f"sha256 {sha256}",
+            "nothing was overwritten; inspect the stored object, then re-archive with "
+            "--force to replace it")
+
+    # -- errors ----------------------------------------------------------------------
+
+    @contextmanager
+    def _errors(self, action: str, key: str | None) -> Iterator[None]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            yield
+        except (BotoCoreError, ClientError) as error:
+            raise self._translate(error, action, key) from error
+
+    def _translate(self, error: Exception, action: str, key: str | None) -> ArchiveError:
+        from botocore import exceptions as bx
+
+        where = self.url_for(key) if key else self.url
+        parts = urlsplit(self.endpoint_url or "")  # never show user:password@ of a URL
+        endpoint = parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1]).geturl() \
+            if self.endpoint_url else "the default AWS endpoint"
+        head = f"cannot {action} {where} at {endpoint}"
+        text = str(error)
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        if isinstance(error, (bx.ReadTimeoutError, bx.ConnectTimeoutError)):
+            return StorageTimeoutError(f"{head}: {type(error).__name__}",
+                                       f"check that {endpoint} is reachable; the call is "
+                                       "retried with a longer timeout")
+        if isinstance(error, bx.SSLError):
+            return StorageError(f"{head}: TLS failed: {text}",
+                                "check the endpoint URL (https or http) and its certificate")
+        if isinstance(error, (bx.ConnectionError, bx.HTTPClientError)):
+            return StorageTransientError(f"{head}: {type(error).__name__}",
+                                         f"check that {endpoint} is up and reachable; the "
+                                         "call is retried with the network backoff")
+        if isinstance(error, (bx.FlexibleChecksumError, bx.ChecksumError)):
+            return ChecksumMismatchError(f"{head}: {text}", "download it again; if it "
+                                         "persists the stored object is damaged")
+        if isinstance(error, (bx.NoCredentialsError, bx.PartialCredentialsError,
+                              bx.CredentialRetrievalError)):
+            return StoragePermissionError(
+                f"{head}: no usable AWS credentials ({type(error).__name__})",
+                "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE or s3.profile, "
+                "or run where an IAM role is available")
+        if not isinstance(error, bx.ClientError):
+            return StorageError(f"{head}: {text}",
+                                "check the storage settings (endpoint, region, bucket)")
+        code, status = _code(error), _status(error)
+        message = error.response.get("Error", {}).get("Message") or ""
+        for secret in self._secrets:
+            message = message.replace(secret, "***")
+        said = f"HTTP {status}" if code in ("", str(status)) else f"{code} (HTTP {status})"
+        detail = f"{head}: {said}" + (f": {message}" if message else "")
+        if code in _THROTTLE_CODES or status in (429, 503):
+            return StorageThrottledError(detail, "the server asks to slow down; the call is "
+                                         "retried with the throttle backoff (or lower the "
+                                         "upload concurrency)")
+        if code in _CHECKSUM_CODES:
+            return ChecksumMismatchError(detail, "the server got bytes that do not match the "
+                                         "SHA-256; if the local file changed, run "
+                                         "prepare-upload again, else retry")
+        if code in _PERMISSION_CODES or status in (401, 403):
+            clock = "; the clock is off: fix it" if code == "RequestTimeTooSkewed" else ""
+            return StoragePermissionError(
+                detail, f"check the AWS credentials (profile {self.profile!r}) and that they "
+                f"may {action} objects in bucket {self.bucket!r}{clock}; retrying will not help")
+        if code == "NoSuchBucket":
+            return StorageNotFoundError(
+                f"{head}: bucket {self.bucket!r} does not exist",
+                f"create it (aws s3 mb s3://{self.bucket} --endpoint-url {endpoint}) or fix "
+                "the bucket in the storage URL")
+        if code in ("NoSuchKey", "NotFound") or status == 404:
+            return StorageNotFoundError(f"no stored object {where} ({said})",
+                                        "check the key with `log-archiver read`")
+        if code == "RequestTimeout" or status == 408:
+            return StorageTimeoutError(detail, "the call is retried with a longer timeout")
+        if code in ("ConditionalRequestConflict", "OperationAborted") or status >= 500:
+            return StorageTransientError(detail, "a server-side error; the call is retried "
+                                         "with the network backoff")
+        return StorageError(detail, "check the storage settings and the bucket; retrying "
+                                    "will not help")
+
+
+# -- helpers -------------------------------------------------------------------------
+
+
+def _code(error: Exception) -> str:
+    return str((getattr(error, "response", None) or {}).get("Error", {}).get("Code", ""))
+
+
+def _status(error: Exception) -> int:
+    meta = (getattr(error, "response", None) or {}).get("ResponseMetadata", {})
+    return int(meta.get("HTTPStatusCode") or 0)
+
+
+def _is_412(error: Exception) -> bool:
+    return _code(error) == "PreconditionFailed" or _status(error) == 412
+
+
+def _b64(hex_digest: str) -> str:
+    return base64.b64encode(bytes.fromhex(hex_digest)).decode("ascii")
+
+
+def _sha256_of(reply: dict) -> str | None:
+    """The full-object SHA-256: the server's own when it has one, else our metadata."""
+    value = reply.get("ChecksumSHA256")
+    if value and "-" not in value and reply.get("ChecksumType") != "COMPOSITE":
+        try:
+            raw = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raw = b""
+        return raw.hex() if len(raw) == 32 else None
+    if not value and any(reply.get(f"Checksum{name}") for name in _OTHER_CHECKSUMS):
+        return None  # written by another tool: the metadata may describe older bytes
+    meta = (reply.get("Metadata") or {}).get(META_SHA256, "").lower()
+    return meta if _HEX64.fullmatch(meta) else None
+
+
+def _check_local(path: Path, size: int, sha256: str) -> None:
+    try:
+        actual = os.stat(path).st_size
+    except FileNotFoundError as error:
+        raise StorageNotFoundError(f"local file {path} to upload is missing",
+                                   "run collect-logs and prepare-upload again") from error
+    except OSError as error:
+        raise LocalFileError(f"cannot read {path}: {error.strerror or error}",
+                             "make the file readable and run again") from error
+    if actual != size:
+        raise ChecksumMismatchError(f"{path} is {actual} bytes, expected {size} "
+                                    f"(sha256 {sha256})", _RERUN)
+
+
+@contextmanager
+def _open_local(path: Path) -> Iterator[Any]:
+    try:
+        handle = open(path, "rb")  # noqa: SIM115 - closed by the with below
+    except OSError as error:
+        raise LocalFileError(f"cannot read {path}: {error.strerror or error}",
+                             "make the file readable and run again") from error
+    with handle:
+        yield handle
+
+
+def _hash_parts(path: Path, ranges: list[tuple[int, int]], sha256: str) -> list[str]:
+    """One pass over the file: each part's SHA-256 (base64), checked against the whole."""
+    whole, digests = hashlib.sha256(), []
+    with _open_local(path) as handle:
+        for _offset, length in ranges:
+            part, left = hashlib.sha256(), length
+            while left and (block := handle.read(min(BLOCK_SIZE, left))):
+                part.update(block)
+                whole.update(block)
+                left -= len(block)
+            digests.append(base64.b64encode(part.digest()).decode("ascii"))
+    if whole.hexdigest() != sha256:
+        raise ChecksumMismatchError(f"bytes read from {path} have sha256 "
+                                    f"{whole.hexdigest()}, expected {sha256}", _RERUN)
+    return digests
+
+
+class _Slice:
+    """A seekable window ``[offset, offset + length)`` of an open file, read in place."""
+
+    def __init__(self, handle: Any, offset: int, length: int):
+        self._handle, self._offset, self._length, self._pos = handle, offset, length, 0
+
+    def read(self, amount: int | None = -1) -> bytes:
+        left = self._length - self._pos
+        amount = left if amount is None or amount < 0 else min(amount, left)
+        if amount <= 0:
+            return b""
+        self._handle.seek(self._offset + self._pos)
+        data = self._handle.read(amount)
+        self._pos += len(data)
+        return data
+
+    def seek(self, position: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self._pos, 2: self._length}[whence]
+        self._pos = max(0, min(self._length, base + position))
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos

@@ -1,0 +1,184 @@
+"""A tiny fault-injecting HTTP proxy for storage tests, on 127.0.0.1 only.
+
+It forwards each connection to an upstream port (the SeaweedFS S3 port) one request per
+connection (``Connection: close`` is forced both ways), and can be told to answer the next
+N requests itself with a fault instead:
+
+- ``"slowdown"``: 503 with an S3 ``SlowDown`` error body
+- ``"internal"``: 500 with an S3 ``InternalError`` error body
+- ``"drop"``: close the connection without an answer
+- ``"stall"``: read the request, answer nothing until the client gives up (timeout tests)
+- ``"corrupt"``: forward, but flip the first byte of the response body (integrity tests)
+
+Bounded: every socket has a timeout, threads are daemons, and the proxy stops by itself
+after ``lifetime`` seconds if nobody stops it first (the fixture stops it at test end).
+"""
+
+from __future__ import annotations
+
+import socket
+import socketserver
+import threading
+import time
+
+FAULTS = {
+    "slowdown": (503, "Slow Down", "SlowDown", "Please reduce your request rate."),
+    "internal": (500, "Internal Server Error", "InternalError",
+                 "We encountered an internal error. Please try again."),
+}
+HEAD_LIMIT = 64 * 1024
+
+
+class FaultProxy:
+    def __init__(self, upstream_port: int, *, host: str = "127.0.0.1", lifetime: float = 120.0,
+                 timeout: float = 10.0):
+        self.upstream = (host, upstream_port)
+        self.timeout = timeout
+        self.requests: list[str] = []  # "METHOD /path -> fault|forwarded", for assertions
+        self.headers: list[dict[str, str]] = []  # each request's headers (lowercase names)
+        self._faults: list[str | None] = []
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                proxy._handle(self.request)
+
+        class Server(socketserver.ThreadingTCPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+        self._server = Server((host, 0), Handler)
+        self.port = self._server.server_address[1]
+        self.endpoint_url = f"http://{host}:{self.port}"
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+        self._deadline = threading.Timer(lifetime, self.stop)
+        self._deadline.daemon = True
+        self._deadline.start()
+
+    def fail_next(self, count: int, fault: str = "slowdown", *, after: int = 0) -> None:
+        """Forward ``after`` requests, then answer ``count`` with ``fault`` instead."""
+        if fault not in (*FAULTS, "drop", "stall", "corrupt"):
+            raise ValueError(f"unknown fault {fault!r}")
+        with self._lock:
+            self._faults.extend([None] * after + [fault] * count)
+
+    def pending_faults(self) -> int:
+        with self._lock:
+            return sum(1 for fault in self._faults if fault)
+
+    def stop(self) -> None:
+        self._deadline.cancel()
+        self._server.shutdown()
+        self._server.server_close()
+
+    # -- one connection ------------------------------------------------------------
+
+    def _handle(self, client: socket.socket) -> None:
+        client.settimeout(self.timeout)
+        head = _read_head(client)
+        if head is None:
+            return
+        request_line = head.split(b"\r\n", 1)[0].decode("latin-1")
+        with self._lock:
+            fault = self._faults.pop(0) if self._faults else None
+        self.requests.append(f"{request_line.rsplit(' ', 1)[0]} -> {fault or 'forwarded'}")
+        self.headers.append(_headers(head))
+        if fault == "stall":
+            _drain(client, 1 << 62, self.timeout)  # until the client hangs up or timeout
+        if fault in ("drop", "stall"):
+            client.close()
+            return
+        if fault in FAULTS:
+            self._answer(client, head, request_line, fault)
+            return
+        self._forward(client, _force_close(head), corrupt=fault == "corrupt")
+
+    def _answer(self, client: socket.socket, head: bytes, request_line: str,
+                fault: str) -> None:
+        status, reason, code, message = FAULTS[fault]
+        headers = _headers(head)
+        if "100-continue" not in headers.get("expect", ""):
+            _drain(client, int(headers.get("content-length", "0") or 0))
+        body = b"" if request_line.startswith("HEAD ") else (
+            f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
+            f"<Message>{message}</Message></Error>").encode()
+        length = len(body) if body else 0
+        client.sendall(f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/xml\r\n"
+                       f"Content-Length: {length}\r\nConnection: close\r\n\r\n".encode() + body)
+        client.close()
+
+    def _forward(self, client: socket.socket, head: bytes, corrupt: bool = False) -> None:
+        try:
+            upstream = socket.create_connection(self.upstream, timeout=self.timeout)
+        except OSError:
+            client.close()
+            return
+        upstream.sendall(head)
+        pump = threading.Thread(target=_pipe, args=(client, upstream), daemon=True)
+        pump.start()
+        _pipe(upstream, client, corrupt)
+        pump.join(self.timeout)
+        for sock in (client, upstream):
+            sock.close()
+
+
+def _read_head(sock: socket.socket) -> bytes | None:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        try:
+            chunk = sock.recv(4096)
+        except OSError:
+            return None
+        if not chunk or len(data) > HEAD_LIMIT:
+            return None
+        data += chunk
+    return data  # may already hold the start of the body; forwarded as is
+
+
+def _headers(head: bytes) -> dict[str, str]:
+    lines = head.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")[1:]
+    return {k.strip().lower(): v.strip().lower()
+            for k, _, v in (line.partition(":") for line in lines)}
+
+
+def _force_close(head: bytes) -> bytes:
+    top, rest = head.split(b"\r\n\r\n", 1)
+    lines = [line for line in top.split(b"\r\n")
+             if not line.lower().startswith((b"connection:", b"keep-alive:"))]
+    return b"\r\n".join([*lines, b"Connection: close"]) + b"\r\n\r\n" + rest
+
+
+def _drain(sock: socket.socket, length: int, seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while length > 0 and time.monotonic() < deadline:
+        try:
+            chunk = sock.recv(min(length, 65536))
+        except OSError:
+            return
+        if not chunk:
+            return
+        length -= len(chunk)
+
+
+def _pipe(source: socket.socket, target: socket.socket, corrupt: bool = False) -> None:
+    seen = b""
+    try:
+        while chunk := source.recv(65536):
+            if corrupt:  # flip the first body byte, once
+                seen += chunk
+                end = seen.find(b"\r\n\r\n")
+                if end >= 0 and len(seen) > end + 4:
+                    at = end + 4 - (len(seen) - len(chunk))
+                    chunk = chunk[:at] + bytes([chunk[at] ^ 0xFF]) + chunk[at + 1:]
+                    corrupt = False
+            target.sendall(chunk)
+    except OSError:
+        pass
+    finally:
+        try:
+            target.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
