@@ -255,6 +255,15 @@ def test_if_none_match_is_enforced_by_the_server(s3_store, payload, tmp_path, mo
     with pytest.raises(ClientError) as caught:
         s3_store._upload(full, path, sha, size, conditional=True)
     assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 412
+    big = tmp_path / "big.log"  # multipart: the 412 comes at CompleteMultipartUpload
+    big.write_bytes(os.urandom(6 * MIB))
+    with pytest.raises(ClientError) as completed:
+        s3_store._upload(full, big, hashlib.sha256(big.read_bytes()).hexdigest(), 6 * MIB,
+                         conditional=True)
+    assert completed.value.response["ResponseMetadata"]["HTTPStatusCode"] == 412
+    client = s3_store._client
+    assert client.list_multipart_uploads(Bucket=s3_store.bucket).get("Uploads", []) == []
+    assert s3_store.head(KEY).sha256 == sha
     # A writer that raced our HEAD: the 412 decides (same bytes: exists; else conflict).
     real_head, misses = s3_store.head, [1]
 
