@@ -181,22 +181,3 @@ def zstd_one(source: Path, level: int, threads: int) -> StoredFile:
         raise local_error(error, "compress", source) from error
     return StoredFile(source, target, sink.size, out_digest.hexdigest(), in_size,
                       in_digest.hexdigest(), "zstd")
-
-
-def decompress_to(path: Path, algorithm: str | None, dest: Path) -> None:
-    """Write the original bytes of a stored file to ``dest`` (used by read and tests)."""
-    import gzip
-    import shutil
-
-    if algorithm is None:
-        shutil.copyfile(path, dest)
-        return
-    with open(path, "rb") as raw, atomic_writer(dest) as out:
-        if algorithm == "gzip":
-            reader = gzip.GzipFile(fileobj=raw, mode="rb")
-        else:
-            import zstandard
-
-            reader = zstandard.ZstdDecompressor().stream_reader(raw)
-        with reader:
-            shutil.copyfileobj(reader, out, BLOCK_SIZE)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .errors import ConfigError, UsageError
@@ -51,10 +51,6 @@ class Config:
     def with_overrides(self, **values) -> Config:
         return replace(self, **{k: v for k, v in values.items() if v is not None})
 
-    def describe(self) -> dict:
-        """The settings as JSON-ready values (no secrets are ever held here)."""
-        data = asdict(self)
-        return {k: (str(v) if isinstance(v, Path) else v) for k, v in data.items()}
 
 
 # file section/key -> Config field

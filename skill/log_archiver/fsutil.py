@@ -80,7 +80,7 @@ def atomic_writer(path: Path) -> Iterator[BinaryIO]:
             temp.unlink()
         except FileNotFoundError:
             pass
-        if isinstance(error, OSError) and not isinstance(error, LocalFileError):
+        if isinstance(error, OSError):
             raise local_error(error, "write", path) from error
         raise
 
