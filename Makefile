@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: venv test demo lint clean
+.PHONY: venv test demo lint clean bench
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -24,3 +24,6 @@ lint: venv
 
 clean:
 	rm -rf $(VENV) .demo
+
+bench: venv
+	@status=0; for b in bench/bench_*.py; do $(PY) $$b || status=1; done; exit $$status

@@ -1,0 +1,67 @@
+"""Shared pieces of the benchmarks: timing commands, peak memory, and the report line.
+
+Every benchmark measures its baseline in the same run and prints both figures and their
+ratio, so that a noisy shared machine moves both sides together.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+RESULTS = BENCH / "results"
+
+
+def tool(name: str) -> str:
+    """An installed console script of this venv (``log-archiver``, ``collect-logs``...)."""
+    return str(Path(sys.executable).with_name(name))
+
+
+def run_timed(cmd, *, env=None, cwd=None, shell=False) -> tuple[float, int]:
+    """Wall seconds and peak RSS (bytes) of one command run to completion; fails loudly."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, shell=shell,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    stderr = proc.stderr.read().decode(errors="replace")
+    proc.stderr.close()
+    if proc.returncode not in (0,):
+        raise SystemExit(f"benchmark command failed ({proc.returncode}): {cmd}\n{stderr}")
+    return elapsed, usage.ru_maxrss * 1024
+
+
+def median_of(times: list[float]) -> float:
+    return statistics.median(times)
+
+
+def report(name: str, *, figure: float, baseline: float | None, unit: str, target: str,
+           ok: bool, detail: dict | None = None) -> dict:
+    """Print one line for people and write bench/results/NAME.json for tools."""
+    ratio = figure / baseline if baseline else None
+    line = f"{name}: {figure:.3f} {unit}"
+    if baseline is not None:
+        line += f"  baseline {baseline:.3f} {unit}  ratio {ratio:.2f}"
+    line += f"  target {target}  {'PASS' if ok else 'FAIL'}"
+    print(line, flush=True)
+    record = {"name": name, "figure": figure, "baseline": baseline, "ratio": ratio,
+              "unit": unit, "target": target, "ok": ok, "detail": detail or {}}
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def clean_env(**extra: str) -> dict:
+    """The environment without this project's or the cloud's settings, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("LOG_ARCHIVER_", "GITHUB_", "GH_", "AWS_"))}
+    env.update(extra)
+    return env
