@@ -65,3 +65,42 @@ def clean_env(**extra: str) -> dict:
            if not k.startswith(("LOG_ARCHIVER_", "GITHUB_", "GH_", "AWS_"))}
     env.update(extra)
     return env
+
+
+GIT_IDENTITY = {"GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.invalid",
+                "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.invalid"}
+
+
+def make_workspace(root: Path, *, git: bool = True) -> dict:
+    """A repository with an empty logs/ and a file:// store beside it; returns its env."""
+    logs = root / "repo" / "logs"
+    logs.mkdir(parents=True)
+    env = clean_env(LOG_ARCHIVER_LOGS_DIR=str(logs),
+                    LOG_ARCHIVER_STORAGE=f"file://{root / 'store'}", **GIT_IDENTITY)
+    if git:
+        subprocess.run(["git", "init", "-q", str(root / "repo")], check=True, env=env)
+        subprocess.run(["git", "-C", str(root / "repo"), "commit", "-q", "--allow-empty",
+                        "-m", "start"], check=True, env=env)
+    return env
+
+
+def write_log(path: Path, size: int, seed: int) -> Path:
+    """``size`` bytes of log text, fast at any size: a 4 MiB generated block, repeated with
+    a per-block header so no two blocks are identical."""
+    from log_archiver.samples import log_text
+
+    block = log_text(min(size, 4 << 20), seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as out:
+        written, n = 0, 0
+        while written < size:
+            chunk = (f"block {n} of seed {seed}\n".encode() + block)[: size - written]
+            out.write(chunk)
+            written += len(chunk)
+            n += 1
+    return path
+
+
+def python_pass() -> list[str]:
+    """`python3 -c pass` with the interpreter itself (not a version-manager shim)."""
+    return [sys.executable, "-c", "pass"]

@@ -96,7 +96,7 @@ def test_sigkill_at_any_moment_loses_nothing(workspace):
             assert restored == originals[log["local_path"]]
     leftovers = [p for p in logs.rglob("*") if p.is_file() and not p.name.startswith(".")]
     assert leftovers == []
-    assert not [p for p in logs.rglob("*") if ".la-" in p.name]
+    assert not [p for p in logs.rglob("*") if ".la-" in p.name], list(logs.rglob("*"))
 
 
 def test_eight_archives_at_once_lose_no_entry(workspace):

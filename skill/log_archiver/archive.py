@@ -6,7 +6,6 @@ from dataclasses import asdict
 
 from .cleanup import cleanup_local
 from .errors import ArchiveError
-from .index import find_entry
 from .upload import upload_records
 from .workflow import Context, archive_state, prepare
 
@@ -18,7 +17,7 @@ def archive(ctx: Context, issue: int, *, reason: str = "manual", force: bool = F
     config = ctx.config
     result: dict = {"issue_number": issue, "reason": reason, "index_path": str(ctx.index.path),
                     "storage_url": config.storage, "warnings": [], "errors": []}
-    entry = find_entry(ctx.index.read(), issue)
+    entry = ctx.index.find(issue)
     state = archive_state(entry)
     result["previous_state"] = state
 

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .fsutil import is_temp_name, stale_temp
+from .fsutil import is_temp_name, remove_stale_temps_in
 from .issue import prefixed_matches, session_matches
 
 LOG_TYPES = {
@@ -35,20 +35,8 @@ class Skipped:
 
 def remove_stale_temps(logs_dir: Path) -> list[str]:
     """Delete temp files that killed runs of ours left in the log folders."""
-    removed = []
-    for folder in LOG_TYPES:
-        try:
-            entries = list(os.scandir(Path(logs_dir) / folder))
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        for entry in entries:
-            if stale_temp(entry.name):
-                try:
-                    os.unlink(entry.path)
-                except FileNotFoundError:
-                    continue
-                removed.append(f"{folder}/{entry.name}")
-    return removed
+    return [f"{folder}/{name}" for folder in LOG_TYPES
+            for name in remove_stale_temps_in(Path(logs_dir) / folder)]
 
 
 def collect_logs(logs_dir: Path, issue: int) -> tuple[list[FoundLog], list[Skipped]]:

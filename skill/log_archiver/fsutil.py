@@ -39,6 +39,23 @@ def stale_temp(name: str) -> bool:
     return False
 
 
+def remove_stale_temps_in(folder: Path, prefix: str = "") -> list[str]:
+    """Delete the temp files in ``folder`` (names starting ``prefix``) of dead processes."""
+    try:
+        entries = list(os.scandir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    removed = []
+    for entry in entries:
+        if entry.name.startswith(prefix) and stale_temp(entry.name):
+            try:
+                os.unlink(entry.path)
+            except FileNotFoundError:
+                continue
+            removed.append(entry.name)
+    return removed
+
+
 def is_temp_name(name: str) -> bool:
     return name.endswith((".tmp", ".part", ".lock")) or TEMP_MARKER in name
 
@@ -65,16 +82,22 @@ def local_error(error: OSError, action: str, path: Path | str) -> LocalFileError
 
 
 @contextmanager
-def atomic_writer(path: Path) -> Iterator[BinaryIO]:
-    """Write ``path`` whole or not at all; the temp file never outlives a failure."""
+def atomic_writer(path: Path, *, durable: bool = True,
+                  buffering: int = -1) -> Iterator[BinaryIO]:
+    """Write ``path`` whole or not at all; the temp file never outlives a failure.
+
+    ``durable=False`` skips the fsyncs, for files that are only a cache.
+    """
     temp = temp_path_for(path)
     try:
-        with open(temp, "xb") as handle:
+        with open(temp, "xb", buffering=buffering) as handle:
             yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.replace(temp, path)
-        fsync_dir(path.parent)
+        if durable:
+            fsync_dir(path.parent)
     except BaseException as error:
         try:
             temp.unlink()
@@ -85,6 +108,12 @@ def atomic_writer(path: Path) -> Iterator[BinaryIO]:
         raise
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    with atomic_writer(path) as handle:
+def write_bytes_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
+    with atomic_writer(path, durable=durable) as handle:
         handle.write(data)
+
+
+def write_parts_atomic(path: Path, parts: list[bytes]) -> None:
+    """``write_bytes_atomic`` of the pieces joined, without joining them in memory."""
+    with atomic_writer(path, buffering=1 << 20) as handle:
+        handle.writelines(parts)

@@ -4,18 +4,32 @@ Every write is a transaction: take the lock, read, change, validate, write a tem
 beside the index, fsync, rename over, fsync the folder. While it runs, the previous
 version is kept as a hard link (``.archive-index.json.backup``; no copy is made) and put
 back if anything fails. A corrupt or schema-invalid index is never overwritten.
+
+An index of 10,000 issues is tens of megabytes, and validating all of it takes longer
+than a whole archive should, so the work is not repeated when the bytes are known:
+
+- Within a process, a read of the file last read or written returns the document
+  already parsed (see ``ArchiveIndex._hold`` for why that check is exact).
+- Across processes, ``.archive-index.json.valid`` records which file this tool last
+  wrote or validated (device, inode, size, times, and SHA-256 when it was read), with a
+  stamp of the schema; that file is not validated again. Anything else (a hand edit, a
+  merge, a checkout) is validated whole.
+- A transaction validates what it changed: the entries it touched and the document's
+  frame (version, order, one entry per issue). The rest was valid when it was read.
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
 import os
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 
 from .errors import IndexCorruptError, IndexLockTimeout
-from .fsutil import fsync_dir, local_error, write_bytes_atomic
+from .fsutil import local_error, remove_stale_temps_in, write_bytes_atomic, write_parts_atomic
 from .timeutil import now_iso
 
 SCHEMA_VERSION = 1
@@ -41,8 +55,16 @@ def find_entry(doc: dict, issue: int) -> dict | None:
 def put_entry(doc: dict, entry: dict) -> None:
     """Insert or replace the entry for its issue, keeping the archives sorted."""
     recompute_entry(entry)
-    others = [e for e in doc["archives"] if e["issue_number"] != entry["issue_number"]]
-    doc["archives"] = sort_archives([*others, entry])
+    archives = doc["archives"]
+    issue = entry["issue_number"]
+    for position, current in enumerate(archives):
+        if current["issue_number"] == issue:
+            archives[position] = entry
+            return
+        if current["issue_number"] < issue:
+            archives.insert(position, entry)
+            return
+    archives.append(entry)
 
 
 def recompute_entry(entry: dict) -> dict:
@@ -62,7 +84,24 @@ def recompute_entry(entry: dict) -> dict:
 
 
 def dumps(doc: dict) -> bytes:
-    return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    """The index as written: two-space indented UTF-8 JSON and a final newline."""
+    from .indexdoc import dumps as dump_layout
+
+    return dump_layout(doc)
+
+
+def loads(raw: bytes):
+    import orjson
+
+    return orjson.loads(raw)
+
+
+def _schema_error(source, violation) -> IndexCorruptError:
+    return IndexCorruptError(
+        f"archive index {source} breaks its schema at {violation.path}: {violation.detail}",
+        f"run `log-archiver validate-index {source}` for every problem, then fix the file "
+        "or restore it from git; it was left untouched",
+    )
 
 
 def validate_document(doc, source: Path | str = "index") -> None:
@@ -72,15 +111,52 @@ def validate_document(doc, source: Path | str = "index") -> None:
     try:
         validate("index", doc)
     except SchemaViolation as violation:
-        raise IndexCorruptError(
-            f"archive index {source} breaks its schema at {violation.path}: {violation.detail}",
-            f"run `log-archiver validate-index {source}` for every problem, then fix the file "
-            "or restore it from git; it was left untouched",
-        ) from None
+        raise _schema_error(source, violation) from None
+    _check_issues_unique(doc, source)
+
+
+def validate_changes(document, changed: set[int], source: Path | str = "index") -> None:
+    """Validate a document whose entries were valid except, maybe, those of ``changed``."""
+    from .schemas import SchemaViolation, validate
+
+    try:
+        validate("index", {"schema_version": document.schema_version,
+                           "last_updated": document.last_updated, "archives": []})
+        for issue in changed:
+            entry = document.find(issue)
+            if entry is not None:
+                validate("entry", entry)
+    except SchemaViolation as violation:
+        raise _schema_error(source, violation) from None
+    issues = document.issues()
+    if len(set(issues)) != len(issues):
+        raise IndexCorruptError(f"archive index {source} lists an issue twice",
+                                f"run `log-archiver validate-index {source}` and merge the entries")
+
+
+def _check_issues_unique(doc: dict, source) -> None:
     issues = [entry["issue_number"] for entry in doc["archives"]]
     if len(set(issues)) != len(issues):
         raise IndexCorruptError(f"archive index {source} lists an issue twice",
                                 f"run `log-archiver validate-index {source}` and merge the entries")
+
+
+def _identity_text(identity: tuple) -> str:
+    return ":".join(map(str, identity))
+
+
+@cache
+def _validation_stamp() -> str:
+    """Names the rules bytes were validated under: a new schema invalidates old records."""
+    from . import __version__
+    from .schemas import schema_dir
+
+    schema = (schema_dir() / "archive-index.schema.json").read_bytes()
+    return f"{__version__}:{hashlib.sha256(schema).hexdigest()[:16]}"
+
+
+def _identity(stat: os.stat_result) -> tuple:
+    return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
 
 
 class ArchiveIndex:
@@ -88,30 +164,114 @@ class ArchiveIndex:
         self.path = Path(path)
         self.backup_path = self.path.with_name(self.path.name + ".backup")
         self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self.valid_path = self.path.with_name(self.path.name + ".valid")
         self.lock_timeout = lock_timeout
+        self._doc: dict | None = None
+        self._identity: tuple | None = None
+        self._held: weakref.finalize | None = None
+        self._swept = False
 
     def read(self) -> dict:
-        """The current index (an empty one when there is none yet), validated."""
+        """The current index as a dict (an empty one when there is none yet), validated.
+
+        Parses every entry: code that needs one issue uses :meth:`find` instead. The
+        entries may be shared with later reads: change them only in a transaction.
+        """
+        return self._document().to_dict()
+
+    def find(self, issue: int) -> dict | None:
+        """The entry of ``issue``, or None (see :meth:`read` on sharing)."""
+        return self._document().find(issue)
+
+    def _document(self):
+        from .indexdoc import IndexDocument
+
         try:
-            raw = self.path.read_bytes()
+            if self._doc is not None and _identity(os.stat(self.path)) == self._identity:
+                return self._doc
+            fd = os.open(self.path, os.O_RDONLY)
         except FileNotFoundError:
-            return empty_index()
+            self._forget()
+            return IndexDocument.from_dict(empty_index())
         except OSError as error:
             raise local_error(error, "read", self.path) from error
         try:
-            doc = json.loads(raw)
+            with open(fd, "rb", closefd=False) as handle:
+                raw = handle.read()
+            identity = _identity(os.fstat(fd))
+            if not self._swept:  # once a process: what a killed writer left beside the index
+                self._swept = True
+                remove_stale_temps_in(self.path.parent, self.path.name)
+            document = self._parse(raw, identity)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._hold(fd, identity, document)
+        return document
+
+    def _parse(self, raw: bytes, identity: tuple):
+        from .indexdoc import IndexDocument
+
+        known = self._known(identity, raw)
+        if known == "layout":
+            document = IndexDocument.from_layout(raw)
+            if document is not None:
+                return document
+        try:
+            doc = loads(raw)
         except ValueError as error:
             raise IndexCorruptError(
                 f"archive index {self.path} is not valid JSON ({error})",
                 self._restore_hint(),
             ) from None
-        validate_document(doc, self.path)
-        return doc
+        if known is None:
+            validate_document(doc, self.path)
+            self._record_valid(identity, hashlib.sha256(raw).hexdigest(),
+                               in_layout=dumps(doc) == raw)
+        return IndexDocument.from_dict(doc)
+
+    def _hold(self, fd: int, identity: tuple, doc: dict) -> None:
+        """Cache ``doc`` as the content of the file ``fd`` is open on.
+
+        While the descriptor is open its inode number cannot be given to another file, so a
+        path whose device, inode, size and times all still match holds these very bytes:
+        writers of the index never change a file in place, they rename a new one over it.
+        """
+        self._forget()
+        self._doc, self._identity = doc, identity
+        self._held = weakref.finalize(self, os.close, fd)
+
+    def _forget(self) -> None:
+        if self._held is not None:
+            self._held()
+        self._doc = self._identity = self._held = None
+
+    def _known(self, identity: tuple, raw: bytes) -> str | None:
+        """``layout`` or ``valid`` when these are bytes this tool wrote or validated
+        (``layout``: written in the index's own layout); None when they must be checked."""
+        try:
+            stamp, recorded, digest, layout = self.valid_path.read_text().split()
+        except (OSError, UnicodeDecodeError, ValueError):
+            return None
+        if stamp != _validation_stamp():
+            return None
+        if recorded != _identity_text(identity) and digest != hashlib.sha256(raw).hexdigest():
+            return None
+        return "layout" if layout == "layout" else "valid"
+
+    def _record_valid(self, identity: tuple, digest: str = "-", *, in_layout: bool) -> None:
+        """Best effort: without the record the next read just validates again."""
+        text = (f"{_validation_stamp()} {_identity_text(identity)} {digest} "
+                f"{'layout' if in_layout else 'other'}\n")
+        try:
+            write_bytes_atomic(self.valid_path, text.encode(), durable=False)
+        except OSError:
+            pass
 
     def read_entry(self, issue: int) -> dict:
         from .errors import NotArchivedError
 
-        entry = find_entry(self.read(), issue)
+        entry = self.find(issue)
         if entry is None:
             raise NotArchivedError(f"issue {issue} has no entry in {self.path}",
                                    f"run `prepare-upload {issue}` or `archive {issue}` first")
@@ -151,49 +311,75 @@ class ArchiveIndex:
     @contextmanager
     def transaction(self) -> Iterator[IndexTransaction]:
         """Yield the index to change; on a clean exit the changes are validated and written."""
-        with self.locked():
-            txn = IndexTransaction(self.read())
-            yield txn
-            if not txn.changed:
-                return
-            doc = txn.doc
-            for issue in txn.changed:
-                entry = find_entry(doc, issue)
-                if entry is not None:
-                    recompute_entry(entry)
-            doc["archives"] = sort_archives(doc["archives"])
-            doc["last_updated"] = now_iso()
-            validate_document(doc, f"{self.path} (as changed, not written)")
-            self._write(dumps(doc))
+        from .indexdoc import IndexDocument
 
-    def _write(self, data: bytes) -> None:
+        with self.locked():
+            txn = IndexTransaction(self._document())
+            try:
+                yield txn
+                if not txn.changed and txn.materialized is None:
+                    return
+                document = txn.document
+                changed = set(txn.changed)
+                if txn.materialized is not None:  # changed as a whole dict: check it all
+                    document = IndexDocument.from_dict(txn.materialized)
+                    changed = set(document.issues())
+                for issue in changed:
+                    entry = document.find(issue)
+                    if entry is not None:
+                        recompute_entry(entry)
+                document.last_updated = now_iso()
+                validate_changes(document, changed, f"{self.path} (as changed, not written)")
+                self._write(document.to_parts(changed))
+                fd = os.open(self.path, os.O_RDONLY)
+            except BaseException:
+                self._forget()  # the shared document may hold changes that were not written
+                raise
+            identity = _identity(os.fstat(fd))
+            self._hold(fd, identity, document)
+            self._record_valid(identity, in_layout=True)
+
+    def _write(self, parts: list[bytes]) -> None:
         had_index = self.path.exists()
         if had_index:
             self.backup_path.unlink(missing_ok=True)
             os.link(self.path, self.backup_path)
         try:
-            write_bytes_atomic(self.path, data)
+            write_parts_atomic(self.path, parts)
         except BaseException:
             if had_index and not self.path.exists():
                 os.replace(self.backup_path, self.path)
             raise
-        if had_index:
+        if had_index:  # a backup left by a crash here is replaced by the next write
             self.backup_path.unlink(missing_ok=True)
-            fsync_dir(self.path.parent)
 
 
 class IndexTransaction:
     """The index being changed, and which issues the change touched."""
 
-    def __init__(self, doc: dict):
-        self.doc = doc
+    def __init__(self, document):
+        self.document = document
         self.changed: set[int] = set()
+        self.materialized: dict | None = None
+
+    @property
+    def doc(self) -> dict:
+        """The whole index as a dict to change freely (every entry is then re-checked)."""
+        if self.materialized is None:
+            self.materialized = self.document.to_dict()
+        return self.materialized
 
     def entry(self, issue: int) -> dict | None:
-        return find_entry(self.doc, issue)
+        if self.materialized is not None:
+            return find_entry(self.materialized, issue)
+        return self.document.find(issue)
 
     def put(self, entry: dict) -> None:
-        put_entry(self.doc, entry)
+        recompute_entry(entry)
+        if self.materialized is not None:
+            put_entry(self.materialized, entry)
+        else:
+            self.document.put(entry)
         self.changed.add(entry["issue_number"])
 
     def touch(self, issue: int) -> None:
@@ -201,5 +387,9 @@ class IndexTransaction:
         self.changed.add(issue)
 
     def remove(self, issue: int) -> None:
-        self.doc["archives"] = [e for e in self.doc["archives"] if e["issue_number"] != issue]
+        if self.materialized is not None:
+            self.materialized["archives"] = [e for e in self.materialized["archives"]
+                                             if e["issue_number"] != issue]
+        else:
+            self.document.remove(issue)
         self.changed.add(issue)

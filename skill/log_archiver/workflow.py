@@ -61,9 +61,7 @@ def collect(ctx: Context, issue: int) -> tuple[list[FoundLog], list]:
 
 
 def _entry_or_none(ctx: Context, issue: int) -> dict | None:
-    from .index import find_entry
-
-    return find_entry(ctx.index.read(), issue)
+    return ctx.index.find(issue)
 
 
 def compress(ctx: Context, files: list[Path]) -> tuple[list[StoredFile], list[dict]]:
