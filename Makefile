@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: venv test demo lint clean bench
+.PHONY: venv test demo lint clean bench cli-reference
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -27,3 +27,6 @@ clean:
 
 bench: venv
 	@status=0; for b in bench/bench_*.py; do $(PY) $$b || status=1; done; exit $$status
+
+cli-reference: venv
+	$(PY) -m log_archiver.cli.reference --output skill/references/cli.md

@@ -1,51 +1,244 @@
-"""Full index validation: the schema, and the rules a schema cannot say."""
+"""Full index validation: the schema, and the rules a schema cannot say.
+
+Every violation is reported, each with the JSON path of the value at fault, the rule it
+breaks and a message quoting the value. The schema is checked by the compiled validator
+first (a valid 10,000-entry index takes a fraction of a second); only the parts it
+rejects go through jsonschema, which names every violation. The rules run on every
+entry the schema accepts, so a broken entry does not hide a problem in another one.
+
+The rules:
+
+- ``sorted``: archives sorted by issue number, largest first;
+- ``duplicate_issue``: one entry per issue;
+- ``duplicate_file``: one record per log (``local_path``) in an entry, and one record per
+  stored object (``remote_path``) in the whole index;
+- ``remote_path``: every object lies in its own issue's folder;
+- ``totals``: ``total_logs``, ``total_size_bytes``, ``total_original_size_bytes``,
+  ``compression_ratio`` and ``retry_count`` are what the logs add up to;
+- ``upload_complete`` / ``partial_archive``: the flags agree with the logs' upload
+  statuses (and ``partial_reason``).
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from .index import recompute_entry
+from .index import STORED_STATES, recompute_entry
+
+INDEX_NAME = ".archive-index.json"
+INDEX_SCHEMA = "archive-index.schema.json"
+ENTRY_SCHEMA = "archive-entry.schema.json"
+
+HINTS = {
+    "file": "pass the path of an existing .archive-index.json (or the folder holding it)",
+    "json": "fix the JSON syntax, or restore the file from git (`git checkout -- FILE`)",
+    "schema": "make the value match schemas/archive-index.schema.json, or restore the file "
+              "from git",
+    "sorted": "reorder the archives by issue_number, largest first",
+    "duplicate_issue": "merge the two entries into one (keep every log) and delete the other",
+    "duplicate_file": "delete the duplicate record, keeping the one whose upload_status is "
+                      "furthest along (pending < retrying < failed < uploaded < verified < "
+                      "cleaned)",
+    "remote_path": "restore the record from git: the stored object sits under the "
+                   "remote_path the index recorded when it was uploaded",
+    "totals": "set the value the message names: it is derived from the entry's logs",
+    "upload_complete": "set the value the message names: it is derived from the logs' "
+                       "upload_status",
+    "partial_archive": "set the value the message names: it is derived from the logs' "
+                       "upload_status and partial_reason",
+}
+
+
+def violation(path: str, rule: str, message: str) -> dict:
+    return {"path": path, "rule": rule, "message": message}
+
+
+def index_file(path: Path) -> Path:
+    """``path`` itself, or the index inside it when ``path`` is a folder."""
+    path = Path(path)
+    return path / INDEX_NAME if path.is_dir() else path
 
 
 def validate_index_file(path: Path) -> list[dict]:
+    """Every violation in the index file at ``path`` (an empty list when it is valid)."""
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        raw = Path(path).read_bytes()
     except FileNotFoundError:
-        return [{"path": "$", "message": f"no index at {path}"}]
-    except (OSError, ValueError) as error:
-        return [{"path": "$", "message": f"not readable JSON: {error}"}]
+        return [violation("$", "file", f"no archive index at {path}")]
+    except OSError as error:
+        return [violation("$", "file", f"cannot read {path}: {error.strerror or error}")]
+    try:
+        doc = json.loads(raw)
+    except json.JSONDecodeError as error:
+        return [violation("$", "json", f"not valid JSON at line {error.lineno}, column "
+                                       f"{error.colno}: {error.msg}")]
+    except ValueError as error:
+        return [violation("$", "json", f"not valid JSON: {error}")]
     return validate_index_document(doc)
 
 
 def validate_index_document(doc) -> list[dict]:
-    from .schemas import violations
-
-    problems = [{"path": p, "message": m}
-                for p, m in violations("archive-index.schema.json", doc)]
-    if problems:
+    """Every violation in an index already parsed from JSON."""
+    problems, checkable = _schema_problems(doc)
+    if checkable is None:
         return problems
     archives = doc["archives"]
-    numbers = [e["issue_number"] for e in archives]
-    if numbers != sorted(numbers, reverse=True):
-        problems.append({"path": "$.archives", "message": "entries are not sorted by issue "
-                         "number, descending"})
-    seen: set[int] = set()
-    for i, entry in enumerate(archives):
-        where = f"$.archives[{i}]"
-        if entry["issue_number"] in seen:
-            problems.append({"path": f"{where}.issue_number",
-                             "message": f"issue {entry['issue_number']} is listed twice"})
-        seen.add(entry["issue_number"])
-        paths = [log["local_path"] for log in entry["logs"]]
-        for j, name in enumerate(paths):
-            if name in paths[:j]:
-                problems.append({"path": f"{where}.logs[{j}].local_path",
-                                 "message": f"file {name} is listed twice"})
-        expected = recompute_entry(json.loads(json.dumps(entry)))
-        for key in ("total_logs", "total_size_bytes", "total_original_size_bytes",
-                    "upload_complete", "partial_archive", "compression_ratio"):
-            if entry[key] != expected[key]:
-                problems.append({"path": f"{where}.{key}",
-                                 "message": f"is {entry[key]!r}, the logs say {expected[key]!r}"})
+    problems.extend(_order_problems(archives))
+    stored_objects: dict[str, str] = {}
+    for i in checkable:
+        problems.extend(_entry_problems(i, archives[i], stored_objects))
     return problems
+
+
+def _schema_problems(doc) -> tuple[list[dict], list[int] | None]:
+    """Schema violations, and which entries are sound enough for the rules (None: none)."""
+    from .schemas import SchemaViolation, validate
+
+    rejection = None
+    try:
+        validate("index", doc)
+    except SchemaViolation as failure:
+        rejection = failure
+    if rejection is None:
+        return [], list(range(len(doc["archives"])))
+    archives = doc.get("archives") if isinstance(doc, dict) else None
+    if not isinstance(archives, list):
+        return _described(INDEX_SCHEMA, doc, "$", rejection), None
+    problems = _described(INDEX_SCHEMA, {**doc, "archives": []}, "$", None)
+    checkable = []
+    for i, entry in enumerate(archives):
+        try:
+            validate("entry", entry)
+        except SchemaViolation as failure:
+            problems.extend(_described(ENTRY_SCHEMA, entry, f"$.archives[{i}]", failure))
+        else:
+            checkable.append(i)
+    return problems, checkable
+
+
+def _described(schema: str, data, prefix: str, failure) -> list[dict]:
+    """jsonschema's account of what the compiled validator rejected, paths under ``prefix``."""
+    from .schemas import violations
+
+    found = [violation(prefix + path[1:], "schema", message)
+             for path, message in violations(schema, data)]
+    if not found and failure is not None:  # never let a rejection pass unreported
+        found = [violation(prefix + failure.path[1:], "schema", failure.detail)]
+    return found
+
+
+def _is_issue_number(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _order_problems(archives: list) -> list[dict]:
+    problems = []
+    first_at: dict[int, int] = {}
+    previous: tuple[int, int] | None = None
+    for i, entry in enumerate(archives):
+        number = entry.get("issue_number") if isinstance(entry, dict) else None
+        if not _is_issue_number(number):
+            continue
+        where = f"$.archives[{i}].issue_number"
+        if number in first_at:
+            problems.append(violation(
+                where, "duplicate_issue",
+                f"issue {number} is listed twice; its first entry is "
+                f"$.archives[{first_at[number]}]"))
+        else:
+            first_at[number] = i
+        if previous is not None and number > previous[1]:
+            problems.append(violation(
+                where, "sorted",
+                f"issue {number} comes after issue {previous[1]} ($.archives[{previous[0]}]); "
+                "archives must be sorted by issue number, largest first"))
+        previous = (i, number)
+    return problems
+
+
+def _entry_problems(i: int, entry: dict, stored_objects: dict[str, str]) -> list[dict]:
+    where = f"$.archives[{i}]"
+    issue = entry["issue_number"]
+    problems = []
+    first_at: dict[str, int] = {}
+    for j, log in enumerate(entry["logs"]):
+        at = f"{where}.logs[{j}]"
+        name = log["local_path"]
+        if name in first_at:
+            problems.append(violation(
+                f"{at}.local_path", "duplicate_file",
+                f"file {name} is listed twice in issue {issue}; its first record is "
+                f"{where}.logs[{first_at[name]}]"))
+        else:
+            first_at[name] = j
+        key = log["remote_path"]
+        if key in stored_objects:
+            problems.append(violation(
+                f"{at}.remote_path", "duplicate_file",
+                f"stored object {key} is claimed twice; its first record is "
+                f"{stored_objects[key]}"))
+        else:
+            stored_objects[key] = at
+        folder = key.split("/")[4]  # archive/logs/YYYY/MM/<issue>/<name>, as the schema says
+        if folder != str(issue):
+            problems.append(violation(
+                f"{at}.remote_path", "remote_path",
+                f"{key} lies in the folder of issue {folder}, not of issue {issue}"))
+    problems.extend(_derived_problems(where, entry))
+    return problems
+
+
+_TOTALS = {
+    "total_logs": "the entry has {expected} logs",
+    "total_size_bytes": "the size_bytes of its logs add up to {expected}",
+    "total_original_size_bytes": "the original_size_bytes of its logs add up to {expected}",
+    "compression_ratio": "total_size_bytes / total_original_size_bytes is {expected}",
+    "retry_count": "the upload_attempt of its logs count {expected} retries (attempts after "
+                   "the first)",
+}
+
+
+def _derived_problems(where: str, entry: dict) -> list[dict]:
+    expected = recompute_entry(dict(entry))
+    problems = []
+    for key, because in _TOTALS.items():
+        if _differs(entry[key], expected[key]):
+            problems.append(violation(
+                f"{where}.{key}", "totals",
+                f"is {_json(entry[key])}, but {because.format(expected=_json(expected[key]))}"))
+    logs = entry["logs"]
+    unstored = next(((j, log) for j, log in enumerate(logs)
+                     if log["upload_status"] not in STORED_STATES), None)
+    if entry["upload_complete"] != expected["upload_complete"]:
+        if unstored is not None:
+            j, log = unstored
+            message = (f"is true, but {where}.logs[{j}] ({log['local_path']}) is "
+                       f"{log['upload_status']}; it is true only when every log is uploaded, "
+                       "verified or cleaned")
+        else:
+            message = "is false, but every log is uploaded, verified or cleaned"
+        problems.append(violation(f"{where}.upload_complete", "upload_complete", message))
+    if entry["partial_archive"] != expected["partial_archive"]:
+        if not expected["partial_archive"]:
+            message = "is true, but every log is stored and partial_reason is null"
+        elif unstored is not None:
+            j, log = unstored
+            message = (f"is false, but {where}.logs[{j}] ({log['local_path']}) is "
+                       f"{log['upload_status']}")
+        else:
+            message = f"is false, but partial_reason is set ({entry['partial_reason']!r})"
+        problems.append(violation(f"{where}.partial_archive", "partial_archive", message))
+    return problems
+
+
+def _differs(actual, expected) -> bool:
+    if isinstance(actual, float) or isinstance(expected, float):
+        if actual is None or expected is None:
+            return actual is not expected
+        return abs(actual - expected) > 5e-5  # the ratio is kept to 4 decimals
+    return actual != expected
+
+
+def _json(value) -> str:
+    return json.dumps(value)

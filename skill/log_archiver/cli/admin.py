@@ -44,19 +44,29 @@ def init_command(store_url, logs_dir, force, quiet):
 
 
 @click.command("validate-index")
-@click.argument("path", required=False, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path), metavar="[PATH]...")
 @common_options
-def validate_index_command(path, settings):
-    """Check an archive index against its schema and rules; list every violation."""
-    from ..validation import validate_index_file
+def validate_index_command(paths, settings):
+    """Check archive indexes against the schema and the rules a schema cannot say.
+
+    PATH is an index file, or a folder holding .archive-index.json; without PATH, the
+    index of the configured logs dir. Every violation is listed with its JSON path;
+    exit 1 if there is any.
+    """
+    from ..validation import HINTS, index_file, validate_index_file
 
     def body():
-        target = path or build_context(settings).index.path
-        problems = validate_index_file(target)
-        errors = [{"type": "index_invalid", "message": f"{p['path']}: {p['message']}",
-                   "retryable": False, "hint": f"fix {target} at {p['path']}"} for p in problems]
-        return {"status": "error" if problems else "ok", "path": str(target),
-                "violations": problems, "errors": errors}
+        targets = [index_file(p) for p in paths] or [build_context(settings).index.path]
+        violations, errors = [], []
+        for target in targets:
+            for problem in validate_index_file(target):
+                violations.append({"file": str(target), **problem})
+                errors.append({"type": "index_invalid", "file": str(target),
+                               "message": f"{target}: {problem['path']}: {problem['message']}",
+                               "retryable": False, "hint": HINTS[problem["rule"]]})
+        return {"status": "error" if violations else "ok", "path": str(targets[0]),
+                "paths": [str(t) for t in targets], "violations": violations,
+                "errors": errors}
 
     output.run("validate-index", body, quiet=settings["quiet"])
 
