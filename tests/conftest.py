@@ -78,3 +78,30 @@ def run_cli():
 def script(name: str) -> list[str]:
     """The command line of an installed script (for subprocess tests)."""
     return [str(Path(sys.executable).with_name(name))]
+
+
+@pytest.fixture
+def isolated_git(monkeypatch, tmp_path):
+    """git with no user or system config, a fixed identity, and no inherited GIT_DIR."""
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / "gitconfig"))
+    for name in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    for role in ("AUTHOR", "COMMITTER"):
+        monkeypatch.setenv(f"GIT_{role}_NAME", "Test")
+        monkeypatch.setenv(f"GIT_{role}_EMAIL", "test@example.com")
+    return home
+
+
+def run_script(name: str, *args: str, cwd: Path, env: dict | None = None) -> Result:
+    """Run an installed script in a subprocess; its JSON output is checked against its schema."""
+    import subprocess
+
+    done = subprocess.run([*script(name), *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+    result = Result(done.returncode, done.stdout, done.stderr)
+    check_output(result)
+    return result

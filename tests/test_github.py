@@ -11,6 +11,7 @@ import pytest
 import requests
 import responses
 
+from gitutil import init_repo
 from log_archiver.comment import marker
 from log_archiver.config import Config
 from log_archiver.errors import (
@@ -87,20 +88,12 @@ def test_parse_remote_url_rejects_other_shapes(url):
     assert parse_remote_url(url) is None
 
 
-def git_repo(path: Path, origin: str | None) -> Path:
-    path.mkdir()
-    subprocess.run(["git", "init", "-q", str(path)], check=True)
-    if origin:
-        subprocess.run(["git", "-C", str(path), "remote", "add", "origin", origin], check=True)
-    return path
-
-
 def config_for(root: Path, repository: str | None = None) -> Config:
     return Config(root=root, logs_dir=root / "logs", github_repository=repository)
 
 
 def test_repository_from_config_then_env_then_origin(tmp_path):
-    root = git_repo(tmp_path / "r", "git@github.com:from/origin.git")
+    root = init_repo(tmp_path / "r", origin="git@github.com:from/origin.git")
     env = {"GITHUB_REPOSITORY": "from/env"}
     assert resolve_repository(config_for(root, "from/config"), env) == "from/config"
     assert resolve_repository(config_for(root), env) == "from/env"
@@ -108,11 +101,39 @@ def test_repository_from_config_then_env_then_origin(tmp_path):
 
 
 def test_repository_unknown_without_origin_or_git(tmp_path):
-    assert resolve_repository(config_for(git_repo(tmp_path / "r", None)), {}) is None
+    assert resolve_repository(config_for(init_repo(tmp_path / "r")), {}) is None
     plain = tmp_path / "plain"
     plain.mkdir()
     assert resolve_repository(config_for(plain), {}) is None
     assert GitHubClient.from_config(config_for(plain), {}) is None
+
+
+@pytest.mark.parametrize(("origin", "env", "expected"), [
+    ("https://github.com/octo/proj.git", {}, "octo/proj"),
+    ("git@ssh.github.com:octo/proj.git", {}, "octo/proj"),
+    ("git@github-work:octo/proj.git", {}, "octo/proj"),  # an ssh config alias
+    ("https://gitlab.com/octo/proj.git", {}, None),
+    ("git@bitbucket.org:octo/proj.git", {}, None),
+    ("ssh://git@ghe.example.com:2222/octo/proj", {}, None),
+    ("ssh://git@ghe.example.com:2222/octo/proj",
+     {"GITHUB_API_URL": "https://ghe.example.com/api/v3"}, "octo/proj"),
+    ("https://code.example.com/octo/proj", {"GITHUB_SERVER_URL": "https://code.example.com"},
+     "octo/proj"),
+    ("git@octocorp.ghe.com:octo/proj.git", {"GITHUB_API_URL": "https://api.octocorp.ghe.com"},
+     "octo/proj"),
+])
+def test_origin_counts_only_on_a_github_host(tmp_path, origin, env, expected):
+    root = init_repo(tmp_path / "r", origin=origin)
+    assert resolve_repository(config_for(root), env) == expected
+
+
+@pytest.mark.parametrize("url", ["ftp://ghe.example.com/api", "ghe.example.com/api/v3",
+                                 "https://"])
+def test_api_url_must_be_http(tmp_path, url):
+    env = {"GITHUB_REPOSITORY": "o/r", "GITHUB_API_URL": url}
+    with pytest.raises(ConfigError, match="GitHub API URL") as caught:
+        GitHubClient.from_config(config_for(tmp_path), env)
+    assert "GITHUB_API_URL" in caught.value.hint
 
 
 def test_malformed_repository_setting_is_a_config_error(tmp_path):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from gitutil import git, init_repo
 from log_archiver.errors import GitError, GitLockedError
 from log_archiver.gitrepo import commit_index, commit_message
 from log_archiver.retry import RetryPolicy
@@ -16,24 +17,7 @@ from log_archiver.retry import RetryPolicy
 INDEX = "logs/.archive-index.json"
 
 
-@pytest.fixture(autouse=True)
-def isolated_git(monkeypatch, tmp_path):
-    """No user or system git config leaks in; a fixed identity."""
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / "gitconfig"))
-    for name in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
-        monkeypatch.delenv(name, raising=False)
-    for role in ("AUTHOR", "COMMITTER"):
-        monkeypatch.setenv(f"GIT_{role}_NAME", "Test")
-        monkeypatch.setenv(f"GIT_{role}_EMAIL", "test@example.com")
-
-
-def git(root: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True,
-                          text=True).stdout
+pytestmark = pytest.mark.usefixtures("isolated_git")
 
 
 def write(path: Path, text: str) -> Path:
@@ -43,8 +27,7 @@ def write(path: Path, text: str) -> Path:
 
 
 def new_repo(root: Path, *, commit: bool = True) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    git(root, "init", "-q", "-b", "main")
+    init_repo(root)
     if commit:
         write(root / "a.txt", "a\n")
         write(root / "b.txt", "b\n")
@@ -271,3 +254,70 @@ def test_commit_gpgsign_is_honoured(tmp_path):
     assert "gpg" in caught.value.message.lower() and "commit.gpgSign" in caught.value.hint
     assert git(root, "rev-parse", "HEAD").strip() == head
     assert not (root / ".git" / "index.lock").exists()
+
+
+# --- the commit step through the CLI ----------------------------------------------------
+
+def status(root: Path) -> list[str]:
+    return git(root, "status", "--porcelain", "--untracked-files=all").splitlines()
+
+
+@pytest.fixture
+def archived_repo(workspace, monkeypatch):
+    """The workspace as a repository with staged work, and the logs of issue 31."""
+    monkeypatch.setenv("LOG_ARCHIVER_RETRY_DELAY_SCALE", "0")
+    new_repo(workspace, commit=False)
+    write(workspace / "a.txt", "a\n")
+    git(workspace, "add", "a.txt")
+    git(workspace, "commit", "-q", "-m", "start")
+    write(workspace / "a.txt", "a\nstaged\n")
+    git(workspace, "add", "a.txt")
+    write(workspace / "logs" / "builds" / "31-build.log", "2025-01-15T09:00:00Z built\n")
+    return workspace
+
+
+def test_archive_no_commit_leaves_the_index_uncommitted(archived_repo, run_cli):
+    head = git(archived_repo, "rev-parse", "HEAD")
+    result = run_cli("archive", "31", "--no-commit")
+    assert result.exit_code == 0, result.stdout
+    assert result.json["commit"] == {"status": "noop", "reason": "committing was turned off"}
+    assert git(archived_repo, "rev-parse", "HEAD") == head
+    assert status(archived_repo) == ["M  a.txt", f"?? {INDEX}", f"?? {INDEX}.lock"]
+
+    committed = run_cli("commit", "31")  # the step on its own, later
+    assert committed.exit_code == 0, committed.stdout
+    assert committed.json["commit"]["status"] == "ok"
+    assert git(archived_repo, "show", "--name-only", "--format=", "HEAD").split() == [INDEX]
+    message = git(archived_repo, "log", "-1", "--format=%B")
+    assert message.startswith("Archive logs for issue #31\n\n- 1 log archived to storage\n")
+    assert "- 27 B of local disk freed" in message and "Archive reason: manual" in message
+    assert status(archived_repo) == ["M  a.txt", f"?? {INDEX}.lock"]
+    assert run_cli("commit", "31").json["status"] == "noop"
+
+
+def test_held_git_lock_during_archive_is_a_warning_then_the_commit_step_finishes(
+        archived_repo, run_cli):
+    lock = write(archived_repo / ".git" / "index.lock", "")
+    head = git(archived_repo, "rev-parse", "HEAD")
+    result = run_cli("archive", "31")
+    assert result.exit_code == 0 and result.json["status"] == "ok"
+    commit = result.json["commit"]
+    assert commit["status"] == "error" and commit["type"] == "git_locked"
+    assert str(lock) in commit["message"]
+    assert any(w.startswith("index not committed") and str(lock) in w
+               for w in result.json["warnings"])
+    assert git(archived_repo, "rev-parse", "HEAD") == head and lock.exists()
+
+    refused = run_cli("commit", "31")
+    assert refused.exit_code == 1 and refused.json["errors"][0]["type"] == "git_locked"
+    assert "log-archiver commit" in refused.json["errors"][0]["hint"]
+    lock.unlink()  # the other git process is done
+    done = run_cli("commit", "31")
+    assert done.exit_code == 0 and done.json["commit"]["branch"] == "main"
+    assert status(archived_repo) == ["M  a.txt", f"?? {INDEX}.lock"]
+
+
+def test_commit_of_an_issue_never_archived_says_so(archived_repo, run_cli):
+    result = run_cli("commit", "32")
+    assert result.exit_code == 1 and result.json["errors"][0]["type"] == "not_archived"
+    assert "32" in result.json["errors"][0]["message"]

@@ -5,12 +5,12 @@ from __future__ import annotations
 import copy
 import io
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from gitutil import init_repo, run_git
 from log_archiver.index import dumps, recompute_entry, validate_document
 from log_archiver.merge import (
     DRIVER_NAME,
@@ -176,39 +176,23 @@ def test_main_exit_codes(tmp_path):
 # --- installing the driver and real git merges ------------------------------------------
 
 @pytest.fixture
-def repo(tmp_path, monkeypatch):
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / "gitconfig"))
-    for role in ("AUTHOR", "COMMITTER"):
-        monkeypatch.setenv(f"GIT_{role}_NAME", "Test")
-        monkeypatch.setenv(f"GIT_{role}_EMAIL", "test@example.com")
-    root = tmp_path / "repo"
-    root.mkdir()
-    git(root, "init", "-q", "-b", "main")
-    return root
-
-
-def git(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(["git", "-C", str(root), *args], check=check, capture_output=True,
-                          text=True)
+def repo(tmp_path, isolated_git):
+    return init_repo(tmp_path / "repo")
 
 
 def save(root: Path, doc: dict, message: str) -> None:
     path = root / INDEX
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(dumps(doc))
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", message)
+    run_git(root, "add", "-A")
+    run_git(root, "commit", "-q", "-m", message)
 
 
 def branches(root: Path, base: dict, ours: dict, theirs: dict) -> None:
     save(root, base, "base")
-    git(root, "checkout", "-q", "-b", "theirs")
+    run_git(root, "checkout", "-q", "-b", "theirs")
     save(root, theirs, "theirs")
-    git(root, "checkout", "-q", "main")
+    run_git(root, "checkout", "-q", "main")
     save(root, ours, "ours")
 
 
@@ -220,12 +204,12 @@ def test_install_is_idempotent_and_keeps_other_attributes(repo):
     assert attributes.read_text() == f"*.png binary\n/{INDEX} -diff merge={DRIVER_NAME}\n"
     assert install_merge_driver(repo, INDEX)["gitattributes_changed"] is False
     assert attributes.read_text() == f"*.png binary\n/{INDEX} -diff merge={DRIVER_NAME}\n"
-    driver = git(repo, "config", "--get", f"merge.{DRIVER_NAME}.driver").stdout.strip()
+    driver = run_git(repo, "config", "--get", f"merge.{DRIVER_NAME}.driver").stdout.strip()
     assert driver == "log-archiver merge-index %O %A %B"
-    assert git(repo, "config", "--get", f"merge.{DRIVER_NAME}.name").stdout.strip()
-    attr = git(repo, "check-attr", "merge", "--", INDEX).stdout
+    assert run_git(repo, "config", "--get", f"merge.{DRIVER_NAME}.name").stdout.strip()
+    attr = run_git(repo, "check-attr", "merge", "--", INDEX).stdout
     assert attr.strip() == f"{INDEX}: merge: {DRIVER_NAME}"
-    elsewhere = git(repo, "check-attr", "merge", "--", "other/" + INDEX).stdout
+    elsewhere = run_git(repo, "check-attr", "merge", "--", "other/" + INDEX).stdout
     assert DRIVER_NAME not in elsewhere  # anchored to this one index
 
 
@@ -234,17 +218,17 @@ def test_branches_archiving_different_issues_merge_cleanly(repo):
     ours = make_doc(*base["archives"], make_entry(2, [make_log(2, "2-a.log")]))
     theirs = make_doc(*base["archives"], make_entry(3, [make_log(3, "3-a.log")]))
     branches(repo, base, ours, theirs)
-    plain = git(repo, "merge", "--no-edit", "theirs", check=False)
+    plain = run_git(repo, "merge", "--no-edit", "theirs", check=False)
     assert plain.returncode != 0  # a plain text merge of the JSON conflicts
-    git(repo, "merge", "--abort")
+    run_git(repo, "merge", "--abort")
 
     install_merge_driver(repo, INDEX, command=DRIVER)
-    merged = git(repo, "merge", "--no-edit", "theirs", check=False)
+    merged = run_git(repo, "merge", "--no-edit", "theirs", check=False)
     assert merged.returncode == 0, merged.stdout + merged.stderr
     doc = json.loads((repo / INDEX).read_text())
     validate_document(doc)
     assert issues(doc) == [3, 2, 1]
-    assert git(repo, "status", "--porcelain").stdout.strip() == "?? .gitattributes"
+    assert run_git(repo, "status", "--porcelain").stdout.strip() == "?? .gitattributes"
 
 
 def test_retries_of_the_same_issue_merge_to_the_newer_states(repo):
@@ -257,7 +241,7 @@ def test_retries_of_the_same_issue_merge_to_the_newer_states(repo):
     install_merge_driver(repo, INDEX, command=DRIVER)
     branches(repo, make_doc(base_entry), make_doc(recompute_entry(ours_entry)),
              make_doc(recompute_entry(theirs_entry)))
-    merged = git(repo, "merge", "--no-edit", "theirs", check=False)
+    merged = run_git(repo, "merge", "--no-edit", "theirs", check=False)
     assert merged.returncode == 0, merged.stdout + merged.stderr
     entry = json.loads((repo / INDEX).read_text())["archives"][0]
     assert [log["upload_status"] for log in entry["logs"]] == ["verified", "uploaded"]
@@ -269,9 +253,9 @@ def test_different_checksums_are_left_as_a_conflict_for_a_person(repo):
     theirs = make_doc(make_entry(5, [make_log(5, "5-a.log", checksum="b")]))
     install_merge_driver(repo, INDEX, command=DRIVER)
     branches(repo, make_doc(), ours, theirs)
-    merged = git(repo, "merge", "--no-edit", "theirs", check=False)
+    merged = run_git(repo, "merge", "--no-edit", "theirs", check=False)
     assert merged.returncode != 0
     assert "log-archiver merge conflict: issue #5, builds/5-a.log" in merged.stderr
     assert sha("a") in merged.stderr and sha("b") in merged.stderr
-    assert INDEX in git(repo, "ls-files", "-u").stdout  # git marks it unmerged
+    assert INDEX in run_git(repo, "ls-files", "-u").stdout  # git marks it unmerged
     assert (repo / INDEX).read_bytes() == dumps(ours)  # ours left as it was, not a pick

@@ -61,7 +61,10 @@ def archive(ctx: Context, issue: int, *, reason: str = "manual", force: bool = F
                             policy=ctx.policy, only_compressed=partial, workers=config.workers)
     result["cleanup"] = asdict(cleaned)
     if commit and config.commit:
-        result["commit"] = _commit(ctx, issue, reason, cleaned.freed_bytes)
+        result["commit"] = _commit(ctx, issue, cleaned.freed_bytes)
+        if result["commit"]["status"] == "error":
+            result["warnings"].append(f"index not committed: {result['commit']['message']}; "
+                                      f"{result['commit']['hint']}")
     else:
         result["commit"] = {"status": "noop", "reason": "committing was turned off"}
     entry = ctx.index.read_entry(issue)
@@ -127,15 +130,11 @@ def _comment(ctx: Context, entry: dict, result: dict) -> dict:
             "url": published.get("url"), "reason": published.get("reason")}
 
 
-def _commit(ctx: Context, issue: int, reason: str, freed: int) -> dict:
-    from .gitrepo import commit_index, commit_message
+def _commit(ctx: Context, issue: int, freed: int) -> dict:
+    from .gitrepo import commit_archive
 
-    entry = ctx.index.read_entry(issue)
-    message = commit_message(issue, entry["total_logs"], freed, reason)
     try:
-        with ctx.index.locked():
-            return commit_index(ctx.index.path, message, repo_root=ctx.config.root,
-                                policy=ctx.policy)
+        return commit_archive(ctx.index, issue, repo_root=ctx.config.root, freed_bytes=freed)
     except ArchiveError as error:
         return {"status": "error", **error.to_dict()}
 

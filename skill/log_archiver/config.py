@@ -1,6 +1,9 @@
 """Settings: defaults that work offline, then ``.log-archiver.json``, then the
 ``LOG_ARCHIVER_*`` environment, then flags (the caller applies them with
 :meth:`Config.with_overrides`).
+
+``LOG_ARCHIVER_RETRY_DELAY_SCALE`` (see :mod:`.retry`) is read by the retry policy itself;
+it is checked here too, so a bad value stops a command before it starts any work.
 """
 
 from __future__ import annotations
@@ -121,6 +124,9 @@ def load_config(cwd: Path | None = None, environ: dict | None = None) -> Config:
             except ValueError:
                 raise ConfigError(f"{name}={raw!r} is not a valid {kind.__name__}",
                                   f"set {name} to a whole number") from None
+    from .retry import delay_scale_from_environment
+
+    delay_scale_from_environment(environ)
     logs_dir = Path(values.pop("logs_dir", "logs")).expanduser()
     config = Config(root=root, logs_dir=(root / logs_dir).absolute(), config_path=path, **values)
     check_config(config)

@@ -8,10 +8,13 @@ anything is uploaded, is meant to stop a run (with :class:`TriggerNotMetError`).
 
 Which repository: ``github.repository`` from the config, else ``GITHUB_REPOSITORY``
 (``owner/name``), else the ``origin`` remote of the project root (https, ssh or scp-like
-URL of any host, with or without ``.git``; a path of more than two parts is not taken).
-Token: ``GITHUB_TOKEN``, else ``GH_TOKEN``. API: ``GITHUB_API_URL`` (GitHub Enterprise),
-else https://api.github.com. PyGithub (imported only when a call is made) does no retrying
-of its own; :class:`RetryPolicy` does it, with the spec's delays.
+URL, with or without ``.git``; a path of more than two parts is not taken) when its host
+is GitHub's: github.com, the host of ``GITHUB_SERVER_URL`` or ``GITHUB_API_URL`` (GitHub
+Enterprise), or an ssh alias whose name contains "github" (``git@github-work:o/r``).
+Token: ``GITHUB_TOKEN``, else ``GH_TOKEN``. API: ``GITHUB_API_URL`` (GitHub Enterprise, and
+what GitHub Actions sets), else https://api.github.com. PyGithub (imported only when a
+call is made) does no retrying of its own; :class:`RetryPolicy` does it, with the spec's
+delays.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
+from urllib.parse import urlsplit
 
 from .comment import find_marker, marker
 from .errors import (
@@ -37,16 +41,18 @@ TRIGGER_HINT = "archive anyway with `--reason manual` or `--force`"
 MAX_PR_LOOKUPS = 20
 
 _NAME_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]+")
-_URL_RE = re.compile(r"^(?:https?|git|ssh|git\+ssh)://(?:[^@/]+@)?[^/]+/(?P<path>.+?)/*$")
-_SCP_RE = re.compile(r"^(?:[^@/:]+@)?[^/:]+:(?P<path>[^/].*?)/*$")
+_URL_RE = re.compile(r"^(?:https?|git|ssh|git\+ssh)://(?:[^@/]+@)?(?P<host>[^/:]+)(?::\d*)?"
+                     r"/(?P<path>.+?)/*$")
+_SCP_RE = re.compile(r"^(?:[^@/:]+@)?(?P<host>[^/:]+):(?P<path>[^/].*?)/*$")
+GITHUB_HOSTS = ("github.com", "www.github.com", "ssh.github.com")
 
 
 def _valid_name(value: str) -> bool:
     return bool(_NAME_RE.fullmatch(value)) and value.split("/")[1] not in (".", "..")
 
 
-def parse_remote_url(url: str) -> str | None:
-    """``owner/name`` from a git remote URL, or None when it is not of that shape."""
+def _parse_remote(url: str) -> tuple[str, str] | None:
+    """``(host, owner/name)`` from a git remote URL, or None when it is not of that shape."""
     url = (url or "").strip()
     match = _URL_RE.match(url) or _SCP_RE.match(url)
     if not match:
@@ -54,7 +60,27 @@ def parse_remote_url(url: str) -> str | None:
     path = match.group("path")
     if path.endswith(".git"):
         path = path[:-4]
-    return path if path.count("/") == 1 and _valid_name(path) else None
+    if path.count("/") != 1 or not _valid_name(path):
+        return None
+    return match.group("host").lower(), path
+
+
+def parse_remote_url(url: str) -> str | None:
+    """``owner/name`` from a git remote URL of any host, or None when it is not of that shape."""
+    parsed = _parse_remote(url)
+    return parsed[1] if parsed else None
+
+
+def is_github_host(host: str, environ: Mapping[str, str] | None = None) -> bool:
+    """github.com, the GitHub Enterprise host the environment names, or a "github" alias."""
+    environ = os.environ if environ is None else environ
+    host = host.lower()
+    known = set(GITHUB_HOSTS)
+    for name in ("GITHUB_SERVER_URL", "GITHUB_API_URL"):
+        server = urlsplit(environ.get(name) or "").hostname
+        if server:
+            known.update({server, server.removeprefix("api.")})
+    return host in known or "github" in host
 
 
 def _origin_url(root) -> str | None:
@@ -87,8 +113,10 @@ def resolve_repository(config, environ: Mapping[str, str] | None = None) -> str 
                 raise ConfigError(f"{source} is {value!r}, not owner/name",
                                   "set it to the repository as owner/name, e.g. octo/project")
             return value
-    url = _origin_url(getattr(config, "root", None))
-    return parse_remote_url(url) if url else None
+    parsed = _parse_remote(_origin_url(getattr(config, "root", None)) or "")
+    if parsed is None or not is_github_host(parsed[0], environ):
+        return None
+    return parsed[1]
 
 
 def resolve_token(environ: Mapping[str, str] | None = None) -> str | None:
@@ -114,6 +142,11 @@ class GitHubClient:
         self.repository = repository
         self.token = token
         self.api_url = (api_url or DEFAULT_API_URL).rstrip("/")
+        parts = urlsplit(self.api_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"GitHub API URL {self.api_url!r} is not an http(s) URL",
+                              "set GITHUB_API_URL to the API root, e.g. "
+                              "https://ghe.example.com/api/v3, or unset it for github.com")
         self.policy = policy or RetryPolicy()
         self.timeout = timeout
         self.seconds_between_requests = seconds_between_requests

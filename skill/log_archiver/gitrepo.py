@@ -45,6 +45,25 @@ def commit_message(issue: int, log_count: int, freed_bytes: int, reason: str) ->
             f"Issue: #{issue}\n")
 
 
+def commit_archive(index, issue: int, *, repo_root: Path | None = None,
+                   freed_bytes: int | None = None, policy: RetryPolicy | None = None) -> dict:
+    """Commit ``index`` (an :class:`.index.ArchiveIndex`) with the message for ``issue``.
+
+    The index lock is held throughout, so the committed bytes are the ones the message
+    describes. ``freed_bytes`` defaults to the disk space the entry's cleaned logs took.
+    Returns and raises as :func:`commit_index` (and :class:`.errors.NotArchivedError`).
+    """
+    with index.locked():
+        entry = index.read_entry(issue)
+        if freed_bytes is None:
+            freed_bytes = sum(log["original_size_bytes"]
+                              + (log["size_bytes"] if log["compressed"] else 0)
+                              for log in entry["logs"] if log["upload_status"] == "cleaned")
+        message = commit_message(issue, entry["total_logs"], freed_bytes,
+                                 entry["archive_reason"])
+        return commit_index(index.path, message, repo_root=repo_root, policy=policy)
+
+
 def _noop(reason: str, **extra) -> dict:
     return {"status": "noop", "reason": reason, **extra}
 
@@ -86,6 +105,67 @@ def commit_index(index_path: Path, message: str, *, repo_root: Path | None = Non
         return result
     finally:
         repo.close()
+
+
+def setup_repository(root: Path, index_path: Path) -> dict:
+    """Make a git repository ready for archive indexes from many branches and machines.
+
+    Installs the index merge driver (``.gitattributes`` and the repository's git config,
+    see :func:`.merge.install_merge_driver`) and ignores the index's lock, backup and
+    temp files in ``.gitignore``. Running it again changes nothing. Returns
+    ``{"installed": False, "reason"}`` when ``root`` is no git work tree or the index lies
+    outside it.
+    """
+    import git
+
+    from .merge import driver_command, install_merge_driver
+
+    root = Path(root).absolute()
+    try:
+        with git.Repo(root) as repo:
+            work = Path(repo.working_tree_dir).resolve() if repo.working_tree_dir else None
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        work = None
+    if work is None:
+        return {"installed": False,
+                "reason": f"{root} is not a git work tree; run `git init` there, then "
+                          "`log-archiver init` again to install the index merge driver"}
+    try:
+        rel = Path(index_path).absolute().resolve().relative_to(work).as_posix()
+    except ValueError:
+        return {"installed": False,
+                "reason": f"the archive index {index_path} is outside the git work tree "
+                          f"{work}; there is nothing to merge"}
+    driver = install_merge_driver(work, rel, command=driver_command())
+    ignore = ignore_index_files(work, rel)
+    changed = (driver["gitattributes_changed"] or driver["git_config_changed"]
+               or ignore["gitignore_changed"])
+    return {"installed": True, "index": rel, "changed": changed, **driver, **ignore}
+
+
+def ignore_index_files(work: Path, index_rel: str) -> dict:
+    """Add the index's lock, backup and temp file names to ``.gitignore`` (once)."""
+    from .fsutil import TEMP_MARKER, TEMP_SUFFIX, write_bytes_atomic
+
+    base = "/" + _gitignore_literal(index_rel)
+    wanted = [f"{base}.lock", f"{base}.backup", f"{base}{TEMP_MARKER}*{TEMP_SUFFIX}"]
+    path = Path(work) / ".gitignore"
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    present = {line.strip() for line in text.splitlines()}
+    missing = [line for line in wanted if line not in present]
+    if missing:
+        if text and not text.endswith("\n"):
+            text += "\n"
+        text += "# log-archiver: the archive index's own lock, backup and temp files\n"
+        text += "".join(f"{line}\n" for line in missing)
+        write_bytes_atomic(path, text.encode("utf-8"))
+    return {"gitignore": str(path), "gitignore_changed": bool(missing), "ignored": wanted}
+
+
+def _gitignore_literal(path: str) -> str:
+    """``path`` as a .gitignore pattern that matches it and nothing else."""
+    escaped = "".join(f"\\{ch}" if ch in "\\*?[" else ch for ch in path)
+    return escaped[:-1] + "\\ " if escaped.endswith(" ") else escaped
 
 
 class _Committer:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import shutil
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -201,6 +202,18 @@ def merge_index_files(base: Path, ours: Path, theirs: Path, *,
     return True
 
 
+def driver_command() -> str:
+    """How git should run the driver: ``log-archiver merge-index %O %A %B`` when that name
+    on PATH is this installation, else this installation's script (or module) by path."""
+    installed = Path(sys.executable).with_name("log-archiver")
+    found = shutil.which("log-archiver")
+    if found and (not installed.exists() or Path(found).resolve() == installed.resolve()):
+        return DRIVER_COMMAND
+    if installed.exists():
+        return f"{shlex.quote(str(installed))} merge-index %O %A %B"
+    return f"{shlex.quote(sys.executable)} -m log_archiver.merge %O %A %B"
+
+
 def install_merge_driver(repo_root: Path, index_relpath: str, *,
                          command: str = DRIVER_COMMAND) -> dict:
     """Route merges of the archive index to the driver in this clone.
@@ -208,43 +221,52 @@ def install_merge_driver(repo_root: Path, index_relpath: str, *,
     Adds ``/<index_relpath> merge=log-archiver-index`` to ``.gitattributes`` (kept if
     present, other lines untouched) and sets ``merge.log-archiver-index.name`` and
     ``.driver`` in the repository's git config. Commit ``.gitattributes``; every clone
-    runs this once for the git config.
+    runs this once for the git config. Running it again changes nothing.
     """
     import git
 
     root = Path(repo_root)
-    pattern = "/" + Path(index_relpath).as_posix().lstrip("/")
-    if any(ch.isspace() for ch in pattern) or '"' in pattern:
-        pattern = json.dumps(pattern)
-    line = f"{pattern} merge={DRIVER_NAME}"
-    attributes = root / ".gitattributes"
-    text = attributes.read_text(encoding="utf-8") if attributes.exists() else ""
-    lines = text.splitlines()
-    changed = False
-    for number, existing in enumerate(lines):
-        parts = existing.split()
-        if parts and parts[0] == pattern:
-            if f"merge={DRIVER_NAME}" not in parts[1:]:
-                rest = [p for p in parts[1:] if not p.startswith(("merge=", "-merge", "!merge"))]
-                lines[number] = " ".join([pattern, *rest, f"merge={DRIVER_NAME}"])
-                changed = True
-            break
-    else:
-        lines.append(line)
-        changed = True
-    if changed:
-        write_bytes_atomic(attributes, ("\n".join(lines) + "\n").encode("utf-8"))
     try:
         repo = git.Repo(root)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError) as error:
         raise GitError(f"{str(root)!r} is not a git repository",
                        "run `git init` there first, or pass the repository root") from error
-    with repo, repo.config_writer("repository") as config:
-        section = f'merge "{DRIVER_NAME}"'
-        config.set_value(section, "name", "log-archiver archive index merge")
-        config.set_value(section, "driver", command)
-    return {"gitattributes": str(attributes), "gitattributes_changed": changed,
-            "driver": command, "pattern": pattern}
+    with repo:
+        pattern, attributes_changed = _add_attribute(root / ".gitattributes", index_relpath)
+        config_changed = False
+        for key, value in ((f"merge.{DRIVER_NAME}.name", "log-archiver archive index merge"),
+                           (f"merge.{DRIVER_NAME}.driver", command)):
+            try:
+                current = repo.git.config("--local", "--get", key)
+            except git.GitCommandError:  # not set
+                current = None
+            if current != value:
+                repo.git.config("--local", key, value)
+                config_changed = True
+    return {"gitattributes": str(root / ".gitattributes"),
+            "gitattributes_changed": attributes_changed, "driver": command,
+            "git_config_changed": config_changed, "pattern": pattern}
+
+
+def _add_attribute(attributes: Path, index_relpath: str) -> tuple[str, bool]:
+    """Give the index the driver in ``.gitattributes``; (its pattern, whether it changed)."""
+    pattern = "/" + Path(index_relpath).as_posix().lstrip("/")
+    if any(ch.isspace() for ch in pattern) or '"' in pattern:
+        pattern = json.dumps(pattern)
+    text = attributes.read_text(encoding="utf-8") if attributes.exists() else ""
+    lines = text.splitlines()
+    for number, existing in enumerate(lines):
+        parts = existing.split()
+        if parts and parts[0] == pattern:
+            if f"merge={DRIVER_NAME}" in parts[1:]:
+                return pattern, False
+            rest = [p for p in parts[1:] if not p.startswith(("merge=", "-merge", "!merge"))]
+            lines[number] = " ".join([pattern, *rest, f"merge={DRIVER_NAME}"])
+            break
+    else:
+        lines.append(f"{pattern} merge={DRIVER_NAME}")
+    write_bytes_atomic(attributes, ("\n".join(lines) + "\n").encode("utf-8"))
+    return pattern, True
 
 
 def main(argv: list[str] | None = None, stderr=None) -> int:

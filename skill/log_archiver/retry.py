@@ -3,18 +3,44 @@
 Delays follow the workflow spec: network errors 2, 4, 8 s; throttling 10, 30, 60 s;
 timeouts twice with a longer timeout; never for permanent errors; at most 3 retries and
 10 minutes per file. Tests build the policy with ``sleep`` set to a no-op.
+
+``LOG_ARCHIVER_RETRY_DELAY_SCALE`` multiplies every wait (default 1: the delays above;
+0: retry at once). It exists for tests and demos that run the installed scripts in a
+subprocess, where no policy object can be handed in; a policy built with an explicit
+``delay_scale`` ignores it.
 """
 
 from __future__ import annotations
 
+import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from .errors import ArchiveError
+from .errors import ArchiveError, ConfigError
 
 T = TypeVar("T")
+DELAY_SCALE_ENV = "LOG_ARCHIVER_RETRY_DELAY_SCALE"
+MAX_DELAY_SCALE = 10.0
+
+
+def delay_scale_from_environment(environ=None) -> float:
+    """The factor ``LOG_ARCHIVER_RETRY_DELAY_SCALE`` sets (1 when unset)."""
+    raw = (os.environ if environ is None else environ).get(DELAY_SCALE_ENV, "").strip()
+    if not raw:
+        return 1.0
+    try:
+        scale = float(raw)
+    except ValueError:
+        scale = math.nan
+    if not 0 <= scale <= MAX_DELAY_SCALE:  # also refuses nan
+        raise ConfigError(f"{DELAY_SCALE_ENV}={raw!r} is not a number from 0 to "
+                          f"{MAX_DELAY_SCALE:g}",
+                          f"unset {DELAY_SCALE_ENV} to wait as the retry rules say, or set "
+                          "it to 0 to retry at once")
+    return scale
 
 
 @dataclass
@@ -25,6 +51,7 @@ class RetryPolicy:
     max_retries: int = 3
     max_seconds: float = 600.0
     timeout_growth: float = 2.0
+    delay_scale: float | None = None  # None: from the environment (see module notes)
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
     clock: Callable[[], float] = field(default=time.monotonic, repr=False)
 
@@ -60,6 +87,8 @@ class RetryPolicy:
         Returns the result and the number of retries it took. A timeout error makes the
         next attempt use a longer timeout.
         """
+        scale = (delay_scale_from_environment() if self.delay_scale is None
+                 else self.delay_scale)
         started = self.clock()
         timeout = base_timeout
         retries = 0
@@ -68,6 +97,8 @@ class RetryPolicy:
                 return call(timeout), retries
             except ArchiveError as error:
                 delay = self.delay_for(error, retries + 1)
+                if delay is not None:
+                    delay *= scale
                 if delay is None or self.clock() - started + delay > self.max_seconds:
                     error.retries = retries
                     raise

@@ -7,7 +7,7 @@ import sys
 import click
 
 from .. import __version__
-from .admin import init_command, merge_index_command, validate_index_command
+from .admin import commit_command, init_command, merge_index_command, validate_index_command
 from .output import emit, envelope
 from .recovery import (
     cleanup_local_command,
@@ -28,7 +28,7 @@ COMMANDS = [
     archive_command, collect_logs_command, compress_logs_command, prepare_upload_command,
     file_manager_group, update_index_command, update_file_status_command,
     mark_partial_archive_command, retry_failed_uploads_command, cleanup_local_command,
-    init_command, validate_index_command, merge_index_command,
+    init_command, validate_index_command, commit_command, merge_index_command,
 ]
 
 

@@ -1,4 +1,4 @@
-"""init and validate-index."""
+"""init (config and git setup), validate-index, commit and the merge-index git driver."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import click
 
 from ..errors import UsageError
 from . import output
-from .options import build_context, common_options
+from .options import build_context, common_options, issue_argument
 
 
 @click.command("init")
@@ -19,28 +19,49 @@ from .options import build_context, common_options
 @click.option("--force", is_flag=True, help="Overwrite an existing config file.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing on stderr.")
 def init_command(store_url, logs_dir, force, quiet):
-    """Write .log-archiver.json at the repository root."""
-    from ..config import CONFIG_NAME, config_template, find_root
+    """Write .log-archiver.json at the repository root and install the index merge driver.
+
+    In a git repository it also adds the index's merge driver to .gitattributes and the
+    repository's git config, and its lock and backup files to .gitignore (run it once per
+    clone; commit .gitattributes and .gitignore). Running it again changes nothing.
+    """
+    from ..config import CONFIG_NAME, config_template, find_root, load_config
     from ..fsutil import write_bytes_atomic
+    from ..gitrepo import setup_repository
 
     def body():
         root = find_root(Path.cwd())
         target = root / CONFIG_NAME
         if target.exists() and not force:
-            return {"status": "noop", "path": str(target),
-                    "message": f"{target} exists; pass --force to replace it"}
-        data = config_template(store_url, logs_dir)
-        from ..schemas import SchemaViolation, validate
+            result = {"status": "noop", "path": str(target),
+                      "message": f"{target} exists; pass --force to replace it"}
+            # the file's logs_dir, not this shell's override: .gitattributes is shared
+            index_path = load_config(root, environ={}).index_path
+        else:
+            data = config_template(store_url, logs_dir)
+            from ..schemas import SchemaViolation, validate
 
-        try:
-            validate("config", data)
-        except SchemaViolation as violation:
-            raise UsageError(f"config would be invalid: {violation}",
-                             "check --storage (file:///abs/path or s3://bucket/prefix)") from None
-        write_bytes_atomic(target, (json.dumps(data, indent=2) + "\n").encode())
-        return {"status": "ok", "path": str(target), "config": data}
+            try:
+                validate("config", data)
+            except SchemaViolation as violation:
+                raise UsageError(f"config would be invalid: {violation}",
+                                 "check --storage (file:///abs/path or s3://bucket/prefix)"
+                                 ) from None
+            write_bytes_atomic(target, (json.dumps(data, indent=2) + "\n").encode())
+            result = {"status": "ok", "path": str(target), "config": data,
+                      "message": f"wrote {target}"}
+            index_path = root / Path(logs_dir).expanduser() / ".archive-index.json"
+        driver = setup_repository(root, index_path)
+        result["merge_driver"] = driver
+        if driver.get("changed"):
+            result["status"] = "ok"
+            result["message"] += ("; installed the archive index merge driver (commit "
+                                  ".gitattributes and .gitignore)")
+        elif not driver["installed"]:
+            result["message"] += f"; merge driver not installed: {driver['reason']}"
+        return result
 
-    output.run("init", body, quiet=quiet)
+    output.run("init", body, quiet=quiet, human=lambda doc: doc.get("message"))
 
 
 @click.command("validate-index")
@@ -71,6 +92,25 @@ def validate_index_command(paths, settings):
     output.run("validate-index", body, quiet=settings["quiet"])
 
 
+@click.command("commit")
+@issue_argument
+@common_options
+def commit_command(issue, settings):
+    """Commit the archive index after ISSUE was archived; nothing else is committed.
+
+    The archive step runs this itself; run it by hand when that commit failed (a git lock
+    held, no identity set). Other staged and unstaged work stays exactly as it was.
+    """
+    from ..gitrepo import commit_archive
+
+    def body():
+        ctx = build_context(settings)
+        done = commit_archive(ctx.index, issue, repo_root=ctx.config.root)
+        return {"status": done["status"], "issue_number": issue, "commit": done}
+
+    output.run("commit", body, quiet=settings["quiet"])
+
+
 @click.command("merge-index")
 @click.argument("base", type=click.Path(path_type=Path))
 @click.argument("ours", type=click.Path(path_type=Path))
@@ -78,15 +118,11 @@ def validate_index_command(paths, settings):
 def merge_index_command(base, ours, theirs):
     """git merge driver for the index: merge BASE, OURS and THEIRS into OURS.
 
-    Installed by `git config merge.log-archiver-index.driver
-    "log-archiver merge-index %O %A %B"`; exits 1 and leaves OURS as it was on a conflict.
+    `log-archiver init` installs it (git calls `log-archiver merge-index %O %A %B`); exits 1
+    and leaves OURS as it was on a conflict, for a person to resolve.
     """
     import sys
 
-    from ..merge import merge_index_files
+    from ..merge import main
 
-    conflicts: list = []
-    clean = merge_index_files(base, ours, theirs, report=conflicts)
-    for conflict in conflicts:
-        click.echo(f"conflict: {conflict}", err=True)
-    sys.exit(0 if clean else 1)
+    sys.exit(main([str(base), str(ours), str(theirs)]))

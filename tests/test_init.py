@@ -1,0 +1,163 @@
+"""`log-archiver init`: the config, and in a git repository the index merge driver, with
+real `git merge` runs between branches that archived."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import run_script
+from gitutil import git, init_repo, run_git
+from log_archiver.index import validate_document
+from log_archiver.merge import DRIVER_COMMAND, DRIVER_NAME, driver_command
+from log_archiver.samples import log_text
+
+INDEX = "logs/.archive-index.json"
+BIN = str(Path(sys.executable).parent)
+
+
+def files_of(root: Path, *names: str) -> dict[str, bytes | None]:
+    return {name: (root / name).read_bytes() if (root / name).exists() else None
+            for name in names}
+
+
+def test_init_in_a_git_repository_installs_the_merge_driver_once(workspace, isolated_git,
+                                                                  run_cli):
+    init_repo(workspace)
+    (workspace / ".gitignore").write_text("*.pyc")  # no newline at the end
+    (workspace / ".gitattributes").write_text("*.png binary\n")
+
+    first = run_cli("init")
+
+    assert first.exit_code == 0, first.stdout
+    doc = first.json
+    driver = doc["merge_driver"]
+    assert doc["status"] == "ok" and driver["installed"] and driver["changed"]
+    assert driver["index"] == INDEX
+    assert (workspace / ".gitattributes").read_text() == (
+        f"*.png binary\n/{INDEX} merge={DRIVER_NAME}\n")
+    assert git(workspace, "check-attr", "merge", "--", INDEX).strip() == (
+        f"{INDEX}: merge: {DRIVER_NAME}")
+    configured = git(workspace, "config", "--local", "--get-all", f"merge.{DRIVER_NAME}.driver")
+    assert configured.splitlines() == [driver["driver"]]
+    ignore = (workspace / ".gitignore").read_text()
+    assert ignore.startswith("*.pyc\n# log-archiver")
+    for name in (".lock", ".backup", ".la-1234-abcd.tmp"):
+        assert run_git(workspace, "check-ignore", "-q", INDEX + name, check=False).returncode == 0
+    assert run_git(workspace, "check-ignore", "-q", INDEX, check=False).returncode == 1
+    assert (workspace / ".log-archiver.json").is_file()
+
+    kept = files_of(workspace, ".gitignore", ".gitattributes", ".log-archiver.json",
+                    ".git/config")
+    again = run_cli("init")
+
+    assert again.exit_code == 0 and again.json["status"] == "noop"
+    assert again.json["merge_driver"]["changed"] is False
+    assert files_of(workspace, *kept) == kept  # nothing added twice, nothing rewritten
+
+
+def test_init_outside_git_writes_the_config_and_says_the_driver_is_not_installed(workspace,
+                                                                                  run_cli):
+    result = run_cli("init")
+    assert result.exit_code == 0 and result.json["status"] == "ok"
+    assert (workspace / ".log-archiver.json").is_file()
+    driver = result.json["merge_driver"]
+    assert driver == {"installed": False, "reason": driver["reason"]}
+    assert "not a git work tree" in driver["reason"] and "git init" in driver["reason"]
+    assert "merge driver not installed" in result.stderr
+    assert not (workspace / ".gitattributes").exists() and not (workspace / ".gitignore").exists()
+
+
+def test_driver_command_is_the_plain_name_when_it_is_on_path(monkeypatch):
+    monkeypatch.setenv("PATH", BIN + os.pathsep + os.environ.get("PATH", ""))
+    assert driver_command() == DRIVER_COMMAND
+    monkeypatch.setenv("PATH", "/nonexistent")
+    command = driver_command()
+    assert shlex.split(command)[0] == str(Path(BIN) / "log-archiver")
+    assert command.endswith(" merge-index %O %A %B")
+
+
+# --- branches that archived, merged by git through the installed driver -----------------
+
+@pytest.fixture
+def repo(workspace, isolated_git, monkeypatch):
+    """A repository after `log-archiver init` (run as a user with the tools on PATH)."""
+    init_repo(workspace)
+    monkeypatch.setenv("PATH", BIN + os.pathsep + os.environ.get("PATH", ""))
+    result = run_script("log-archiver", "init", cwd=workspace)
+    assert result.exit_code == 0, result.stdout
+    assert result.json["merge_driver"]["driver"] == DRIVER_COMMAND
+    git(workspace, "add", ".gitattributes", ".gitignore", ".log-archiver.json")
+    git(workspace, "commit", "-q", "-m", "log-archiver init")
+    return workspace
+
+
+def archive_on_branch(root: Path, branch: str, logs: dict[str, bytes], issue: int,
+                      store: Path) -> None:
+    git(root, "checkout", "-q", "-b", branch, "main")
+    for name, data in logs.items():
+        path = root / "logs" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    env = dict(os.environ, LOG_ARCHIVER_STORAGE=f"file://{store}")
+    result = run_script("log-archiver", "archive", str(issue), cwd=root, env=env)
+    assert result.exit_code == 0, result.stdout
+    assert result.json["commit"]["status"] == "ok"
+
+
+def test_branches_that_archived_different_issues_merge_cleanly(repo, tmp_path):
+    store = tmp_path / "store"
+    archive_on_branch(repo, "a", {"builds/1-build.log": log_text(3000, 1)}, 1, store)
+    archive_on_branch(repo, "b", {"builds/2-build.log": log_text(3000, 2),
+                                  "debug/2-trace.log": log_text(2000, 3)}, 2, store)
+    git(repo, "checkout", "-q", "a")
+
+    merged = run_git(repo, "merge", "--no-edit", "b", check=False)
+
+    assert merged.returncode == 0, merged.stdout + merged.stderr
+    doc = json.loads((repo / INDEX).read_text())
+    validate_document(doc)
+    assert [e["issue_number"] for e in doc["archives"]] == [2, 1]
+    assert [e["total_logs"] for e in doc["archives"]] == [2, 1]
+    assert git(repo, "status", "--porcelain", "--untracked-files=no") == ""
+    assert git(repo, "show", f"HEAD:{INDEX}") == (repo / INDEX).read_text()
+    check = run_script("log-archiver", "validate-index", cwd=repo)
+    assert check.exit_code == 0 and check.json["status"] == "ok"
+
+
+def test_the_same_file_with_different_checksums_is_left_as_a_conflict(repo, tmp_path):
+    archive_on_branch(repo, "a", {"builds/5-build.log": log_text(3000, 1)}, 5,
+                      tmp_path / "store-a")
+    archive_on_branch(repo, "b", {"builds/5-build.log": log_text(3000, 2)}, 5,
+                      tmp_path / "store-b")
+    git(repo, "checkout", "-q", "a")
+    ours = (repo / INDEX).read_bytes()
+
+    merged = run_git(repo, "merge", "--no-edit", "b", check=False)
+
+    assert merged.returncode != 0
+    assert "log-archiver merge conflict: issue #5, builds/5-build.log" in merged.stderr
+    assert INDEX in git(repo, "ls-files", "-u")  # git marks it unmerged for a person
+    assert (repo / INDEX).read_bytes() == ours  # no silent pick of either side's file
+
+
+def test_a_fresh_clone_gets_the_git_config_from_init(repo, tmp_path):
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(repo), str(clone))
+    assert run_git(clone, "config", "--get", f"merge.{DRIVER_NAME}.driver",
+                   check=False).returncode == 1  # git config is not versioned
+    tracked = files_of(clone, ".gitattributes", ".gitignore", ".log-archiver.json")
+
+    result = run_script("log-archiver", "init", cwd=clone)
+
+    assert result.exit_code == 0 and result.json["status"] == "ok"
+    driver = result.json["merge_driver"]
+    assert driver["git_config_changed"] and not driver["gitattributes_changed"]
+    assert not driver["gitignore_changed"]
+    assert files_of(clone, *tracked) == tracked
+    assert git(clone, "config", "--get", f"merge.{DRIVER_NAME}.driver").strip() == DRIVER_COMMAND
