@@ -282,7 +282,8 @@ def test_archive_no_commit_leaves_the_index_uncommitted(archived_repo, run_cli):
     assert result.exit_code == 0, result.stdout
     assert result.json["commit"] == {"status": "noop", "reason": "committing was turned off"}
     assert git(archived_repo, "rev-parse", "HEAD") == head
-    assert status(archived_repo) == ["M  a.txt", f"?? {INDEX}", f"?? {INDEX}.lock"]
+    assert status(archived_repo) == ["M  a.txt", f"?? {INDEX}", f"?? {INDEX}.lock",
+                                     f"?? {INDEX}.valid"]
 
     committed = run_cli("commit", "31")  # the step on its own, later
     assert committed.exit_code == 0, committed.stdout
@@ -291,7 +292,7 @@ def test_archive_no_commit_leaves_the_index_uncommitted(archived_repo, run_cli):
     message = git(archived_repo, "log", "-1", "--format=%B")
     assert message.startswith("Archive logs for issue #31\n\n- 1 log archived to storage\n")
     assert "- 27 B of local disk freed" in message and "Archive reason: manual" in message
-    assert status(archived_repo) == ["M  a.txt", f"?? {INDEX}.lock"]
+    assert status(archived_repo) == ["M  a.txt", f"?? {INDEX}.lock", f"?? {INDEX}.valid"]
     assert run_cli("commit", "31").json["status"] == "noop"
 
 
@@ -314,7 +315,7 @@ def test_held_git_lock_during_archive_is_a_warning_then_the_commit_step_finishes
     lock.unlink()  # the other git process is done
     done = run_cli("commit", "31")
     assert done.exit_code == 0 and done.json["commit"]["branch"] == "main"
-    assert status(archived_repo) == ["M  a.txt", f"?? {INDEX}.lock"]
+    assert status(archived_repo) == ["M  a.txt", f"?? {INDEX}.lock", f"?? {INDEX}.valid"]
 
 
 def test_commit_of_an_issue_never_archived_says_so(archived_repo, run_cli):

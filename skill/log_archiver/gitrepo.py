@@ -144,11 +144,13 @@ def setup_repository(root: Path, index_path: Path) -> dict:
 
 
 def ignore_index_files(work: Path, index_rel: str) -> dict:
-    """Add the index's lock, backup and temp file names to ``.gitignore`` (once)."""
+    """Add the index's lock, backup, validity record and temp file names to ``.gitignore``
+    (once)."""
     from .fsutil import TEMP_MARKER, TEMP_SUFFIX, write_bytes_atomic
 
     base = "/" + _gitignore_literal(index_rel)
-    wanted = [f"{base}.lock", f"{base}.backup", f"{base}{TEMP_MARKER}*{TEMP_SUFFIX}"]
+    wanted = [f"{base}.lock", f"{base}.backup", f"{base}.valid",
+              f"{base}{TEMP_MARKER}*{TEMP_SUFFIX}"]
     path = Path(work) / ".gitignore"
     text = path.read_text(encoding="utf-8") if path.exists() else ""
     present = {line.strip() for line in text.splitlines()}
