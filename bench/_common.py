@@ -62,7 +62,8 @@ def report(name: str, *, figure: float, baseline: float | None, unit: str, targe
 def clean_env(**extra: str) -> dict:
     """The environment without this project's or the cloud's settings, plus ``extra``."""
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("LOG_ARCHIVER_", "GITHUB_", "GH_", "AWS_"))}
+           if not k.startswith(("LOG_ARCHIVER_", "GITHUB_", "GH_", "AWS_"))
+           and k != "PYTHONDONTWRITEBYTECODE"}
     env.update(extra)
     return env
 

@@ -20,6 +20,10 @@ def archive(ctx: Context, issue: int, *, reason: str = "manual", force: bool = F
     entry = ctx.index.find(issue)
     state = archive_state(entry)
     result["previous_state"] = state
+    if commit and config.commit and not ctx.dry_run and state != "done":
+        from .gitrepo import import_in_background
+
+        import_in_background()
 
     issue_info = _check_trigger(ctx, issue, reason, pr, force, result)
     if state == "done" and not force:

@@ -84,21 +84,19 @@ def is_github_host(host: str, environ: Mapping[str, str] | None = None) -> bool:
 
 
 def _origin_url(root) -> str | None:
+    """The ``origin`` remote's URL (``git config``, so includes and worktrees count)."""
     if root is None:
         return None
-    import git
+    import subprocess
 
     try:
-        repo = git.Repo(root)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        done = subprocess.run(["git", "-C", str(root), "config", "--get", "remote.origin.url"],
+                              capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
         return None
-    try:
-        with repo.config_reader() as reader:
-            return reader.get_value('remote "origin"', "url", default=None)
-    except Exception:  # noqa: BLE001 - an unreadable git config just means "unknown"
+    if done.returncode != 0:
         return None
-    finally:
-        repo.close()
+    return done.stdout.strip() or None
 
 
 def resolve_repository(config, environ: Mapping[str, str] | None = None) -> str | None:

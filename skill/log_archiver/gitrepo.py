@@ -64,6 +64,15 @@ def commit_archive(index, issue: int, *, repo_root: Path | None = None,
         return commit_index(index.path, message, repo_root=repo_root, policy=policy)
 
 
+def import_in_background() -> None:
+    """Start importing gitpython on a thread: it takes longer than compressing a typical
+    issue's logs, and the main thread mostly waits for the compression threads."""
+    import threading
+
+    threading.Thread(target=__import__, args=("git",), daemon=True,
+                     name="import-git").start()
+
+
 def _noop(reason: str, **extra) -> dict:
     return {"status": "noop", "reason": reason, **extra}
 

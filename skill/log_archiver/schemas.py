@@ -51,9 +51,45 @@ def validate(kind: str, data) -> None:
 
 @cache
 def _fast_validator(kind: str):
+    """The compiled validator of ``kind``.
+
+    Generating and compiling the code costs more than the rest of a typical archive, so
+    the compiled code is kept in the user's cache folder under a name that hashes the
+    schema, the generator's version and Python's bytecode version.
+    """
     import fastjsonschema
 
-    return fastjsonschema.compile(_resolved(FAST_VALIDATED[kind]))
+    schema = _resolved(FAST_VALIDATED[kind])
+    try:
+        return _cached_validator(kind, schema, fastjsonschema)
+    except (OSError, SyntaxError):
+        return fastjsonschema.compile(schema)
+
+
+def _cached_validator(kind: str, schema: dict, fastjsonschema):
+    import hashlib
+    import importlib.util
+    import marshal
+    import os
+    import types
+
+    from .fsutil import write_bytes_atomic
+
+    text = json.dumps(schema, sort_keys=True) + fastjsonschema.VERSION
+    digest = hashlib.sha256(text.encode() + importlib.util.MAGIC_NUMBER).hexdigest()[:20]
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    path = Path(base) / "log-archiver" / "validators" / f"{kind}-{digest}.bytecode"
+    try:
+        code = marshal.loads(path.read_bytes())
+    except (OSError, EOFError, ValueError, TypeError):
+        code = None
+    if not isinstance(code, types.CodeType):
+        code = compile(fastjsonschema.compile_to_code(schema), str(path), "exec")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(path, marshal.dumps(code), durable=False)
+    namespace: dict = {"__name__": f"log_archiver_validate_{kind}"}
+    exec(code, namespace)
+    return namespace["validate"]
 
 
 def _json_path(name: str) -> str:
