@@ -1,0 +1,75 @@
+"""A full disk while compressing: a clear error, the originals untouched, no temp files.
+
+The logs live on a 4 MiB tmpfs mounted in a private user and mount namespace
+(`unshare -rm`, util-linux), so the disk really fills up and no root is needed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from log_archiver.samples import log_text
+
+INSIDE = r"""
+set -e
+mount -t tmpfs -o size=4m tmpfs "$1"
+mkdir -p "$1/logs/sessions" "$1/logs/builds"
+cp "$2"/session-8-a.md "$1/logs/sessions/"
+cp "$2"/8-build.log "$1/logs/builds/"
+free=$(df --output=avail -B1 "$1" | tail -1)
+head -c $((free - 65536)) /dev/zero > "$1/filler"
+set +e
+LOG_ARCHIVER_LOGS_DIR="$1/logs" "$3" -m log_archiver archive 8 --no-commit > "$2/out.json"
+echo $? > "$2/code"
+find "$1/logs" -type f -printf '%P\n' | sort > "$2/files"
+for f in $(find "$1/logs" -type f -not -name '.*'); do sha256sum "$f"; done > "$2/sums"
+"""
+
+
+@pytest.fixture
+def unshare():
+    path = shutil.which("unshare")
+    assert path, "util-linux `unshare` is needed for the full-disk test"
+    probe = subprocess.run([path, "-rm", "true"], capture_output=True, text=True)
+    assert probe.returncode == 0, f"user namespaces are needed: {probe.stderr}"
+    return path
+
+
+def test_enospc_while_compressing_keeps_every_original(tmp_path, unshare):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    originals = {"sessions/session-8-a.md": log_text(2_500_000, 1),
+                 "builds/8-build.log": log_text(30_000, 2)}
+    for name, data in originals.items():
+        (outside / name.split("/")[1]).write_bytes(data)
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("LOG_ARCHIVER_", "GITHUB_", "GH_"))}
+    env.update(LOG_ARCHIVER_STORAGE=f"file://{tmp_path / 'store'}", HOME=str(tmp_path))
+    subprocess.run([unshare, "-rm", "sh", "-c", INSIDE, "sh", str(mount), str(outside),
+                    sys.executable], env=env, check=True, timeout=120)
+
+    code = int((outside / "code").read_text())
+    document = json.loads((outside / "out.json").read_text())
+    files = (outside / "files").read_text().split()
+    sums = dict(line.split()[::-1] for line in (outside / "sums").read_text().splitlines())
+
+    assert code == 3 and document["status"] == "partial", document
+    messages = json.dumps(document["errors"])
+    assert "No space left on device" in messages and "free disk space" in messages
+    big = "sessions/session-8-a.md"
+    assert big in files and f"{big}.gz" not in files
+    assert hashlib.sha256(originals[big]).hexdigest() == sums[str(mount / "logs" / big)]
+    assert not [f for f in files if ".la-" in f or f.endswith((".tmp", ".part"))], files
+    # what did fit was stored; nothing is deleted from a partial archive but our own copies
+    assert document["upload"]["verified"] == ["builds/8-build.log"]
+    assert document["cleanup"]["deleted"] == []
+    assert "builds/8-build.log" in files
