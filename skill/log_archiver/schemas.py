@@ -41,12 +41,22 @@ def load_schema(name: str) -> dict:
 
 def validate(kind: str, data) -> None:
     """Raise :class:`SchemaViolation` when ``data`` breaks the ``kind`` schema."""
-    from fastjsonschema import JsonSchemaValueException
-
     try:
         _fast_validator(kind)(data)
-    except JsonSchemaValueException as failure:
+    except _Rejected as failure:
         raise SchemaViolation(failure.message, _json_path(failure.name or "data")) from None
+
+
+class _Rejected(ValueError):
+    """What the generated validators raise (in place of fastjsonschema's own exceptions, so
+    a cached validator runs without importing fastjsonschema)."""
+
+    def __init__(self, message, value=None, name=None, definition=None, rule=None):
+        super().__init__(message)
+        self.message, self.value, self.name, self.rule = message, value, name, rule
+
+
+_GENERATED_IMPORT = "from fastjsonschema import JsonSchemaValueException, JsonSchemaValuesException"
 
 
 @cache
@@ -55,18 +65,8 @@ def _fast_validator(kind: str):
 
     Generating and compiling the code costs more than the rest of a typical archive, so
     the compiled code is kept in the user's cache folder under a name that hashes the
-    schema, the generator's version and Python's bytecode version.
+    schema and Python's bytecode version (a failing cache only makes it slower).
     """
-    import fastjsonschema
-
-    schema = _resolved(FAST_VALIDATED[kind])
-    try:
-        return _cached_validator(kind, schema, fastjsonschema)
-    except (OSError, SyntaxError):
-        return fastjsonschema.compile(schema)
-
-
-def _cached_validator(kind: str, schema: dict, fastjsonschema):
     import hashlib
     import importlib.util
     import marshal
@@ -75,19 +75,31 @@ def _cached_validator(kind: str, schema: dict, fastjsonschema):
 
     from .fsutil import write_bytes_atomic
 
-    text = json.dumps(schema, sort_keys=True) + fastjsonschema.VERSION
-    digest = hashlib.sha256(text.encode() + importlib.util.MAGIC_NUMBER).hexdigest()[:20]
+    schema = _resolved(FAST_VALIDATED[kind])
+    text = json.dumps(schema, sort_keys=True).encode() + importlib.util.MAGIC_NUMBER
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    path = Path(base) / "log-archiver" / "validators" / f"{kind}-{digest}.bytecode"
+    path = (Path(base) / "log-archiver" / "validators"
+            / f"{kind}-{hashlib.sha256(text).hexdigest()[:20]}.bytecode")
     try:
         code = marshal.loads(path.read_bytes())
     except (OSError, EOFError, ValueError, TypeError):
         code = None
     if not isinstance(code, types.CodeType):
-        code = compile(fastjsonschema.compile_to_code(schema), str(path), "exec")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_bytes_atomic(path, marshal.dumps(code), durable=False)
-    namespace: dict = {"__name__": f"log_archiver_validate_{kind}"}
+        import fastjsonschema
+
+        source = fastjsonschema.compile_to_code(schema)
+        if _GENERATED_IMPORT not in source:
+            raise RuntimeError(f"fastjsonschema {fastjsonschema.VERSION} generates code this "
+                               "project does not know; pin the version that works")
+        code = compile(source.replace(_GENERATED_IMPORT, ""), str(path), "exec")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_bytes_atomic(path, marshal.dumps(code), durable=False)
+        except OSError:
+            pass
+    namespace: dict = {"__name__": f"log_archiver_validate_{kind}",
+                       "JsonSchemaValueException": _Rejected,
+                       "JsonSchemaValuesException": _Rejected}
     exec(code, namespace)
     return namespace["validate"]
 
