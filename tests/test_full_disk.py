@@ -42,8 +42,13 @@ def unshare():
     return path
 
 
-def run_on_full_disk(unshare, tmp_path, outside, margin: int):
-    """Archive issue 8 with ``margin`` bytes left on the logs' disk; what came out."""
+def run_on_full_disk(unshare, tmp_path, originals: dict[str, bytes], margin: int):
+    """Archive issue 8's ``originals`` with ``margin`` bytes left on the logs' disk; returns
+    the exit code, the output, the files left under logs/ and their SHA-256 digests."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    for name, data in originals.items():
+        (outside / name.split("/")[1]).write_bytes(data)
     mount = tmp_path / "disk"
     mount.mkdir()
     env = {k: v for k, v in os.environ.items()
@@ -58,13 +63,9 @@ def run_on_full_disk(unshare, tmp_path, outside, margin: int):
 
 
 def test_enospc_while_compressing_keeps_every_original(tmp_path, unshare):
-    outside = tmp_path / "outside"
-    outside.mkdir()
     originals = {"sessions/session-8-a.md": log_text(2_500_000, 1),
                  "builds/8-build.log": log_text(30_000, 2)}
-    for name, data in originals.items():
-        (outside / name.split("/")[1]).write_bytes(data)
-    code, document, files, sums = run_on_full_disk(unshare, tmp_path, outside, 65536)
+    code, document, files, sums = run_on_full_disk(unshare, tmp_path, originals, 65536)
 
     assert code == 3 and document["status"] == "partial", document
     messages = json.dumps(document["errors"])
@@ -81,13 +82,9 @@ def test_enospc_while_compressing_keeps_every_original(tmp_path, unshare):
 
 def test_enospc_while_writing_the_index_changes_nothing(tmp_path, unshare):
     """Small logs (nothing to compress), and too little room left for the index itself."""
-    outside = tmp_path / "outside"
-    outside.mkdir()
     originals = {"sessions/session-8-a.md": log_text(20_000, 1),
                  "builds/8-build.log": log_text(30_000, 2)}
-    for name, data in originals.items():
-        (outside / name.split("/")[1]).write_bytes(data)
-    code, document, files, sums = run_on_full_disk(unshare, tmp_path, outside, 1024)
+    code, document, files, sums = run_on_full_disk(unshare, tmp_path, originals, 1024)
     assert code == 1 and document["status"] == "error", document
     error = document["errors"][0]
     assert "No space left on device" in error["message"] and "free disk space" in error["hint"]
