@@ -109,12 +109,8 @@ def test_corrupt_index_is_never_overwritten(workspace, issue_logs, run_cli, cont
 
 
 def test_unwritable_store_keeps_every_log(workspace, issue_logs, run_cli, tmp_path):
-    if os.geteuid() == 0:
-        store = tmp_path / "not-a-dir"
-        store.write_text("a file where the store folder should be")
-    else:  # pragma: no cover
-        store = tmp_path / "ro"
-        store.mkdir(mode=0o500)
+    store = tmp_path / "store-to-repair"
+    store.write_text("a file where the store folder should be")  # unwritable even for root
     result = run_cli("archive", "123", "--storage", f"file://{store}")
     assert result.exit_code == 3, result.stdout
     doc = result.json
@@ -124,13 +120,21 @@ def test_unwritable_store_keeps_every_log(workspace, issue_logs, run_cli, tmp_pa
     entry = json.loads((workspace / "logs/.archive-index.json").read_text())["archives"][0]
     assert entry["partial_archive"] and not entry["upload_complete"]
     assert {log["upload_status"] for log in entry["logs"]} == {"failed"}
-    assert all(log["last_error"] for log in entry["logs"])
-    assert not list((workspace / "logs").rglob("*.tmp"))
-    # once the store is fixed, --retry finishes the job without losing anything
-    retried = run_cli("archive", "123", "--retry")
+    assert all(log["last_error"] and log["upload_attempt"] >= 1 for log in entry["logs"])
+    assert not [p for p in (workspace / "logs").rglob("*") if ".la-" in p.name]
+
+    store.unlink()  # the store is repaired: the same URL now names a folder
+    store.mkdir()
+    retried = run_cli("archive", "123", "--retry", "--storage", f"file://{store}")
     assert retried.exit_code == 0, retried.stdout
     entry = json.loads((workspace / "logs/.archive-index.json").read_text())["archives"][0]
     assert entry["upload_complete"] and not entry["partial_archive"]
+    for log in entry["logs"]:
+        assert log["upload_status"] == "cleaned"
+        stored = (store / log["remote_path"]).read_bytes()
+        original = gzip.decompress(stored) if log["compressed"] else stored
+        assert original == issue_logs[log["local_path"]]
+    assert not any((workspace / "logs" / name).exists() for name in issue_logs)
 
 
 def test_unwritable_logs_dir_is_a_clear_error(workspace, run_cli, tmp_path):
