@@ -16,6 +16,7 @@ from pathlib import Path
 from .errors import ArchiveError, StorageConflictError
 from .hashing import bare
 from .index import ArchiveIndex
+from .objectmeta import object_metadata
 from .retry import RetryPolicy
 from .storage import Store, verify
 from .timeutil import now_iso
@@ -28,6 +29,7 @@ FLUSH_SECONDS = 1.0
 class UploadReport:
     verified: list[str] = field(default_factory=list)
     already_stored: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)  # a different object, replaced (--force)
     failed: list[dict] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     retries: int = 0
@@ -57,8 +59,10 @@ def _upload_one(store: Store, logs_dir: Path, record: dict, policy: RetryPolicy,
                 f"local file {local} to upload is missing and {store.url_for(key)} "
                 "does not hold it",
                 "restore the log file, or re-collect with `archive ISSUE --force`")
+        meta = object_metadata(record)
         outcome, retries = policy.run(
-            lambda _timeout: store.put(key, local, sha256=sha256, size=size, overwrite=overwrite))
+            lambda _timeout: store.put(key, local, sha256=sha256, size=size, overwrite=overwrite,
+                                       metadata=meta))
     else:
         outcome = "exists"
     _, more = policy.run(lambda _timeout: verify(store, key, sha256=sha256, size=size))
@@ -127,6 +131,8 @@ def _result_update(record: dict, future, store: Store, report: UploadReport) -> 
         return update
     report.retries += retries
     (report.already_stored if outcome == "exists" else report.verified).append(name)
+    if outcome == "replaced":
+        report.replaced.append(name)
     key = record["remote_path"]
     update.update(upload_status="verified", last_error=None, archived=stamp,
                   cloud_url=store.url_for(key), public_url=store.public_url_for(key),

@@ -26,7 +26,7 @@ import hashlib
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
@@ -58,6 +58,7 @@ MAX_PARTS = 10_000
 BLOCK_SIZE = MIB
 META_SHA256 = "sha256"  # sent as x-amz-meta-sha256
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+_META_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 _THROTTLE_CODES = {"SlowDown", "Throttling", "ThrottlingException", "RequestThrottled",
                    "RequestLimitExceeded", "TooManyRequests", "TooManyRequestsException",
                    "BandwidthLimitExceeded", "ServiceUnavailable"}
@@ -188,12 +189,13 @@ class S3Store:
 
     # -- primitives ------------------------------------------------------------------
 
-    def put(self, key: str, path: Path, *, sha256: str, size: int,
-            overwrite: bool = False) -> PutOutcome:
+    def put(self, key: str, path: Path, *, sha256: str, size: int, overwrite: bool = False,
+            metadata: Mapping[str, str] | None = None) -> PutOutcome:
         full, sha256, path = self._key(key), sha256.lower(), Path(path)
         if not _HEX64.fullmatch(sha256):
             raise UsageError(f"sha256 {sha256!r} is not a 64-digit hex digest",
                              "pass the bare hex digest of the file (sha256sum FILE)")
+        extra = _user_metadata(metadata)
         _check_local(path, size, sha256)
         existing = self.head(key)
         if existing is not None:
@@ -203,7 +205,8 @@ class S3Store:
                 raise self._conflict(key, existing, sha256, size)
         with self._errors("upload", key):
             try:
-                self._upload(full, path, sha256, size, conditional=existing is None)
+                self._upload(full, path, sha256, size, conditional=existing is None,
+                             metadata=extra)
             except Exception as error:
                 if existing is not None or not _is_412(error):
                     raise
@@ -216,7 +219,7 @@ class S3Store:
                         "another writer is using this key; try again") from error
                 if not overwrite:
                     raise self._conflict(key, now, sha256, size) from error
-                self._upload(full, path, sha256, size, conditional=False)
+                self._upload(full, path, sha256, size, conditional=False, metadata=extra)
                 return "replaced"
         return "created" if existing is None else "replaced"
 
@@ -230,7 +233,10 @@ class S3Store:
                 if _status(error) == 404:
                     return None
                 raise
-        return ObjectInfo(key, int(reply["ContentLength"]), _sha256_of(reply))
+        modified = reply.get("LastModified")
+        return ObjectInfo(key, int(reply["ContentLength"]), _sha256_of(reply),
+                          metadata=dict(reply.get("Metadata") or {}),
+                          modified=modified.timestamp() if modified else None)
 
     def get(self, key: str, dest: Path) -> None:
         full, dest = self._key(key), Path(dest)
@@ -272,7 +278,9 @@ class S3Store:
                 PaginationConfig={"PageSize": self.list_page_size})
             for page in pages:
                 for item in page.get("Contents", []):
-                    yield ObjectInfo(item["Key"][cut:], int(item["Size"]), None)
+                    modified = item.get("LastModified")
+                    yield ObjectInfo(item["Key"][cut:], int(item["Size"]), None,
+                                     modified=modified.timestamp() if modified else None)
 
     def delete(self, key: str) -> None:
         full = self._key(key)
@@ -286,9 +294,10 @@ class S3Store:
     # -- uploads ---------------------------------------------------------------------
 
     def _upload(self, full: str, path: Path, sha256: str, size: int, *,
-                conditional: bool) -> None:
+                conditional: bool, metadata: Mapping[str, str] | None = None) -> None:
         condition = {"IfNoneMatch": "*"} if conditional else {}
-        common = dict(Bucket=self.bucket, Key=full, Metadata={META_SHA256: sha256}, **self._acl)
+        common = dict(Bucket=self.bucket, Key=full,
+                      Metadata={**(metadata or {}), META_SHA256: sha256}, **self._acl)
         if size <= self.multipart_threshold:
             with _open_local(path) as body:
                 self._client.put_object(Body=body, ContentLength=size,
@@ -459,6 +468,18 @@ def _sha256_of(reply: dict) -> str | None:
         return None  # written by another tool: the metadata may describe older bytes
     meta = (reply.get("Metadata") or {}).get(META_SHA256, "").lower()
     return meta if _HEX64.fullmatch(meta) else None
+
+
+def _user_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
+    """``x-amz-meta-*`` pairs: lowercase names, printable ASCII values (as S3 requires)."""
+    clean = {}
+    for name, value in (metadata or {}).items():
+        name, value = str(name).lower(), str(value)
+        if not _META_NAME.fullmatch(name) or not value.isascii() or not value.isprintable():
+            raise UsageError(f"object metadata {name}={value!r} is not ASCII name=value",
+                             "percent-encode the value (urllib.parse.quote)")
+        clean[name] = value
+    return clean
 
 
 def _check_local(path: Path, size: int, sha256: str) -> None:
