@@ -40,6 +40,7 @@ TEMP_AGE = DAY
 LOCK_AGE = 3_600.0
 _TEMP = re.compile(re.escape(TEMP_MARKER) + r"\d+-[0-9a-f]+" + re.escape(TEMP_SUFFIX) + "$")
 _PART = re.compile(r"^\..+\.\d+(\.[0-9a-f]+)?\.part$")
+_COMPRESSED = tuple(SUFFIX.values())
 
 
 @dataclass
@@ -56,15 +57,28 @@ def find_and_remove_orphans(index: ArchiveIndex, logs_dir: Path, *, dry_run: boo
     logs_dir = Path(logs_dir)
     now = time.time() if now is None else now
     report = OrphanReport()
-    # Locks first, outside the index lock: this process holding it would look "alive".
+    temps, compressed = [], []
+    for folder in [logs_dir, *(logs_dir / name for name in LOG_TYPES)]:
+        for path, stat, names in _files(folder):
+            relative = path.relative_to(logs_dir).as_posix()
+            age = now - stat.st_mtime
+            if _TEMP.search(path.name) or _PART.match(path.name):
+                if age > TEMP_AGE:
+                    temps.append((path, relative, stat, age))
+            elif folder != logs_dir and path.name.endswith(_COMPRESSED) and age > COMPRESSED_AGE:
+                compressed.append((path, relative, stat, age, names))
+    if compressed:  # first: an unreadable index stops everything before anything goes
+        if dry_run:
+            _settle_compressed(compressed, _referenced(index), dry_run, report)
+        else:
+            with index.locked():  # no run records a compressed copy while we decide
+                _settle_compressed(compressed, _referenced(index), dry_run, report)
+    for path, relative, stat, age in temps:
+        _remove(path, relative, "temp", "temp file of an unfinished write, untouched for over "
+                "24 hours", stat, age, dry_run, report)
+    # Locks last, once ours is released: while this process holds one it looks "alive".
     for lock in _lock_files(index, logs_dir):
         _settle_lock(lock, logs_dir, now, dry_run, report)
-    folders = [logs_dir, *(logs_dir / name for name in LOG_TYPES)]
-    if dry_run:
-        _sweep(index, logs_dir, folders, now, dry_run, report)
-    else:
-        with index.locked():  # no run records a compressed copy while we decide
-            _sweep(index, logs_dir, folders, now, dry_run, report)
     return report
 
 
@@ -72,29 +86,19 @@ def _lock_files(index: ArchiveIndex, logs_dir: Path) -> list[Path]:
     return [index.lock_path] if index.lock_path.parent == logs_dir else []
 
 
-def _sweep(index: ArchiveIndex, logs_dir: Path, folders: list[Path], now: float,
-           dry_run: bool, report: OrphanReport) -> None:
-    referenced = _referenced(index)
-    for folder in folders:
-        try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        names = {entry.name for entry in entries}
-        for entry in entries:
-            if not entry.is_file(follow_symlinks=False):
+def _files(folder: Path):
+    """(path, stat, names in the folder) of each regular file directly in ``folder``."""
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    names = {entry.name for entry in entries}
+    for entry in entries:
+        if entry.is_file(follow_symlinks=False):
+            try:
+                yield Path(entry.path), entry.stat(follow_symlinks=False), names
+            except FileNotFoundError:
                 continue
-            stat = entry.stat(follow_symlinks=False)
-            relative = Path(entry.path).relative_to(logs_dir).as_posix()
-            age = now - stat.st_mtime
-            temp = bool(_TEMP.search(entry.name) or _PART.match(entry.name))
-            compressed = folder != logs_dir and entry.name.endswith(tuple(SUFFIX.values()))
-            if temp and age > TEMP_AGE:
-                _remove(Path(entry.path), relative, "temp", "temp file of an unfinished "
-                        "write, untouched for over 24 hours", stat, age, dry_run, report)
-            elif compressed and not temp and age > COMPRESSED_AGE:
-                _settle_compressed(Path(entry.path), relative, names, referenced, stat, age,
-                                   dry_run, report)
 
 
 def _referenced(index: ArchiveIndex) -> set[str]:
@@ -106,23 +110,23 @@ def _referenced(index: ArchiveIndex) -> set[str]:
     return paths
 
 
-def _settle_compressed(path: Path, relative: str, names: set[str], referenced: set[str],
-                       stat: os.stat_result, age: float, dry_run: bool,
+def _settle_compressed(candidates: list, referenced: set[str], dry_run: bool,
                        report: OrphanReport) -> None:
-    suffix = "." + path.name.rsplit(".", 1)[1]
-    original = path.with_name(path.name[: -len(suffix)])
-    keep = None
-    if relative in referenced:
-        keep = "named by the archive index"
-    elif original.name not in names:
-        keep = "its log is not beside it, so it may be a log of its own"
-    elif not _decompresses_to(path, suffix, original):
-        keep = f"does not decompress to {original.name} (changed since, or not our copy)"
-    if keep:
-        report.kept.append({"path": relative, "kind": "compressed", "reason": keep})
-        return
-    _remove(path, relative, "compressed", f"compressed copy of {original.name}, over 7 days "
-            "old, in no index entry", stat, age, dry_run, report)
+    for path, relative, stat, age, names in candidates:
+        suffix = "." + path.name.rsplit(".", 1)[1]
+        original = path.with_name(path.name[: -len(suffix)])
+        keep = None
+        if relative in referenced:
+            keep = "named by the archive index"
+        elif original.name not in names:
+            keep = "its log is not beside it, so it may be a log of its own"
+        elif not _decompresses_to(path, suffix, original):
+            keep = f"does not decompress to {original.name} (changed since, or not our copy)"
+        if keep:
+            report.kept.append({"path": relative, "kind": "compressed", "reason": keep})
+            continue
+        _remove(path, relative, "compressed", f"compressed copy of {original.name}, over 7 "
+                "days old, in no index entry", stat, age, dry_run, report)
 
 
 def _decompresses_to(path: Path, suffix: str, original: Path) -> bool:
