@@ -171,6 +171,9 @@ class S3Store:
             response_checksum_validation="when_supported")
         client = session.client("s3", endpoint_url=self.endpoint_url, config=config)
         self.endpoint_url = client.meta.endpoint_url
+        from .redact import hide_in_logs
+
+        hide_in_logs(self._secrets)
         return client
 
     def _key(self, key: str) -> str:
