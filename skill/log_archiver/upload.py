@@ -82,6 +82,8 @@ def upload_records(index: ArchiveIndex, issue: int, store: Store, logs_dir: Path
             and (local_paths is None or log["local_path"] in local_paths)]
     if not todo:
         return report
+    # Largest first: the pool stays full until the end instead of waiting on one big file.
+    todo.sort(key=lambda log: log["size_bytes"], reverse=True)
     changes: dict[str, dict] = {}
     last_flush = time.monotonic()
 
