@@ -9,6 +9,7 @@ N requests itself with a fault instead:
 - ``"drop"``: close the connection without an answer
 - ``"stall"``: read the request, answer nothing until the client gives up (timeout tests)
 - ``"corrupt"``: forward, but flip the first byte of the response body (integrity tests)
+- ``"slow"``: forward after ``delay`` seconds (a slow server, not a dead one)
 
 ``fail_matching(pattern, fault)`` answers every request whose ``METHOD /path?query`` matches
 a regular expression with a fault until ``clear_rules()`` (a bucket policy that denies some
@@ -41,6 +42,7 @@ class FaultProxy:
                  timeout: float = 10.0):
         self.upstream = (host, upstream_port)
         self.timeout = timeout
+        self.delay = 1.5  # of a "slow" answer
         self.requests: list[str] = []  # "METHOD /path -> fault|forwarded", for assertions
         self.headers: list[dict[str, str]] = []  # each request's headers (lowercase names)
         self._faults: list[str | None] = []
@@ -69,7 +71,7 @@ class FaultProxy:
 
     def fail_next(self, count: int, fault: str = "slowdown", *, after: int = 0) -> None:
         """Forward ``after`` requests, then answer ``count`` with ``fault`` instead."""
-        if fault not in (*FAULTS, "drop", "stall", "corrupt"):
+        if fault not in (*FAULTS, "drop", "stall", "corrupt", "slow"):
             raise ValueError(f"unknown fault {fault!r}")
         with self._lock:
             self._faults.extend([None] * after + [fault] * count)
@@ -123,6 +125,8 @@ class FaultProxy:
         if fault in FAULTS:
             self._answer(client, head, request_line, fault)
             return
+        if fault == "slow":
+            time.sleep(self.delay)
         self._forward(client, _force_close(head), corrupt=fault == "corrupt")
 
     def _answer(self, client: socket.socket, head: bytes, request_line: str,

@@ -224,3 +224,25 @@ def test_different_object_at_a_key_is_kept_until_force_replaces_it(s3_workspace,
     assert forced.exit_code == 0, forced.stdout
     assert forced.json["upload"]["replaced"] == ["builds/123-build.log"]
     assert place.read(build["remote_path"]) == logs["builds/123-build.log"]
+
+
+def test_a_timeout_is_retried_with_a_longer_timeout(s3_workspace, logs, monkeypatch):
+    """Timeouts: the next attempt waits twice as long (a slow server, answering in 1.4 s)."""
+    from log_archiver.storage.s3 import S3Store
+    from log_archiver.upload import upload_records
+    from log_archiver.workflow import prepare
+
+    place = s3_workspace
+    monkeypatch.chdir(place.root)
+    config = load_config().with_overrides(upload_concurrency=1)
+    ctx = Context(config=config, policy=RetryPolicy.immediate())
+    prepare(ctx, 123)
+    store = S3Store.from_url(config.storage, config).with_timeout(1.0)
+    place.proxy.delay = 1.4
+    place.proxy.fail_next(2, "slow")  # the first HEAD, and the first retry's HEAD
+    report = upload_records(ctx.index, 123, store, config.logs_dir, policy=ctx.policy,
+                            concurrency=1)
+    assert report.failed == [] and len(report.verified) == 4
+    # 1 s timed out; 2 s was enough: one retry (with the same timeout, two, then luck)
+    assert report.retries == 1
+    assert place.proxy.count(r"^HEAD .* -> slow") == 2

@@ -18,7 +18,7 @@ from .hashing import bare
 from .index import ArchiveIndex
 from .objectmeta import object_metadata
 from .retry import RetryPolicy
-from .storage import Store, verify
+from .storage import Store, at_timeout, read_timeout, verify
 from .timeutil import now_iso
 
 UPLOADABLE = ("pending", "retrying", "uploaded")
@@ -61,11 +61,14 @@ def _upload_one(store: Store, logs_dir: Path, record: dict, policy: RetryPolicy,
                 "restore the log file, or re-collect with `archive ISSUE --force`")
         meta = object_metadata(record)
         outcome, retries = policy.run(
-            lambda _timeout: store.put(key, local, sha256=sha256, size=size, overwrite=overwrite,
-                                       metadata=meta))
+            lambda timeout: at_timeout(store, timeout).put(
+                key, local, sha256=sha256, size=size, overwrite=overwrite, metadata=meta),
+            base_timeout=read_timeout(store))
     else:
         outcome = "exists"
-    _, more = policy.run(lambda _timeout: verify(store, key, sha256=sha256, size=size))
+    _, more = policy.run(
+        lambda timeout: verify(at_timeout(store, timeout), key, sha256=sha256, size=size),
+        base_timeout=read_timeout(store))
     return outcome, retries + more
 
 

@@ -7,12 +7,14 @@ the stored bytes.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
 PutOutcome = Literal["created", "exists", "replaced"]
+_META_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -85,3 +87,17 @@ def verify(store: Store, key: str, *, sha256: str, size: int) -> ObjectInfo:
             "re-upload it with `archive ISSUE --force` so its SHA-256 is recorded",
         )
     return info
+
+
+def clean_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
+    """Object metadata as every store keeps it: lowercase names, printable ASCII values."""
+    from ..errors import UsageError
+
+    clean = {}
+    for name, value in (metadata or {}).items():
+        name, value = str(name).lower(), str(value)
+        if not _META_NAME.fullmatch(name) or not value.isascii() or not value.isprintable():
+            raise UsageError(f"object metadata {name}={value!r} is not an ASCII name and value",
+                             "percent-encode the value (urllib.parse.quote)")
+        clean[name] = value
+    return clean

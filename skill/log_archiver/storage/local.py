@@ -25,7 +25,7 @@ from ..errors import (
 )
 from ..fsutil import fsync_dir, write_bytes_atomic
 from ..hashing import sha256_file
-from .base import ObjectInfo, PutOutcome
+from .base import ObjectInfo, PutOutcome, clean_metadata
 
 OWN_DIR = ".log-archiver"
 
@@ -60,8 +60,7 @@ class LocalStore:
         """Like S3's ``x-amz-meta-*``: always the checksum, plus what the caller gave."""
         target = self._meta_path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
-        data = {**{str(k).lower(): str(v) for k, v in (metadata or {}).items()},
-                "sha256": sha256}
+        data = {**clean_metadata(metadata), "sha256": sha256}
         write_bytes_atomic(target, json.dumps(data, sort_keys=True).encode())
 
     def _read_meta(self, key: str) -> dict[str, str]:
@@ -74,6 +73,7 @@ class LocalStore:
     def put(self, key: str, path: Path, *, sha256: str, size: int, overwrite: bool = False,
             metadata: Mapping[str, str] | None = None) -> PutOutcome:
         target = self._path(key)
+        clean_metadata(metadata)  # refused before anything is written
         existing = self.head(key)
         if existing is not None:
             if existing.size == size and existing.sha256 == sha256:

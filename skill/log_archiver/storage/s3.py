@@ -47,7 +47,7 @@ from ..errors import (
     StorageTransientError,
     UsageError,
 )
-from .base import ObjectInfo, PutOutcome
+from .base import ObjectInfo, PutOutcome, clean_metadata
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -58,7 +58,6 @@ MAX_PARTS = 10_000
 BLOCK_SIZE = MIB
 META_SHA256 = "sha256"  # sent as x-amz-meta-sha256
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_META_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 _THROTTLE_CODES = {"SlowDown", "Throttling", "ThrottlingException", "RequestThrottled",
                    "RequestLimitExceeded", "TooManyRequests", "TooManyRequestsException",
                    "BandwidthLimitExceeded", "ServiceUnavailable"}
@@ -96,6 +95,7 @@ class S3Store:
         self._client_obj: Any = None
         self._secrets: tuple[str, ...] = ()
         self._lock = threading.Lock()
+        self._twins: dict[float, S3Store] = {}
 
     def __repr__(self) -> str:
         return f"S3Store({self.url!r}, endpoint_url={self.endpoint_url!r})"
@@ -131,12 +131,25 @@ class S3Store:
                    public=bool(setting("public", False)),
                    public_base_url=setting("public_base_url"), **sizes)
 
+    @property
+    def read_timeout(self) -> float:
+        return self.timeouts[1]
+
     def with_timeout(self, read_timeout: float) -> S3Store:
-        """The same store with another read timeout (for ``RetryPolicy.run(call(timeout))``)."""
-        twin = copy.copy(self)
-        twin.timeouts = (self.timeouts[0], read_timeout)
-        twin._client_obj, twin._lock = None, threading.Lock()
-        return twin
+        """The same store with another read timeout (for ``RetryPolicy.run(call(timeout))``).
+
+        One twin per timeout, kept: retries do not build a new client each time.
+        """
+        if read_timeout == self.timeouts[1]:
+            return self
+        with self._lock:
+            twin = self._twins.get(read_timeout)
+            if twin is None:
+                twin = copy.copy(self)
+                twin.timeouts = (self.timeouts[0], read_timeout)
+                twin._client_obj, twin._lock, twin._twins = None, threading.Lock(), {}
+                self._twins[read_timeout] = twin
+            return twin
 
     @property
     def _client(self) -> Any:
@@ -198,7 +211,7 @@ class S3Store:
         if not _HEX64.fullmatch(sha256):
             raise UsageError(f"sha256 {sha256!r} is not a 64-digit hex digest",
                              "pass the bare hex digest of the file (sha256sum FILE)")
-        extra = _user_metadata(metadata)
+        extra = clean_metadata(metadata)
         _check_local(path, size, sha256)
         existing = self.head(key)
         if existing is not None:
@@ -471,18 +484,6 @@ def _sha256_of(reply: dict) -> str | None:
         return None  # written by another tool: the metadata may describe older bytes
     meta = (reply.get("Metadata") or {}).get(META_SHA256, "").lower()
     return meta if _HEX64.fullmatch(meta) else None
-
-
-def _user_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
-    """``x-amz-meta-*`` pairs: lowercase names, printable ASCII values (as S3 requires)."""
-    clean = {}
-    for name, value in (metadata or {}).items():
-        name, value = str(name).lower(), str(value)
-        if not _META_NAME.fullmatch(name) or not value.isascii() or not value.isprintable():
-            raise UsageError(f"object metadata {name}={value!r} is not ASCII name=value",
-                             "percent-encode the value (urllib.parse.quote)")
-        clean[name] = value
-    return clean
 
 
 def _check_local(path: Path, size: int, sha256: str) -> None:
