@@ -249,3 +249,39 @@ def test_tampered_metadata_is_not_believed(workspace, logs, run_cli, tmp_path):
     assert result.exit_code == 0, result.stdout
     paths = [log["local_path"] for log in entry_of(workspace)["logs"]]
     assert "builds/123-other.log" not in paths and "builds/123-build.log" in paths
+
+
+def test_log_neither_stored_nor_on_disk_stays_marked_failed(workspace, logs, backend, run_cli):
+    assert run_cli("archive", "123").exit_code == 0
+    lost = next(log for log in entry_of(workspace)["logs"]
+                if log["local_path"] == "builds/123-build.log")
+    if backend.name == "file":
+        (workspace.parent / "store" / lost["remote_path"]).unlink()
+    else:
+        place = backend.place
+        place.server.client().delete_object(Bucket=place.bucket,
+                                            Key=f"{place.prefix}/{lost['remote_path']}")
+    result = run_cli("archive", "123", "--reindex-only")
+    assert result.exit_code == 3, result.stdout
+    assert result.json["reindex"]["missing"] == ["builds/123-build.log"]
+    assert any("builds/123-build.log" in w for w in result.json["warnings"])
+    record = next(log for log in entry_of(workspace)["logs"]
+                  if log["local_path"] == "builds/123-build.log")
+    assert record["upload_status"] == "failed" and record["last_error"].startswith("lost:")
+    assert record["checksum"] == lost["checksum"]  # what it was is still known
+    entry = entry_of(workspace)
+    assert entry["partial_archive"] and entry["total_logs"] == 4
+    before = index_path(workspace).read_bytes()
+    again = run_cli("archive", "123", "--reindex-only")
+    assert again.exit_code == 3 and index_path(workspace).read_bytes() == before
+
+
+def test_entry_is_rebuilt_only_from_its_own_store(workspace, logs, run_cli, tmp_path):
+    assert run_cli("archive", "123").exit_code == 0
+    before = index_path(workspace).read_bytes()
+    other = tmp_path / "other-store"
+    result = run_cli("archive", "123", "--reindex-only", "--storage", f"file://{other}")
+    assert result.exit_code == 2, result.stdout
+    error = result.json["errors"][0]
+    assert str(other) in error["message"] and "--storage" in error["hint"]
+    assert index_path(workspace).read_bytes() == before

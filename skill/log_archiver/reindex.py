@@ -27,6 +27,7 @@ from pathlib import Path
 
 from .collect import FoundLog, collect_logs
 from .compress import SUFFIX, hash_as_is
+from .errors import UsageError
 from .fsutil import temp_path_for
 from .hashing import prefixed
 from .index import find_entry
@@ -50,7 +51,7 @@ class ReindexReport:
     cleaned: list[str] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
-    dropped: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
     extra_objects: list[str] = field(default_factory=list)
 
 
@@ -63,11 +64,13 @@ def reindex(ctx, issue: int) -> dict:
                     "storage_url": ctx.store.url, "warnings": [], "errors": []}
     if ctx.dry_run:
         old = find_entry(ctx.index.read(), issue)
+        _same_store(old, ctx.store.url, issue)
         entry, report = _rebuild(ctx, issue, old)
         changed = True
     else:
         with ctx.index.transaction() as txn:
             old = txn.entry(issue)
+            _same_store(old, ctx.store.url, issue)
             entry, report = _rebuild(ctx, issue, old)
             changed = old is None or _comparable(old) != _comparable(entry)
             if changed:
@@ -83,18 +86,27 @@ def reindex(ctx, issue: int) -> dict:
     for name in report.changed:
         result["warnings"].append(f"{name} differs from its stored copy (it changed after "
                                   "archiving); it is kept: re-archive it with --force")
-    for name in report.dropped:
+    for name in report.missing:
         result["warnings"].append(f"{name} was in the entry but is neither stored nor on disk; "
-                                  "dropped from the entry")
+                                  "it stays in the entry, marked failed: put the file back "
+                                  f"under {ctx.logs_dir} and run `archive {issue} --retry`")
     for key in report.extra_objects:
         result["warnings"].append(f"{ctx.store.url_for(key)} holds another copy of a log "
                                   "recorded from another object; left alone")
-    if report.pending:
+    if report.pending or report.missing:
         result["status"] = "partial"
-        result["hint"] = f"run `archive {issue} --retry` to upload the pending logs"
+        result["hint"] = f"run `archive {issue} --retry` to upload the logs still to store"
     else:
         result["status"] = "ok" if changed else "noop"
     return result
+
+
+def _same_store(old: dict | None, url: str, issue: int) -> None:
+    """An entry is rebuilt only from the store it was archived to: never from another."""
+    if old is not None and old["storage_url"] != url:
+        raise UsageError(
+            f"issue {issue} was archived to {old['storage_url']}, not to {url}",
+            f"run `archive {issue} --reindex-only --storage {old['storage_url']}`")
 
 
 def _comparable(entry: dict) -> tuple:
@@ -156,7 +168,15 @@ def _rebuild(ctx, issue: int, old: dict | None) -> tuple[dict, ReindexReport]:
     else:
         merge_records(entry, _prepare(ctx, todo))
     kept = {log["local_path"] for log in entry["logs"]}
-    report.dropped = sorted(set(old_logs) - kept)
+    report.missing = sorted(set(old_logs) - kept)
+    for path in report.missing:  # kept, and marked: the index is all that says it existed
+        log = old_logs[path]
+        lost = f"lost: not at {log['cloud_url'] or log['remote_path']} and not on disk"
+        if (log["upload_status"], log["last_error"]) != ("failed", lost):
+            log = {**log, "upload_status": "failed", "upload_timestamp": now_iso(),
+                   "last_error": lost}
+        entry["logs"].append(log)
+    entry["logs"].sort(key=lambda log: log["local_path"])
     return entry, report
 
 
