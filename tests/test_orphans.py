@@ -111,6 +111,8 @@ def test_dry_run_lists_every_orphan_and_deletes_nothing(workspace, scene, run_cl
     assert "not beside it" in kept["debug/77-core.log.gz"]
     assert "does not decompress" in kept["builds/88-build.log.gz"]
     assert snapshot(workspace) == before
+    assert f"Orphaned files would be removed: {len(scene['orphans'])}" in result.stderr
+    assert "kept debug/77-core.log.gz" in result.stderr
 
 
 def test_orphans_are_removed_and_nothing_else(workspace, scene, run_cli):

@@ -165,6 +165,7 @@ def test_local_log_not_stored_becomes_pending_and_retry_uploads_only_it(
     assert result.json["status"] == "partial"
     assert result.json["reindex"]["pending"] == ["debug/123-late.log"]
     assert "--retry" in result.json["hint"]
+    assert "Pending (local only): 1" in result.stderr and "--retry" in result.stderr
     entry = entry_of(workspace)
     assert entry["partial_archive"] and not entry["upload_complete"]
     statuses = {log["local_path"]: log["upload_status"] for log in entry["logs"]}

@@ -349,6 +349,8 @@ def reindex_summary(doc: dict) -> str:
              f"  Verified (stored and local): {len(counts['verified'])}",
              f"  Cleaned (stored only): {len(counts['cleaned'])}",
              f"  Pending (local only): {len(counts['pending'])}"]
+    if counts["missing"]:
+        lines.append(f"  Missing (neither stored nor local): {len(counts['missing'])}")
     lines += [f"  Warning: {warning}" for warning in doc.get("warnings", [])]
     if doc.get("hint"):
         lines.append(f"  Next: {doc['hint']}")

@@ -129,7 +129,12 @@ def cleanup_local_command(issue, orphans, dry_run, settings):
                   for f in report.failed]
         return {"status": status, "issue_number": issue, **asdict(report), "errors": errors}
 
-    output.run("cleanup-local", body, dry_run=dry_run, quiet=settings["quiet"])
+    def human(doc):
+        from ..orphans import orphan_summary
+
+        return orphan_summary(doc) if orphans else None
+
+    output.run("cleanup-local", body, dry_run=dry_run, quiet=settings["quiet"], human=human)
 
 
 def _orphans(ctx, dry_run: bool) -> dict:
