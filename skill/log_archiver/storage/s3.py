@@ -8,13 +8,16 @@ first used (the CLI's cold start stays fast).
 - Every upload sends its SHA-256 for the server to check: ``ChecksumSHA256`` on a single
   PUT, one SHA-256 per part on a multipart upload (above ``multipart_threshold_bytes``).
   The full-object digest also goes into ``x-amz-meta-sha256``: a multipart checksum is a
-  checksum of checksums.
+  checksum of checksums. The caller's metadata (what log the object holds, see
+  :mod:`log_archiver.objectmeta`) goes beside it as ``x-amz-meta-*``.
 - Writes are conditional (``If-None-Match: *`` on PUT and on CompleteMultipartUpload):
   a different object at the key is never replaced unless ``overwrite`` is asked for.
   AWS S3, R2, MinIO and SeaweedFS 4.x answer 412; the HEAD before each upload handles
   the common case, the 412 a writer that raced us.
 - botocore's own retries are off (:class:`log_archiver.retry.RetryPolicy` retries) and
-  every botocore error becomes a :mod:`log_archiver.errors` error with ``__cause__`` set.
+  every botocore error becomes a :mod:`log_archiver.errors` error with ``__cause__`` set
+  (:mod:`.s3errors`); a retry after a timeout gets a longer one (:meth:`with_timeout`).
+- Secrets never reach a message, and are masked in the AWS libraries' logs (:mod:`.redact`).
 """
 
 from __future__ import annotations
