@@ -9,6 +9,12 @@ N requests itself with a fault instead:
 - ``"drop"``: close the connection without an answer
 - ``"stall"``: read the request, answer nothing until the client gives up (timeout tests)
 - ``"corrupt"``: forward, but flip the first byte of the response body (integrity tests)
+- ``"slow"``: forward after ``delay`` seconds (a slow server, not a dead one)
+
+``fail_matching(pattern, fault)`` answers every request whose ``METHOD /path?query`` matches
+a regular expression with a fault until ``clear_rules()`` (a bucket policy that denies some
+keys, say: ``"denied"`` is a 403 AccessDenied). ``before_request`` (a callable given the
+request number and line) runs before each request is handled, e.g. to stop the server.
 
 Bounded: every socket has a timeout, threads are daemons, and the proxy stops by itself
 after ``lifetime`` seconds if nobody stops it first (the fixture stops it at test end).
@@ -16,6 +22,7 @@ after ``lifetime`` seconds if nobody stops it first (the fixture stops it at tes
 
 from __future__ import annotations
 
+import re
 import socket
 import socketserver
 import threading
@@ -25,6 +32,7 @@ FAULTS = {
     "slowdown": (503, "Slow Down", "SlowDown", "Please reduce your request rate."),
     "internal": (500, "Internal Server Error", "InternalError",
                  "We encountered an internal error. Please try again."),
+    "denied": (403, "Forbidden", "AccessDenied", "Access Denied"),
 }
 HEAD_LIMIT = 64 * 1024
 
@@ -34,9 +42,12 @@ class FaultProxy:
                  timeout: float = 10.0):
         self.upstream = (host, upstream_port)
         self.timeout = timeout
+        self.delay = 1.5  # of a "slow" answer
         self.requests: list[str] = []  # "METHOD /path -> fault|forwarded", for assertions
         self.headers: list[dict[str, str]] = []  # each request's headers (lowercase names)
         self._faults: list[str | None] = []
+        self._rules: list[tuple[re.Pattern, str]] = []
+        self.before_request = None
         self._lock = threading.Lock()
         proxy = self
 
@@ -60,10 +71,25 @@ class FaultProxy:
 
     def fail_next(self, count: int, fault: str = "slowdown", *, after: int = 0) -> None:
         """Forward ``after`` requests, then answer ``count`` with ``fault`` instead."""
-        if fault not in (*FAULTS, "drop", "stall", "corrupt"):
+        if fault not in (*FAULTS, "drop", "stall", "corrupt", "slow"):
             raise ValueError(f"unknown fault {fault!r}")
         with self._lock:
             self._faults.extend([None] * after + [fault] * count)
+
+    def fail_matching(self, pattern: str, fault: str = "denied") -> None:
+        """Answer every request whose ``METHOD target`` matches ``pattern`` with ``fault``."""
+        if fault not in FAULTS:
+            raise ValueError(f"unknown fault {fault!r}")
+        with self._lock:
+            self._rules.append((re.compile(pattern), fault))
+
+    def clear_rules(self) -> None:
+        with self._lock:
+            self._rules.clear()
+
+    def count(self, pattern: str) -> int:
+        """How many requests seen so far match ``pattern`` (``METHOD target -> outcome``)."""
+        return sum(1 for line in list(self.requests) if re.search(pattern, line))
 
     def pending_faults(self) -> int:
         with self._lock:
@@ -82,9 +108,14 @@ class FaultProxy:
         if head is None:
             return
         request_line = head.split(b"\r\n", 1)[0].decode("latin-1")
+        request = request_line.rsplit(" ", 1)[0]
+        if self.before_request is not None:
+            self.before_request(len(self.requests) + 1, request)
         with self._lock:
             fault = self._faults.pop(0) if self._faults else None
-        self.requests.append(f"{request_line.rsplit(' ', 1)[0]} -> {fault or 'forwarded'}")
+            if fault is None:
+                fault = next((f for rule, f in self._rules if rule.search(request)), None)
+        self.requests.append(f"{request} -> {fault or 'forwarded'}")
         self.headers.append(_headers(head))
         if fault == "stall":
             _drain(client, 1 << 62, self.timeout)  # until the client hangs up or timeout
@@ -94,6 +125,8 @@ class FaultProxy:
         if fault in FAULTS:
             self._answer(client, head, request_line, fault)
             return
+        if fault == "slow":
+            time.sleep(self.delay)
         self._forward(client, _force_close(head), corrupt=fault == "corrupt")
 
     def _answer(self, client: socket.socket, head: bytes, request_line: str,

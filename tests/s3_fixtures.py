@@ -252,3 +252,55 @@ def proxied_store(s3_config, fault_proxy):
 
     config = s3_config(endpoint_url=fault_proxy.endpoint_url)
     return S3Store.from_url(config.storage, config)
+
+
+class S3Workspace:
+    """The CLI's view of S3: a fresh bucket, reached through the fault proxy."""
+
+    def __init__(self, root: Path, server: SeaweedServer, proxy, bucket: str, prefix: str):
+        self.root, self.server, self.proxy = root, server, proxy
+        self.bucket, self.prefix = bucket, prefix
+        self.storage = f"s3://{bucket}/{prefix}"
+
+    def write_config(self, **s3_settings) -> Path:
+        settings = {"endpoint_url": self.proxy.endpoint_url, "region": self.server.region,
+                    "addressing_style": "path", **s3_settings}
+        path = self.root / ".log-archiver.json"
+        path.write_text(json.dumps({"logs_dir": "logs", "storage": self.storage,
+                                    "s3": settings}))
+        return path
+
+    def objects(self) -> dict[str, dict]:
+        """Every object under the prefix: key (relative to it) -> ETag, time and size."""
+        client = self.server.client()
+        found = {}
+        for page in client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=f"{self.prefix}/"):
+            for item in page.get("Contents", []):
+                found[item["Key"][len(self.prefix) + 1:]] = {
+                    "etag": item["ETag"], "modified": item["LastModified"],
+                    "size": item["Size"]}
+        return found
+
+    def read(self, key: str) -> bytes:
+        reply = self.server.client().get_object(Bucket=self.bucket, Key=f"{self.prefix}/{key}")
+        return reply["Body"].read()
+
+    def uploads(self) -> list[str]:
+        """The requests seen so far that write an object (PUT object/part, multipart POST)."""
+        return [line for line in self.proxy.requests
+                if line.startswith(("PUT ", "POST ")) and "-> forwarded" in line]
+
+
+@pytest.fixture
+def s3_workspace(workspace, s3_env, fault_proxy, monkeypatch):
+    """``workspace`` with its store on a fresh SeaweedFS bucket, through the fault proxy.
+
+    ``LOG_ARCHIVER_STORAGE=s3://bucket/prefix``; endpoint, region and path-style addressing
+    come from ``.log-archiver.json``, credentials from the standard AWS environment.
+    """
+    bucket = s3_env.make_bucket()
+    place = S3Workspace(workspace, s3_env, fault_proxy, bucket, "team/logs")
+    place.write_config()
+    monkeypatch.setenv("LOG_ARCHIVER_STORAGE", place.storage)
+    return place

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -175,3 +176,39 @@ def test_large_file_multipart_round_trip(store, tmp_path):
     with pytest.raises(StorageConflictError):
         store.put(KEY, different, sha256=other_sha, size=other_size)
     assert store.head(KEY).sha256 == sha
+
+
+def test_metadata_and_time_are_kept_with_the_object(store, payload, tmp_path):
+    path, sha, size = payload
+    meta = {"log-type": "build", "local-path": "builds/123-build.log"}
+    assert store.put(KEY, path, sha256=sha, size=size, metadata=meta) == "created"
+    info = store.head(KEY)
+    assert {name: info.metadata[name] for name in meta} == meta
+    assert info.metadata["sha256"] == sha  # the checksum it was stored with, always
+    assert abs(info.modified - time.time()) < 300
+    [listed] = store.list("archive/")
+    assert listed.modified == pytest.approx(info.modified, abs=2)
+    # an object that already matches keeps what it was stored with
+    assert store.put(KEY, path, sha256=sha, size=size, metadata={"log-type": "debug"}) == \
+        "exists"
+    assert store.head(KEY).metadata["log-type"] == "build"
+    # a replacement brings its own, and nothing of the old one stays
+    other, other_sha, other_size = write(tmp_path / "other.gz", b"newer bytes")
+    store.put(KEY, other, sha256=other_sha, size=other_size, overwrite=True,
+              metadata={"log-type": "debug"})
+    replaced = store.head(KEY).metadata
+    assert replaced["log-type"] == "debug" and "local-path" not in replaced
+    assert replaced["sha256"] == other_sha
+    store.delete(KEY)
+    store.put(KEY, path, sha256=sha, size=size)
+    assert "log-type" not in store.head(KEY).metadata
+
+
+@pytest.mark.parametrize("meta", [{"Local-Path": "x/ü"}, {"bad name": "x"}, {"a": "line\nbreak"}])
+def test_metadata_must_be_ascii_names_and_values(store, payload, meta):
+    from log_archiver.errors import UsageError
+
+    path, sha, size = payload
+    with pytest.raises(UsageError):
+        store.put(KEY, path, sha256=sha, size=size, metadata=meta)
+    assert store.head(KEY) is None

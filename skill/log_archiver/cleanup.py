@@ -15,7 +15,7 @@ from .errors import ArchiveError
 from .hashing import bare, sha256_file
 from .index import ArchiveIndex
 from .retry import RetryPolicy
-from .storage import Store, verify
+from .storage import Store, at_timeout, read_timeout, verify
 
 
 @dataclass
@@ -54,9 +54,11 @@ def cleanup_local(index: ArchiveIndex, issue: int, logs_dir: Path, *,
             if store is None:
                 return log, None, "uploaded but not verified; no store to verify against"
             try:
-                policy.run(lambda _t: verify(store, log["remote_path"],
-                                             sha256=bare(log["checksum"]),
-                                             size=log["size_bytes"]))
+                policy.run(lambda timeout: verify(at_timeout(store, timeout),
+                                                  log["remote_path"],
+                                                  sha256=bare(log["checksum"]),
+                                                  size=log["size_bytes"]),
+                           base_timeout=read_timeout(store))
             except ArchiveError as error:
                 return log, None, f"stored copy not verified: {error.message}"
             status = "verified"

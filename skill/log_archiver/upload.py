@@ -16,8 +16,9 @@ from pathlib import Path
 from .errors import ArchiveError, StorageConflictError
 from .hashing import bare
 from .index import ArchiveIndex
+from .objectmeta import object_metadata
 from .retry import RetryPolicy
-from .storage import Store, verify
+from .storage import Store, at_timeout, read_timeout, verify
 from .timeutil import now_iso
 
 UPLOADABLE = ("pending", "retrying", "uploaded")
@@ -28,6 +29,7 @@ FLUSH_SECONDS = 1.0
 class UploadReport:
     verified: list[str] = field(default_factory=list)
     already_stored: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)  # a different object, replaced (--force)
     failed: list[dict] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     retries: int = 0
@@ -57,11 +59,16 @@ def _upload_one(store: Store, logs_dir: Path, record: dict, policy: RetryPolicy,
                 f"local file {local} to upload is missing and {store.url_for(key)} "
                 "does not hold it",
                 "restore the log file, or re-collect with `archive ISSUE --force`")
+        meta = object_metadata(record)
         outcome, retries = policy.run(
-            lambda _timeout: store.put(key, local, sha256=sha256, size=size, overwrite=overwrite))
+            lambda timeout: at_timeout(store, timeout).put(
+                key, local, sha256=sha256, size=size, overwrite=overwrite, metadata=meta),
+            base_timeout=read_timeout(store))
     else:
         outcome = "exists"
-    _, more = policy.run(lambda _timeout: verify(store, key, sha256=sha256, size=size))
+    _, more = policy.run(
+        lambda timeout: verify(at_timeout(store, timeout), key, sha256=sha256, size=size),
+        base_timeout=read_timeout(store))
     return outcome, retries + more
 
 
@@ -78,6 +85,8 @@ def upload_records(index: ArchiveIndex, issue: int, store: Store, logs_dir: Path
             and (local_paths is None or log["local_path"] in local_paths)]
     if not todo:
         return report
+    # Largest first: the pool stays full until the end instead of waiting on one big file.
+    todo.sort(key=lambda log: log["size_bytes"], reverse=True)
     changes: dict[str, dict] = {}
     last_flush = time.monotonic()
 
@@ -127,6 +136,8 @@ def _result_update(record: dict, future, store: Store, report: UploadReport) -> 
         return update
     report.retries += retries
     (report.already_stored if outcome == "exists" else report.verified).append(name)
+    if outcome == "replaced":
+        report.replaced.append(name)
     key = record["remote_path"]
     update.update(upload_status="verified", last_error=None, archived=stamp,
                   cloud_url=store.url_for(key), public_url=store.public_url_for(key),

@@ -22,6 +22,12 @@ def issue_argument(function):
     return click.argument("issue", callback=_issue_callback, metavar="ISSUE")(function)
 
 
+def optional_issue_argument(function):
+    return click.argument("issue", required=False,
+                          callback=lambda c, p, v: None if v is None else _issue_callback(c, p, v),
+                          metavar="[ISSUE]")(function)
+
+
 def common_options(function):
     """--quiet, --logs-dir and --storage, folded into one ``settings`` dict."""
 

@@ -8,7 +8,13 @@ from dataclasses import asdict
 import click
 
 from . import output
-from .options import build_context, common_options, dry_run_option, issue_argument
+from .options import (
+    build_context,
+    common_options,
+    dry_run_option,
+    issue_argument,
+    optional_issue_argument,
+)
 
 
 @click.command("update-index")
@@ -92,15 +98,29 @@ def retry_failed_uploads_command(issue, execute, settings):
 
 
 @click.command("cleanup-local")
-@issue_argument
+@optional_issue_argument
+@click.option("--orphans", is_flag=True,
+              help="Instead of one issue's logs, remove what abandoned runs left: compressed "
+                   "copies no index entry names (over 7 days old), temp files (over 24 h), "
+                   "lock files no process holds (over 1 h).")
 @dry_run_option
 @common_options
-def cleanup_local_command(issue, dry_run, settings):
-    """Delete the local logs of ISSUE whose stored copy is verified; keep the index."""
+def cleanup_local_command(issue, orphans, dry_run, settings):
+    """Delete the local logs of ISSUE whose stored copy is verified; keep the index.
+
+    With --orphans (and no ISSUE), remove orphaned files under the logs dir instead.
+    """
     from ..cleanup import cleanup_local
+    from ..errors import UsageError
 
     def body():
+        if orphans == (issue is not None):
+            raise UsageError("pass either ISSUE or --orphans, not both" if orphans else
+                             "no ISSUE given", "run `cleanup-local ISSUE` to free one issue's "
+                             "logs, or `cleanup-local --orphans` for abandoned files")
         ctx = build_context(settings, dry_run)
+        if orphans:
+            return _orphans(ctx, dry_run)
         report = cleanup_local(ctx.index, issue, ctx.logs_dir, store=ctx.store, policy=ctx.policy,
                                dry_run=dry_run, workers=ctx.config.workers)
         status = "error" if report.failed else ("ok" if report.deleted else "noop")
@@ -109,4 +129,23 @@ def cleanup_local_command(issue, dry_run, settings):
                   for f in report.failed]
         return {"status": status, "issue_number": issue, **asdict(report), "errors": errors}
 
-    output.run("cleanup-local", body, dry_run=dry_run, quiet=settings["quiet"])
+    def human(doc):
+        from ..orphans import orphan_summary
+
+        return orphan_summary(doc) if orphans else None
+
+    output.run("cleanup-local", body, dry_run=dry_run, quiet=settings["quiet"], human=human)
+
+
+def _orphans(ctx, dry_run: bool) -> dict:
+    from ..orphans import find_and_remove_orphans
+    from ..workflow import check_logs_dir
+
+    check_logs_dir(ctx.config)
+    report = find_and_remove_orphans(ctx.index, ctx.logs_dir, dry_run=dry_run)
+    errors = [{"type": "local_file", "message": f"cannot delete {f['path']}: {f['message']}",
+               "retryable": False, "hint": "fix its permissions and run cleanup-local "
+               "--orphans again"} for f in report.failed]
+    status = "error" if report.failed else ("ok" if report.orphans else "noop")
+    return {"status": status, "mode": "orphans", "logs_dir": str(ctx.logs_dir),
+            **asdict(report), "errors": errors}

@@ -25,12 +25,18 @@ REASON = click.Choice(["issue_closed", "pr_merged", "manual", "retention"])
 @click.option("--pr", type=click.IntRange(min=1), default=None,
               help="The pull request that must be merged (with --reason pr_merged).")
 @click.option("--no-commit", is_flag=True, help="Leave the updated index uncommitted.")
+@click.option("--reindex-only", is_flag=True,
+              help="Only rebuild the index entry of ISSUE from the store and the local files "
+                   "(after a failed index update); uploads and deletes nothing.")
 @dry_run_option
 @common_options
-def archive_command(issue, reason, force, retry, pr, no_commit, dry_run, settings):
+def archive_command(issue, reason, force, retry, pr, no_commit, reindex_only, dry_run, settings):
     """Archive every log of ISSUE: collect, compress, upload, index, comment, clean, commit."""
     from ..archive import archive
     from ..summary import archive_summary
+
+    if reindex_only:
+        return _reindex(issue, force or retry, dry_run, settings)
 
     def body():
         ctx = build_context(settings, dry_run)
@@ -39,6 +45,19 @@ def archive_command(issue, reason, force, retry, pr, no_commit, dry_run, setting
                        commit=not no_commit, progress=say)
 
     output.run("archive", body, dry_run=dry_run, quiet=settings["quiet"], human=archive_summary)
+
+
+def _reindex(issue, other_mode, dry_run, settings):
+    from ..reindex import reindex, reindex_summary
+
+    def body():
+        if other_mode:
+            raise UsageError("--reindex-only cannot be combined with --force or --retry",
+                             f"run `archive {issue} --reindex-only` first, then "
+                             f"`archive {issue} --retry`")
+        return reindex(build_context(settings, dry_run), issue)
+
+    output.run("archive", body, dry_run=dry_run, quiet=settings["quiet"], human=reindex_summary)
 
 
 @click.command("collect-logs")

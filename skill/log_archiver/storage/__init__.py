@@ -12,7 +12,20 @@ from .base import ObjectInfo, Store, verify
 if TYPE_CHECKING:
     from ..config import Config
 
-__all__ = ["ObjectInfo", "Store", "open_store", "verify"]
+__all__ = ["ObjectInfo", "Store", "at_timeout", "open_store", "read_timeout", "verify"]
+
+DEFAULT_READ_TIMEOUT = 60.0
+
+
+def read_timeout(store: Store) -> float:
+    """The store's read timeout: where ``RetryPolicy.run`` starts (local stores have none)."""
+    return float(getattr(store, "read_timeout", DEFAULT_READ_TIMEOUT))
+
+
+def at_timeout(store: Store, seconds: float) -> Store:
+    """The store with a longer read timeout for a retry after a timeout (if it has one)."""
+    adjust = getattr(store, "with_timeout", None)
+    return store if adjust is None else adjust(seconds)
 
 
 def open_store(url: str, config: Config | None = None) -> Store:

@@ -7,12 +7,14 @@ the stored bytes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
 PutOutcome = Literal["created", "exists", "replaced"]
+_META_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,10 @@ class ObjectInfo:
     key: str
     size: int
     sha256: str | None
+    # What the writer said about the object (lowercase names, ASCII values), and when it
+    # was last written (POSIX seconds); either may be unknown for objects others wrote.
+    metadata: Mapping[str, str] = field(default_factory=dict, compare=False)
+    modified: float | None = field(default=None, compare=False)
 
 
 class Store(Protocol):
@@ -27,9 +33,12 @@ class Store(Protocol):
 
     url: str
 
-    def put(self, key: str, path: Path, *, sha256: str, size: int,
-            overwrite: bool = False) -> PutOutcome:
+    def put(self, key: str, path: Path, *, sha256: str, size: int, overwrite: bool = False,
+            metadata: Mapping[str, str] | None = None) -> PutOutcome:
         """Store the file at ``path`` under ``key``, checked against ``sha256``.
+
+        ``metadata`` (lowercase names, ASCII values) is kept with a newly written object
+        and returned by :meth:`head`; an object that already matches keeps its own.
 
         An object already at ``key`` with the same size and checksum counts as stored
         (``"exists"``). A different object there raises ``StorageConflictError`` unless
@@ -41,10 +50,10 @@ class Store(Protocol):
         """Download ``key`` to ``dest`` (written whole or not at all)."""
 
     def head(self, key: str) -> ObjectInfo | None:
-        """Size and checksum of the object at ``key``, or None when there is none."""
+        """Size, checksum, metadata and time of the object at ``key``, or None."""
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        """Every object whose key starts with ``prefix``."""
+        """Every object whose key starts with ``prefix`` (size and time; no checksum)."""
 
     def delete(self, key: str) -> None:
         """Remove ``key``; removing a missing key is not an error."""
@@ -78,3 +87,17 @@ def verify(store: Store, key: str, *, sha256: str, size: int) -> ObjectInfo:
             "re-upload it with `archive ISSUE --force` so its SHA-256 is recorded",
         )
     return info
+
+
+def clean_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
+    """Object metadata as every store keeps it: lowercase names, printable ASCII values."""
+    from ..errors import UsageError
+
+    clean = {}
+    for name, value in (metadata or {}).items():
+        name, value = str(name).lower(), str(value)
+        if not _META_NAME.fullmatch(name) or not value.isascii() or not value.isprintable():
+            raise UsageError(f"object metadata {name}={value!r} is not an ASCII name and value",
+                             "percent-encode the value (urllib.parse.quote)")
+        clean[name] = value
+    return clean

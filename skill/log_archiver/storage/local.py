@@ -1,14 +1,17 @@
 """``file:///path``: a local folder as the store (the default; no account needed).
 
-Key ``K`` lives at ``ROOT/K``. Everything of the store's own (temp files) stays under
-``ROOT/.log-archiver/`` so the root holds the archived objects and nothing else.
+Key ``K`` lives at ``ROOT/K``. Everything of the store's own stays under
+``ROOT/.log-archiver/`` so the root holds the archived objects and nothing else: temp
+files, and each object's metadata as ``meta/K.json`` (written before the object appears,
+so an object never lacks the metadata it was stored with).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from urllib.parse import quote
 
@@ -20,9 +23,9 @@ from ..errors import (
     StoragePermissionError,
     UsageError,
 )
-from ..fsutil import fsync_dir
+from ..fsutil import fsync_dir, write_bytes_atomic
 from ..hashing import sha256_file
-from .base import ObjectInfo, PutOutcome
+from .base import ObjectInfo, PutOutcome, clean_metadata
 
 OWN_DIR = ".log-archiver"
 
@@ -49,9 +52,28 @@ class LocalStore:
             raise _storage_error(error, "create", folder) from error
         return folder
 
-    def put(self, key: str, path: Path, *, sha256: str, size: int,
-            overwrite: bool = False) -> PutOutcome:
+    def _meta_path(self, key: str) -> Path:
+        return self.root.joinpath(OWN_DIR, "meta", *key.split("/")).with_name(
+            key.rsplit("/", 1)[-1] + ".json")
+
+    def _write_meta(self, key: str, sha256: str, metadata: Mapping[str, str] | None) -> None:
+        """Like S3's ``x-amz-meta-*``: always the checksum, plus what the caller gave."""
+        target = self._meta_path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        data = {**clean_metadata(metadata), "sha256": sha256}
+        write_bytes_atomic(target, json.dumps(data, sort_keys=True).encode())
+
+    def _read_meta(self, key: str) -> dict[str, str]:
+        try:
+            data = json.loads(self._meta_path(key).read_bytes())
+        except (OSError, ValueError):
+            return {}
+        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+    def put(self, key: str, path: Path, *, sha256: str, size: int, overwrite: bool = False,
+            metadata: Mapping[str, str] | None = None) -> PutOutcome:
         target = self._path(key)
+        clean_metadata(metadata)  # refused before anything is written
         existing = self.head(key)
         if existing is not None:
             if existing.size == size and existing.sha256 == sha256:
@@ -70,6 +92,7 @@ class LocalStore:
                     f"bytes read from {path} do not match sha256 {sha256} (got {written})",
                     "the local file changed since it was prepared; run prepare-upload again",
                 )
+            self._write_meta(key, sha256, metadata)
             if overwrite and existing is not None:
                 os.replace(temp, target)
                 outcome: PutOutcome = "replaced"
@@ -117,8 +140,9 @@ class LocalStore:
     def head(self, key: str) -> ObjectInfo | None:
         target = self._path(key)
         try:
-            size = target.stat().st_size
-            return ObjectInfo(key, size, sha256_file(target))
+            stat = target.stat()
+            return ObjectInfo(key, stat.st_size, sha256_file(target),
+                              metadata=self._read_meta(key), modified=stat.st_mtime)
         except FileNotFoundError:
             return None
         except OSError as error:
@@ -133,7 +157,8 @@ class LocalStore:
             for name in sorted(files):
                 key = (here / name).relative_to(self.root).as_posix()
                 if key.startswith(prefix):
-                    yield ObjectInfo(key, (here / name).stat().st_size, None)
+                    stat = (here / name).stat()
+                    yield ObjectInfo(key, stat.st_size, None, modified=stat.st_mtime)
 
     def delete(self, key: str) -> None:
         try:
@@ -142,6 +167,7 @@ class LocalStore:
             pass
         except OSError as error:
             raise _storage_error(error, "delete", self._path(key)) from error
+        self._meta_path(key).unlink(missing_ok=True)
 
     def url_for(self, key: str) -> str:
         return f"{self.url}/{quote(key)}"

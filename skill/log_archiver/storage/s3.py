@@ -8,13 +8,16 @@ first used (the CLI's cold start stays fast).
 - Every upload sends its SHA-256 for the server to check: ``ChecksumSHA256`` on a single
   PUT, one SHA-256 per part on a multipart upload (above ``multipart_threshold_bytes``).
   The full-object digest also goes into ``x-amz-meta-sha256``: a multipart checksum is a
-  checksum of checksums.
+  checksum of checksums. The caller's metadata (what log the object holds, see
+  :mod:`log_archiver.objectmeta`) goes beside it as ``x-amz-meta-*``.
 - Writes are conditional (``If-None-Match: *`` on PUT and on CompleteMultipartUpload):
   a different object at the key is never replaced unless ``overwrite`` is asked for.
   AWS S3, R2, MinIO and SeaweedFS 4.x answer 412; the HEAD before each upload handles
   the common case, the 412 a writer that raced us.
 - botocore's own retries are off (:class:`log_archiver.retry.RetryPolicy` retries) and
-  every botocore error becomes a :mod:`log_archiver.errors` error with ``__cause__`` set.
+  every botocore error becomes a :mod:`log_archiver.errors` error with ``__cause__`` set
+  (:mod:`.s3errors`); a retry after a timeout gets a longer one (:meth:`with_timeout`).
+- Secrets never reach a message, and are masked in the AWS libraries' logs (:mod:`.redact`).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import hashlib
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,15 +42,12 @@ from ..errors import (
     ConfigError,
     LocalFileError,
     StorageConflictError,
-    StorageError,
-    StorageNotFoundError,
-    StoragePermissionError,
-    StorageThrottledError,
-    StorageTimeoutError,
     StorageTransientError,
     UsageError,
 )
-from .base import ObjectInfo, PutOutcome
+from .base import ObjectInfo, PutOutcome, clean_metadata
+from .s3errors import is_412, status_of
+from .s3files import BLOCK_SIZE, Slice, b64, check_local, hash_parts, open_local
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -55,18 +55,9 @@ if TYPE_CHECKING:
 MIB = 1 << 20
 MIN_PART_BYTES = 5 * MIB  # S3's smallest part (all parts but the last)
 MAX_PARTS = 10_000
-BLOCK_SIZE = MIB
 META_SHA256 = "sha256"  # sent as x-amz-meta-sha256
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_THROTTLE_CODES = {"SlowDown", "Throttling", "ThrottlingException", "RequestThrottled",
-                   "RequestLimitExceeded", "TooManyRequests", "TooManyRequestsException",
-                   "BandwidthLimitExceeded", "ServiceUnavailable"}
-_PERMISSION_CODES = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch",
-                     "ExpiredToken", "InvalidToken", "TokenRefreshRequired", "AccountProblem",
-                     "AllAccessDisabled", "InvalidSecurity", "RequestTimeTooSkewed"}
-_CHECKSUM_CODES = {"BadDigest", "XAmzContentSHA256Mismatch", "InvalidDigest", "InvalidChecksum"}
 _OTHER_CHECKSUMS = ("CRC32", "CRC32C", "CRC64NVME", "SHA1")
-_RERUN = "the local file changed since it was prepared; run prepare-upload again"
 
 
 class S3Store:
@@ -95,6 +86,7 @@ class S3Store:
         self._client_obj: Any = None
         self._secrets: tuple[str, ...] = ()
         self._lock = threading.Lock()
+        self._twins: dict[float, S3Store] = {}
 
     def __repr__(self) -> str:
         return f"S3Store({self.url!r}, endpoint_url={self.endpoint_url!r})"
@@ -130,12 +122,25 @@ class S3Store:
                    public=bool(setting("public", False)),
                    public_base_url=setting("public_base_url"), **sizes)
 
+    @property
+    def read_timeout(self) -> float:
+        return self.timeouts[1]
+
     def with_timeout(self, read_timeout: float) -> S3Store:
-        """The same store with another read timeout (for ``RetryPolicy.run(call(timeout))``)."""
-        twin = copy.copy(self)
-        twin.timeouts = (self.timeouts[0], read_timeout)
-        twin._client_obj, twin._lock = None, threading.Lock()
-        return twin
+        """The same store with another read timeout (for ``RetryPolicy.run(call(timeout))``).
+
+        One twin per timeout, kept: retries do not build a new client each time.
+        """
+        if read_timeout == self.timeouts[1]:
+            return self
+        with self._lock:
+            twin = self._twins.get(read_timeout)
+            if twin is None:
+                twin = copy.copy(self)
+                twin.timeouts = (self.timeouts[0], read_timeout)
+                twin._client_obj, twin._lock, twin._twins = None, threading.Lock(), {}
+                self._twins[read_timeout] = twin
+            return twin
 
     @property
     def _client(self) -> Any:
@@ -170,6 +175,9 @@ class S3Store:
             response_checksum_validation="when_supported")
         client = session.client("s3", endpoint_url=self.endpoint_url, config=config)
         self.endpoint_url = client.meta.endpoint_url
+        from .redact import hide_in_logs
+
+        hide_in_logs(self._secrets)
         return client
 
     def _key(self, key: str) -> str:
@@ -188,13 +196,14 @@ class S3Store:
 
     # -- primitives ------------------------------------------------------------------
 
-    def put(self, key: str, path: Path, *, sha256: str, size: int,
-            overwrite: bool = False) -> PutOutcome:
+    def put(self, key: str, path: Path, *, sha256: str, size: int, overwrite: bool = False,
+            metadata: Mapping[str, str] | None = None) -> PutOutcome:
         full, sha256, path = self._key(key), sha256.lower(), Path(path)
         if not _HEX64.fullmatch(sha256):
             raise UsageError(f"sha256 {sha256!r} is not a 64-digit hex digest",
                              "pass the bare hex digest of the file (sha256sum FILE)")
-        _check_local(path, size, sha256)
+        extra = clean_metadata(metadata)
+        check_local(path, size, sha256)
         existing = self.head(key)
         if existing is not None:
             if (existing.size, existing.sha256) == (size, sha256):
@@ -203,9 +212,10 @@ class S3Store:
                 raise self._conflict(key, existing, sha256, size)
         with self._errors("upload", key):
             try:
-                self._upload(full, path, sha256, size, conditional=existing is None)
+                self._upload(full, path, sha256, size, conditional=existing is None,
+                             metadata=extra)
             except Exception as error:
-                if existing is not None or not _is_412(error):
+                if existing is not None or not is_412(error):
                     raise
                 now = self.head(key)  # another writer got there between HEAD and PUT
                 if now is not None and (now.size, now.sha256) == (size, sha256):
@@ -216,7 +226,7 @@ class S3Store:
                         "another writer is using this key; try again") from error
                 if not overwrite:
                     raise self._conflict(key, now, sha256, size) from error
-                self._upload(full, path, sha256, size, conditional=False)
+                self._upload(full, path, sha256, size, conditional=False, metadata=extra)
                 return "replaced"
         return "created" if existing is None else "replaced"
 
@@ -227,10 +237,13 @@ class S3Store:
                 reply = self._client.head_object(Bucket=self.bucket, Key=full,
                                                  ChecksumMode="ENABLED")
             except Exception as error:
-                if _status(error) == 404:
+                if status_of(error) == 404:
                     return None
                 raise
-        return ObjectInfo(key, int(reply["ContentLength"]), _sha256_of(reply))
+        modified = reply.get("LastModified")
+        return ObjectInfo(key, int(reply["ContentLength"]), _sha256_of(reply),
+                          metadata=dict(reply.get("Metadata") or {}),
+                          modified=modified.timestamp() if modified else None)
 
     def get(self, key: str, dest: Path) -> None:
         full, dest = self._key(key), Path(dest)
@@ -272,7 +285,9 @@ class S3Store:
                 PaginationConfig={"PageSize": self.list_page_size})
             for page in pages:
                 for item in page.get("Contents", []):
-                    yield ObjectInfo(item["Key"][cut:], int(item["Size"]), None)
+                    modified = item.get("LastModified")
+                    yield ObjectInfo(item["Key"][cut:], int(item["Size"]), None,
+                                     modified=modified.timestamp() if modified else None)
 
     def delete(self, key: str) -> None:
         full = self._key(key)
@@ -280,25 +295,26 @@ class S3Store:
             try:
                 self._client.delete_object(Bucket=self.bucket, Key=full)
             except Exception as error:
-                if _status(error) != 404:
+                if status_of(error) != 404:
                     raise
 
     # -- uploads ---------------------------------------------------------------------
 
     def _upload(self, full: str, path: Path, sha256: str, size: int, *,
-                conditional: bool) -> None:
+                conditional: bool, metadata: Mapping[str, str] | None = None) -> None:
         condition = {"IfNoneMatch": "*"} if conditional else {}
-        common = dict(Bucket=self.bucket, Key=full, Metadata={META_SHA256: sha256}, **self._acl)
+        common = dict(Bucket=self.bucket, Key=full,
+                      Metadata={**(metadata or {}), META_SHA256: sha256}, **self._acl)
         if size <= self.multipart_threshold:
-            with _open_local(path) as body:
+            with open_local(path) as body:
                 self._client.put_object(Body=body, ContentLength=size,
-                                        ChecksumSHA256=_b64(sha256), **common, **condition)
+                                        ChecksumSHA256=b64(sha256), **common, **condition)
             return
         part = self.multipart_chunk
         while -(-size // part) > MAX_PARTS:
             part *= 2
         ranges = [(offset, min(part, size - offset)) for offset in range(0, size, part)]
-        digests = _hash_parts(path, ranges, sha256)  # before anything is sent
+        digests = hash_parts(path, ranges, sha256)  # before anything is sent
         upload_id = self._client.create_multipart_upload(ChecksumAlgorithm="SHA256",
                                                          **common)["UploadId"]
         try:
@@ -318,10 +334,10 @@ class S3Store:
                       ranges: list[tuple[int, int]], digests: list[str]) -> list[dict]:
         def send(number: int) -> dict:
             (offset, length), digest = ranges[number - 1], digests[number - 1]
-            with _open_local(path) as handle:  # streamed from disk, one part at a time
+            with open_local(path) as handle:  # streamed from disk, one part at a time
                 reply = self._client.upload_part(
                     Bucket=self.bucket, Key=full, UploadId=upload_id, PartNumber=number,
-                    Body=_Slice(handle, offset, length), ContentLength=length,
+                    Body=Slice(handle, offset, length), ContentLength=length,
                     ChecksumSHA256=digest)
             return {"PartNumber": number, "ETag": reply["ETag"], "ChecksumSHA256": digest}
 
@@ -357,93 +373,14 @@ class S3Store:
             raise self._translate(error, action, key) from error
 
     def _translate(self, error: Exception, action: str, key: str | None) -> ArchiveError:
-        from botocore import exceptions as bx
+        from .s3errors import translate
 
-        where = self.url_for(key) if key else self.url
-        parts = urlsplit(self.endpoint_url or "")  # never show user:password@ of a URL
-        endpoint = parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1]).geturl() \
-            if self.endpoint_url else "the default AWS endpoint"
-        head = f"cannot {action} {where} at {endpoint}"
-        text = str(error)
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        if isinstance(error, (bx.ReadTimeoutError, bx.ConnectTimeoutError)):
-            return StorageTimeoutError(f"{head}: {type(error).__name__}",
-                                       f"check that {endpoint} is reachable; the call is "
-                                       "retried with a longer timeout")
-        if isinstance(error, bx.SSLError):
-            return StorageError(f"{head}: TLS failed: {text}",
-                                "check the endpoint URL (https or http) and its certificate")
-        if isinstance(error, (bx.ConnectionError, bx.HTTPClientError)):
-            return StorageTransientError(f"{head}: {type(error).__name__}",
-                                         f"check that {endpoint} is up and reachable; the "
-                                         "call is retried with the network backoff")
-        if isinstance(error, (bx.FlexibleChecksumError, bx.ChecksumError)):
-            return ChecksumMismatchError(f"{head}: {text}", "download it again; if it "
-                                         "persists the stored object is damaged")
-        if isinstance(error, (bx.NoCredentialsError, bx.PartialCredentialsError,
-                              bx.CredentialRetrievalError)):
-            return StoragePermissionError(
-                f"{head}: no usable AWS credentials ({type(error).__name__})",
-                "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE or s3.profile, "
-                "or run where an IAM role is available")
-        if not isinstance(error, bx.ClientError):
-            return StorageError(f"{head}: {text}",
-                                "check the storage settings (endpoint, region, bucket)")
-        code, status = _code(error), _status(error)
-        message = error.response.get("Error", {}).get("Message") or ""
-        for secret in self._secrets:
-            message = message.replace(secret, "***")
-        said = f"HTTP {status}" if code in ("", str(status)) else f"{code} (HTTP {status})"
-        detail = f"{head}: {said}" + (f": {message}" if message else "")
-        if code in _THROTTLE_CODES or status in (429, 503):
-            return StorageThrottledError(detail, "the server asks to slow down; the call is "
-                                         "retried with the throttle backoff (or lower the "
-                                         "upload concurrency)")
-        if code in _CHECKSUM_CODES:
-            return ChecksumMismatchError(detail, "the server got bytes that do not match the "
-                                         "SHA-256; if the local file changed, run "
-                                         "prepare-upload again, else retry")
-        if code in _PERMISSION_CODES or status in (401, 403):
-            clock = "; the clock is off: fix it" if code == "RequestTimeTooSkewed" else ""
-            return StoragePermissionError(
-                detail, f"check the AWS credentials (profile {self.profile!r}) and that they "
-                f"may {action} objects in bucket {self.bucket!r}{clock}; retrying will not help")
-        if code == "NoSuchBucket":
-            return StorageNotFoundError(
-                f"{head}: bucket {self.bucket!r} does not exist",
-                f"create it (aws s3 mb s3://{self.bucket} --endpoint-url {endpoint}) or fix "
-                "the bucket in the storage URL")
-        if code in ("NoSuchKey", "NotFound") or status == 404:
-            return StorageNotFoundError(f"no stored object {where} ({said})",
-                                        "check the key with `log-archiver read`")
-        if code == "RequestTimeout" or status == 408:
-            return StorageTimeoutError(detail, "the call is retried with a longer timeout")
-        if code in ("ConditionalRequestConflict", "OperationAborted") or status >= 500:
-            return StorageTransientError(detail, "a server-side error; the call is retried "
-                                         "with the network backoff")
-        return StorageError(detail, "check the storage settings and the bucket; retrying "
-                                    "will not help")
+        return translate(error, action=action, where=self.url_for(key) if key else self.url,
+                         endpoint_url=self.endpoint_url, profile=self.profile,
+                         bucket=self.bucket, secrets=self._secrets)
 
 
 # -- helpers -------------------------------------------------------------------------
-
-
-def _code(error: Exception) -> str:
-    return str((getattr(error, "response", None) or {}).get("Error", {}).get("Code", ""))
-
-
-def _status(error: Exception) -> int:
-    meta = (getattr(error, "response", None) or {}).get("ResponseMetadata", {})
-    return int(meta.get("HTTPStatusCode") or 0)
-
-
-def _is_412(error: Exception) -> bool:
-    return _code(error) == "PreconditionFailed" or _status(error) == 412
-
-
-def _b64(hex_digest: str) -> str:
-    return base64.b64encode(bytes.fromhex(hex_digest)).decode("ascii")
 
 
 def _sha256_of(reply: dict) -> str | None:
@@ -459,70 +396,3 @@ def _sha256_of(reply: dict) -> str | None:
         return None  # written by another tool: the metadata may describe older bytes
     meta = (reply.get("Metadata") or {}).get(META_SHA256, "").lower()
     return meta if _HEX64.fullmatch(meta) else None
-
-
-def _check_local(path: Path, size: int, sha256: str) -> None:
-    try:
-        actual = os.stat(path).st_size
-    except FileNotFoundError as error:
-        raise StorageNotFoundError(f"local file {path} to upload is missing",
-                                   "run collect-logs and prepare-upload again") from error
-    except OSError as error:
-        raise LocalFileError(f"cannot read {path}: {error.strerror or error}",
-                             "make the file readable and run again") from error
-    if actual != size:
-        raise ChecksumMismatchError(f"{path} is {actual} bytes, expected {size} "
-                                    f"(sha256 {sha256})", _RERUN)
-
-
-@contextmanager
-def _open_local(path: Path) -> Iterator[Any]:
-    try:
-        handle = open(path, "rb")  # noqa: SIM115 - closed by the with below
-    except OSError as error:
-        raise LocalFileError(f"cannot read {path}: {error.strerror or error}",
-                             "make the file readable and run again") from error
-    with handle:
-        yield handle
-
-
-def _hash_parts(path: Path, ranges: list[tuple[int, int]], sha256: str) -> list[str]:
-    """One pass over the file: each part's SHA-256 (base64), checked against the whole."""
-    whole, digests = hashlib.sha256(), []
-    with _open_local(path) as handle:
-        for _offset, length in ranges:
-            part, left = hashlib.sha256(), length
-            while left and (block := handle.read(min(BLOCK_SIZE, left))):
-                part.update(block)
-                whole.update(block)
-                left -= len(block)
-            digests.append(base64.b64encode(part.digest()).decode("ascii"))
-    if whole.hexdigest() != sha256:
-        raise ChecksumMismatchError(f"bytes read from {path} have sha256 "
-                                    f"{whole.hexdigest()}, expected {sha256}", _RERUN)
-    return digests
-
-
-class _Slice:
-    """A seekable window ``[offset, offset + length)`` of an open file, read in place."""
-
-    def __init__(self, handle: Any, offset: int, length: int):
-        self._handle, self._offset, self._length, self._pos = handle, offset, length, 0
-
-    def read(self, amount: int | None = -1) -> bytes:
-        left = self._length - self._pos
-        amount = left if amount is None or amount < 0 else min(amount, left)
-        if amount <= 0:
-            return b""
-        self._handle.seek(self._offset + self._pos)
-        data = self._handle.read(amount)
-        self._pos += len(data)
-        return data
-
-    def seek(self, position: int, whence: int = 0) -> int:
-        base = {0: 0, 1: self._pos, 2: self._length}[whence]
-        self._pos = max(0, min(self._length, base + position))
-        return self._pos
-
-    def tell(self) -> int:
-        return self._pos
