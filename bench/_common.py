@@ -25,7 +25,8 @@ def tool(name: str) -> str:
 
 
 def run_timed(cmd, *, env=None, cwd=None, shell=False) -> tuple[float, int]:
-    """Wall seconds and peak RSS (bytes) of one command run to completion; fails loudly."""
+    """Wall seconds of one command run to completion (fails loudly), and a peak RSS that
+    is only an upper bound: use :func:`run_measured` for memory figures."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, cwd=cwd, shell=shell,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -37,6 +38,32 @@ def run_timed(cmd, *, env=None, cwd=None, shell=False) -> tuple[float, int]:
     if proc.returncode not in (0,):
         raise SystemExit(f"benchmark command failed ({proc.returncode}): {cmd}\n{stderr}")
     return elapsed, usage.ru_maxrss * 1024
+
+
+_PEAK_RSS = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execvp(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+open(sys.argv[1], "w").write(str(usage.ru_maxrss * 1024))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+def run_measured(cmd: list[str], *, env=None, cwd=None) -> tuple[float, int]:
+    """Wall seconds and the command's own peak RSS (bytes).
+
+    Linux carries a process's peak RSS across fork and exec, so a child started straight
+    from this (larger) process reports at least this process's peak; the command is
+    therefore started from a small launcher, which reports the command's own peak.
+    """
+    import tempfile
+
+    with tempfile.NamedTemporaryFile(prefix="bench-rss-") as record:
+        seconds, _ = run_timed([sys.executable, "-I", "-S", "-c", _PEAK_RSS, record.name,
+                                *cmd], env=env, cwd=cwd)
+        return seconds, int(Path(record.name).read_text())
 
 
 def median_of(times: list[float]) -> float:

@@ -10,7 +10,14 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import make_workspace, python_pass, report, run_timed, tool, write_log  # noqa: E402
+from _common import (  # noqa: E402
+    make_workspace,
+    python_pass,
+    report,
+    run_measured,
+    tool,
+    write_log,
+)
 
 SIZE = 1 << 30
 ISSUE = 4242
@@ -21,8 +28,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
         env = make_workspace(Path(tmp), git=False)
         write_log(Path(env["LOG_ARCHIVER_LOGS_DIR"]) / f"builds/{ISSUE}-build.log", SIZE, seed=1)
-        seconds, peak = run_timed([tool("log-archiver"), "archive", str(ISSUE), "-q"], env=env)
-        _, base_peak = run_timed(python_pass())
+        seconds, peak = run_measured([tool("log-archiver"), "archive", str(ISSUE), "-q"],
+                                     env=env)
+        _, base_peak = run_measured(python_pass())
     figure, baseline = peak / 2**20, base_peak / 2**20
     return 0 if report("archive_1gb_peak_memory", figure=figure, baseline=baseline, unit="MB",
                        target=f"<= {LIMIT_MB} MB", ok=figure <= LIMIT_MB,

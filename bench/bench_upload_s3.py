@@ -20,7 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _common import BENCH, REPO, clean_env, median_of, report, run_timed, tool
+from _common import BENCH, REPO, clean_env, median_of, report, run_measured, tool
 
 sys.path.insert(0, str(REPO / "tests"))
 from s3_fixtures import SeaweedServer, find_weed  # noqa: E402 - the tests' own server
@@ -37,7 +37,7 @@ def write_logs(logs_dir: Path) -> int:
     """The files of one issue, log-like and the same on every run; returns total bytes.
 
     Each file is a run of 4 MB blocks cut from one pool of generated log lines, written
-    block by block so this process stays small (see :func:`peak_rss`).
+    block by block so this process stays small (see :func:`_common.run_measured`).
     """
     from log_archiver.samples import log_text
 
@@ -60,27 +60,6 @@ def write_logs(logs_dir: Path) -> int:
                     offset = 0
             total += size
     return total
-
-
-PEAK_RSS = """
-import os, sys
-pid = os.fork()
-if pid == 0:
-    os.execvp(sys.argv[2], sys.argv[2:])
-_, status, usage = os.wait4(pid, 0)
-open(sys.argv[1], "w").write(str(usage.ru_maxrss * 1024))
-sys.exit(os.waitstatus_to_exitcode(status))
-"""
-
-
-def peak_rss(cmd: list[str], record: Path) -> list[str]:
-    """``cmd`` run through a small launcher that records the command's own peak RSS.
-
-    Linux carries a process's peak RSS across fork and exec, so a child started straight
-    from this (larger) process reports at least this process's peak; started from a
-    launcher of ~10 MB, it reports its own.
-    """
-    return [sys.executable, "-I", "-S", "-c", PEAK_RSS, str(record), *cmd]
 
 
 def aws_cli() -> str:
@@ -136,11 +115,8 @@ def run(work: Path, weed: str, aws: str, runs: int) -> int:
         if len(planned) != files or any(f["compressed"] for f in planned):
             raise SystemExit(f"the plan is not {files} uncompressed files: {plan}")
 
-        record = work / "peak-rss"
-
         def timed(cmd: list[str]) -> tuple[float, int]:
-            seconds, _inherited = run_timed(peak_rss(cmd, record), env=env, cwd=root)
-            return seconds, int(record.read_text())
+            return run_measured(cmd, env=env, cwd=root)
 
         def ours(label: str) -> tuple[float, int]:
             (logs / ".archive-index.json").write_bytes(prepared)  # every log pending again
