@@ -161,25 +161,18 @@ def _entry_problems(i: int, entry: dict, stored_objects: dict[str, str]) -> list
     where = f"$.archives[{i}]"
     issue = entry["issue_number"]
     problems = []
-    first_at: dict[str, int] = {}
+    files: dict[str, str] = {}
     for j, log in enumerate(entry["logs"]):
         at = f"{where}.logs[{j}]"
-        name = log["local_path"]
-        if name in first_at:
+        name, key = log["local_path"], log["remote_path"]
+        if (first := _claim(files, name, at)) is not None:
             problems.append(violation(
                 f"{at}.local_path", "duplicate_file",
-                f"file {name} is listed twice in issue {issue}; its first record is "
-                f"{where}.logs[{first_at[name]}]"))
-        else:
-            first_at[name] = j
-        key = log["remote_path"]
-        if key in stored_objects:
+                f"file {name} is listed twice in issue {issue}; its first record is {first}"))
+        if (first := _claim(stored_objects, key, at)) is not None:
             problems.append(violation(
                 f"{at}.remote_path", "duplicate_file",
-                f"stored object {key} is claimed twice; its first record is "
-                f"{stored_objects[key]}"))
-        else:
-            stored_objects[key] = at
+                f"stored object {key} is claimed twice; its first record is {first}"))
         folder = key.split("/")[4]  # archive/logs/YYYY/MM/<issue>/<name>, as the schema says
         if folder != str(issue):
             problems.append(violation(
@@ -187,6 +180,14 @@ def _entry_problems(i: int, entry: dict, stored_objects: dict[str, str]) -> list
                 f"{key} lies in the folder of issue {folder}, not of issue {issue}"))
     problems.extend(_derived_problems(where, entry))
     return problems
+
+
+def _claim(seen: dict[str, str], key: str, at: str) -> str | None:
+    """Where ``key`` was seen first, or None (and ``at`` is recorded as that place)."""
+    if key in seen:
+        return seen[key]
+    seen[key] = at
+    return None
 
 
 _TOTALS = {
