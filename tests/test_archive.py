@@ -209,3 +209,20 @@ def test_zstd_round_trip(workspace, issue_logs, run_cli, monkeypatch):
     data = (store_root(workspace) / packed[0]["remote_path"]).read_bytes()
     assert zstandard.ZstdDecompressor().decompressobj().decompress(data) == issue_logs[
         packed[0]["local_path"]]
+
+
+def test_quiet_silences_a_usage_error_too(workspace, run_cli):
+    loud = run_cli("archive", "abc")
+    quiet = run_cli("archive", "abc", "--quiet")
+    assert loud.exit_code == quiet.exit_code == 2
+    assert "abc" in loud.stderr and quiet.stderr == ""
+    assert quiet.json["errors"][0]["type"] == "usage"
+
+
+def test_summary_counts_logs_stored_by_earlier_steps(workspace, issue_logs, run_cli, tmp_path):
+    plan = tmp_path / "plan.json"
+    plan.write_text(run_cli("prepare-upload", "123").stdout)
+    assert run_cli("file-manager", "upload", plan).exit_code == 0
+    finished = run_cli("archive", "123")
+    assert finished.exit_code == 0 and finished.json["upload"]["verified"] == []
+    assert f"Uploaded: {len(issue_logs)} logs" in finished.stderr

@@ -37,6 +37,8 @@ def archive_summary(doc: dict) -> str:
                      f"{human_size(packed['stored_bytes'])}, "
                      f"{packed['reduction'] * 100:.0f}% reduction)")
     stored = len(upload.get("verified", [])) + len(upload.get("already_stored", []))
+    if entry.get("upload_complete"):  # counts logs stored by earlier runs or steps too
+        stored = max(stored, entry.get("total_logs", 0))
     lines.append(f"  Uploaded: {stored} logs to {entry.get('remote_folder') or '-'}/")
     lines.append(f"  Index updated: {doc.get('index_path')}")
     posted = "posted" if comment.get("posted") else "rendered, not posted"

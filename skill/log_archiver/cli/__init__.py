@@ -56,7 +56,9 @@ def _invoke(command: click.Command, args=None, prog_name=None) -> None:
         document = envelope(name or "log-archiver", "error", False, {}, [{
             "type": "usage", "message": message, "retryable": False,
             "hint": f"run `{error.ctx.command_path if error.ctx else name} --help`"}])
-        emit(document, quiet=False, human=f"error: {message}")
+        words = sys.argv[1:] if args is None else list(args)
+        quiet = "--quiet" in words or "-q" in words  # asked for, even if the rest is wrong
+        emit(document, quiet=quiet, human=f"error: {message}")
         sys.exit(2)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
