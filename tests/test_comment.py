@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -197,3 +198,22 @@ def test_marker_matches_only_its_own_issue():
     assert not find_marker(body, 1234)
     assert find_marker("<!--log-archiver:archive  issue=5-->", 5)
     assert not find_marker(None, 5)
+
+
+def test_durations_survive_cleanup_in_the_index(workspace, run_cli):
+    from log_archiver.comment import human_duration, session_duration
+    from log_archiver.samples import write_sample_logs
+
+    session = write_sample_logs(workspace / "logs", 77)[0]
+    expected = human_duration(session_duration(session))
+    first = run_cli("archive", "77", "--no-commit")
+    assert first.exit_code == 0 and expected in first.json["comment"]["body"]
+    index = json.loads((workspace / "logs" / ".archive-index.json").read_text())
+    records = {log["local_path"]: log for log in index["archives"][0]["logs"]}
+    assert records["sessions/session-77-2025-01-15.md"]["duration_seconds"] > 0
+    assert records["builds/77-build.log"]["duration_seconds"] is None
+    assert not session.exists()  # cleaned: only the index remembers the duration now
+    (workspace / "logs" / "debug").mkdir()
+    (workspace / "logs" / "debug" / "77-late.log").write_text("found later\n")
+    again = run_cli("archive", "77", "--force", "--no-commit")
+    assert again.exit_code == 0 and expected in again.json["comment"]["body"]

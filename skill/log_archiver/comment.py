@@ -5,9 +5,10 @@ the archive was made and how to read or search it. It carries a hidden marker,
 ``<!-- log-archiver:archive issue=N -->``, so a later run finds the same comment and
 edits it instead of posting a second one.
 
-Session durations are read from the session log itself while it is still on disk
-(``logs_dir / local_path``); only its first and last :data:`PEEK_BYTES` are read. Two
-forms are recognised, the first that matches wins:
+Session durations are read from the session log itself when it is planned for upload
+and kept in its record (``duration_seconds``), so a re-archive after cleanup still
+shows them; only the log's first and last :data:`PEEK_BYTES` are read. Two forms are
+recognised, the first that matches wins:
 
 1. Header lines, anywhere in those two windows: ``Started: <timestamp>`` and
    ``Ended: <timestamp>`` (also ``Start:``/``End:``, ``Finished:``, any case, optionally
@@ -17,7 +18,7 @@ forms are recognised, the first that matches wins:
 
 A timestamp is ISO 8601: ``2025-01-15T09:00:00Z``, ``2025-01-15 09:00:00``, optional
 fraction and ``+02:00``-style offset; without an offset it is taken as UTC. When neither
-form is found, or the file is gone, the duration is simply left out.
+form is found, the duration is simply left out.
 """
 
 from __future__ import annotations
@@ -163,8 +164,11 @@ def _log_line(log: dict, logs_dir: Path | None) -> str:
         item = f"{name}: `{target.replace('`', '')}`"
     details = [human_size(int(log.get("size_bytes") or 0))]
     if log.get("type") == "session":
-        path = _session_path(logs_dir, log.get("local_path"))
-        duration = session_duration(path) if path is not None else None
+        if log.get("duration_seconds") is not None:
+            duration = timedelta(seconds=log["duration_seconds"])
+        else:  # recorded before durations were kept: read the log if it is still there
+            path = _session_path(logs_dir, log.get("local_path"))
+            duration = session_duration(path) if path is not None else None
         if duration is not None:
             details.append(human_duration(duration))
     status = log.get("upload_status")

@@ -38,6 +38,16 @@ def new_entry(issue: int, reason: str, storage_url: str, *, title: str | None = 
     }
 
 
+def _session_seconds(found: FoundLog) -> int | None:
+    """Kept in the index so the comment can say it once the log itself is cleaned up."""
+    if found.type != "session":
+        return None
+    from .comment import session_duration
+
+    duration = session_duration(found.path)
+    return int(duration.total_seconds()) if duration is not None else None
+
+
 def log_record(found: FoundLog, stored: StoredFile, logs_dir) -> dict:
     """A pending record; :func:`merge_records` gives it its remote path."""
     return {
@@ -55,6 +65,7 @@ def log_record(found: FoundLog, stored: StoredFile, logs_dir) -> dict:
         "checksum": prefixed(stored.sha256),
         "original_checksum": prefixed(stored.original_sha256),
         "created": from_timestamp(found.mtime),
+        "duration_seconds": _session_seconds(found),
         "archived": None,
         "upload_status": "pending",
         "upload_timestamp": None,
