@@ -245,3 +245,12 @@ def test_no_repository_known_skips_github_and_a_checked_reason_fails(project):
     assert any(w.startswith("GitHub steps skipped") for w in manual["warnings"])
     assert manual["comment"]["posted"] is False
     assert index_entry(project, 4)["issue_title"] is None
+
+
+def test_a_malformed_repository_is_the_error_a_checked_reason_reports(project):
+    logs_of(project, 6)
+    refused = archive(project, None, "6", "--reason", "issue_closed",
+                      GITHUB_REPOSITORY="not/a/repo")
+    assert refused["exit_code"] == 1 and refused["errors"][0]["type"] == "config"
+    assert "not/a/repo" in refused["errors"][0]["message"]
+    assert not (project / INDEX).exists()

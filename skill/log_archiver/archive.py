@@ -92,6 +92,7 @@ def _github(ctx: Context, result: dict):
         except ArchiveError as error:
             result["warnings"].append(f"GitHub steps skipped: {error.message}")
             ctx.__dict__["github"] = None
+            ctx.__dict__["github_error"] = error
         if ctx.__dict__["github"] is None and not any("GitHub" in w for w in result["warnings"]):
             result["warnings"].append("GitHub steps skipped: no GitHub repository is known "
                                       "(set GITHUB_REPOSITORY=owner/name)")
@@ -107,6 +108,9 @@ def _check_trigger(ctx: Context, issue: int, reason: str, pr, force: bool, resul
 
     client = _github(ctx, result)
     if not force:
+        if client is None and reason in ("issue_closed", "pr_merged") \
+                and "github_error" in ctx.__dict__:
+            raise ctx.__dict__["github_error"]  # the cause, not just "no repository known"
         result["trigger"] = check_trigger(client, issue, reason, pr=pr)
     if client is None:
         return {}
