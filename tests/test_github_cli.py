@@ -105,7 +105,7 @@ def test_closed_issue_is_archived_commented_once_and_committed(project, github):
     assert first["commit"]["status"] == "ok"
     assert git(project, "show", "--name-only", "--format=", "HEAD").split() == [INDEX]
     message = git(project, "log", "-1", "--format=%B")
-    assert message.startswith("Archive logs for issue #42\n\n- 5 logs archived to storage\n")
+    assert message.startswith("Archive logs for issue #42\n\n- Archived 5 logs to local storage\n")
     assert "Archive reason: issue_closed\nIssue: #42" in message
     assert user_work(project) == ["M  README.md", "?? notes.txt"]  # staged stays staged
 

@@ -196,11 +196,14 @@ def test_unknown_identity_says_how_to_set_it(tmp_path, monkeypatch):
 def test_commit_message_follows_the_spec():
     text = commit_message(123, 3, 173600, "issue_closed")
     assert text.splitlines() == [
-        "Archive logs for issue #123", "", "- 3 logs archived to storage",
-        "- Archive index updated", "- 173.6 KB of local disk freed", "",
+        "Archive logs for issue #123", "", "- Archived 3 logs to cloud storage",
+        "- Updated archive index", "- Freed 173.6 KB locally", "",
         "Archive reason: issue_closed", "Issue: #123"]
-    single = commit_message(5, 1, 0, "manual")
-    assert "- 1 log archived to storage" in single and "No local disk freed yet" in single
+    single = commit_message(5, 1, 0, "manual", cloud=False)
+    assert "- Archived 1 log to local storage\n" in single
+    assert "- Freed nothing locally yet" in single
+    partial = commit_message(7, 4, 0, "manual", stored=3)
+    assert "- Archived 3 of 4 logs to cloud storage (partial: 1 still to upload)" in partial
 
 
 WORKER = textwrap.dedent("""
@@ -290,8 +293,8 @@ def test_archive_no_commit_leaves_the_index_uncommitted(archived_repo, run_cli):
     assert committed.json["commit"]["status"] == "ok"
     assert git(archived_repo, "show", "--name-only", "--format=", "HEAD").split() == [INDEX]
     message = git(archived_repo, "log", "-1", "--format=%B")
-    assert message.startswith("Archive logs for issue #31\n\n- 1 log archived to storage\n")
-    assert "- 27 B of local disk freed" in message and "Archive reason: manual" in message
+    assert message.startswith("Archive logs for issue #31\n\n- Archived 1 log to local storage\n")
+    assert "- Freed 27 B locally" in message and "Archive reason: manual" in message
     assert status(archived_repo) == ["M  a.txt", f"?? {INDEX}.lock", f"?? {INDEX}.valid"]
     assert run_cli("commit", "31").json["status"] == "noop"
 

@@ -33,13 +33,22 @@ _IN_PROGRESS = {"MERGE_HEAD": "a merge", "CHERRY_PICK_HEAD": "a cherry-pick",
                 "REVERT_HEAD": "a revert", "rebase-merge": "a rebase", "rebase-apply": "a rebase"}
 
 
-def commit_message(issue: int, log_count: int, freed_bytes: int, reason: str) -> str:
-    logs = f"{log_count} log" + ("" if log_count == 1 else "s")
-    freed = (f"- {human_size(freed_bytes)} of local disk freed" if freed_bytes > 0
-             else "- No local disk freed yet (logs stay until their upload is verified)")
+def commit_message(issue: int, log_count: int, freed_bytes: int, reason: str, *,
+                   stored: int | None = None, cloud: bool = True) -> str:
+    """The workflow spec's message. ``stored`` (when fewer than ``log_count``) says the
+    archive is partial; ``cloud`` is false for a local folder store."""
+    where = "cloud storage" if cloud else "local storage"
+    noun = "log" if log_count == 1 else "logs"
+    if stored is not None and stored < log_count:
+        archived = (f"- Archived {stored} of {log_count} {noun} to {where} "
+                    f"(partial: {log_count - stored} still to upload)")
+    else:
+        archived = f"- Archived {log_count} {noun} to {where}"
+    freed = (f"- Freed {human_size(freed_bytes)} locally" if freed_bytes > 0
+             else "- Freed nothing locally yet (logs stay until their upload is verified)")
     return (f"Archive logs for issue #{issue}\n\n"
-            f"- {logs} archived to storage\n"
-            "- Archive index updated\n"
+            f"{archived}\n"
+            "- Updated archive index\n"
             f"{freed}\n\n"
             f"Archive reason: {reason}\n"
             f"Issue: #{issue}\n")
@@ -59,8 +68,12 @@ def commit_archive(index, issue: int, *, repo_root: Path | None = None,
             freed_bytes = sum(log["original_size_bytes"]
                               + (log["size_bytes"] if log["compressed"] else 0)
                               for log in entry["logs"] if log["upload_status"] == "cleaned")
+        from .index import STORED_STATES
+
+        stored = sum(log["upload_status"] in STORED_STATES for log in entry["logs"])
         message = commit_message(issue, entry["total_logs"], freed_bytes,
-                                 entry["archive_reason"])
+                                 entry["archive_reason"], stored=stored,
+                                 cloud=not entry.get("storage_url", "").startswith("file:"))
         return commit_index(index.path, message, repo_root=repo_root, policy=policy)
 
 
