@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
+import subprocess
 import sys
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
@@ -105,3 +107,13 @@ def run_script(name: str, *args: str, cwd: Path, env: dict | None = None) -> Res
     result = Result(done.returncode, done.stdout, done.stderr)
     check_output(result)
     return result
+
+
+@pytest.fixture
+def unshare():
+    """`unshare` that can make a user and mount namespace (mounts without root)."""
+    path = shutil.which("unshare")
+    assert path, "util-linux `unshare` is needed for the full-disk and read-only tests"
+    probe = subprocess.run([path, "-rm", "true"], capture_output=True, text=True)
+    assert probe.returncode == 0, f"user namespaces are needed: {probe.stderr}"
+    return path

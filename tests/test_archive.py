@@ -63,17 +63,58 @@ def test_second_run_is_a_noop_and_changes_nothing(workspace, issue_logs, run_cli
     assert (workspace / "logs/.archive-index.json").read_bytes() == index
 
 
-def test_force_re_archives_new_logs(workspace, issue_logs, run_cli):
+def test_a_rerun_archives_logs_that_appeared_later(workspace, issue_logs, run_cli, tmp_path):
     assert run_cli("archive", "123").exit_code == 0
+    stored = {p: p.stat().st_mtime_ns for p in (tmp_path / "store").rglob("*") if p.is_file()}
     (workspace / "logs/debug").mkdir()
     (workspace / "logs/debug/123-trace.log").write_bytes(log_text(5000, 9))
-    noop = run_cli("archive", "123")
-    assert noop.json["status"] == "noop" and noop.json["new_logs"] == ["debug/123-trace.log"]
-    forced = run_cli("archive", "123", "--force")
+    rerun = run_cli("archive", "123")
+    assert rerun.exit_code == 0 and rerun.json["status"] == "ok", rerun.stdout
+    assert rerun.json["new_logs"] == ["debug/123-trace.log"]
+    assert rerun.json["upload"]["verified"] == ["debug/123-trace.log"]
+    entry = json.loads((workspace / "logs/.archive-index.json").read_text())["archives"][0]
+    assert entry["total_logs"] == 5 and entry["upload_complete"]
+    assert not (workspace / "logs/debug/123-trace.log").exists()
+    for path, mtime in stored.items():  # what was stored before is left alone
+        assert path.stat().st_mtime_ns == mtime
+    again = run_cli("archive", "123")
+    assert again.json["status"] == "noop" and again.json["new_logs"] == []
+
+
+def test_force_re_archives_everything_still_on_disk(workspace, issue_logs, run_cli):
+    assert run_cli("archive", "123", "--no-commit").exit_code == 0
+    (workspace / "logs/debug").mkdir()
+    (workspace / "logs/debug/123-trace.log").write_bytes(log_text(5000, 9))
+    forced = run_cli("archive", "123", "--force", "--reason", "retention")
     assert forced.exit_code == 0, forced.stdout
     entry = json.loads((workspace / "logs/.archive-index.json").read_text())["archives"][0]
-    assert entry["total_logs"] == 5
-    assert not (workspace / "logs/debug/123-trace.log").exists()
+    assert entry["total_logs"] == 5 and entry["archive_reason"] == "retention"
+
+
+def test_a_log_that_cannot_be_compressed_keeps_the_entry_partial(workspace, run_cli):
+    big = workspace / "logs/sessions/session-7-a.md"
+    big.parent.mkdir(parents=True)
+    big.write_bytes(log_text(2_000_000, 3))
+    (workspace / "logs/sessions/session-7-a.md.gz").mkdir()  # the compressed copy cannot land
+    first = run_cli("archive", "7", "--no-commit")
+    assert first.exit_code == 3 and first.json["status"] == "partial", first.stdout
+    assert first.json["failed_files"] == ["sessions/session-7-a.md"]
+    assert "session-7-a.md.gz" in first.json["errors"][0]["message"]
+    entry = json.loads((workspace / "logs/.archive-index.json").read_text())["archives"][0]
+    assert entry["partial_archive"] and entry["partial_reason"].startswith("not prepared: 1")
+    assert big.exists()
+    (workspace / "logs/sessions/session-7-a.md.gz").rmdir()  # the cause is fixed
+    retried = run_cli("archive", "7", "--retry", "--no-commit")
+    assert retried.exit_code == 0 and retried.json["status"] == "ok", retried.stdout
+    entry = json.loads((workspace / "logs/.archive-index.json").read_text())["archives"][0]
+    assert not entry["partial_archive"] and entry["partial_reason"] is None
+    assert entry["total_logs"] == 1 and not big.exists()
+
+
+def test_pr_needs_the_pr_merged_reason(workspace, issue_logs, run_cli):
+    result = run_cli("archive", "123", "--pr", "9")
+    assert result.exit_code == 2 and "--reason pr_merged" in result.json["errors"][0]["message"]
+    assert not (workspace / "logs/.archive-index.json").exists()
 
 
 def test_no_logs_makes_an_empty_entry(workspace, run_cli):
@@ -226,3 +267,24 @@ def test_summary_counts_logs_stored_by_earlier_steps(workspace, issue_logs, run_
     finished = run_cli("archive", "123")
     assert finished.exit_code == 0 and finished.json["upload"]["verified"] == []
     assert f"Uploaded: {len(issue_logs)} logs" in finished.stderr
+
+
+def test_a_usage_error_of_a_subcommand_names_its_command(workspace, run_cli):
+    result = run_cli("file-manager", "upload")  # PLAN missing
+    assert result.exit_code == 2 and result.json["command"] == "file-manager"
+
+
+def test_another_store_is_refused_unless_the_archive_moves(workspace, issue_logs, run_cli,
+                                                           tmp_path):
+    first = tmp_path / "first"
+    first.write_text("a file: this store fails")
+    assert run_cli("archive", "123", "--storage", f"file://{first}").exit_code == 3
+    other = tmp_path / "other"
+    refused = run_cli("archive", "123", "--retry", "--storage", f"file://{other}")
+    assert refused.exit_code == 2 and str(first) in refused.json["errors"][0]["message"]
+    assert not other.exists()
+    moved = run_cli("archive", "123", "--force", "--storage", f"file://{other}")
+    assert moved.exit_code == 0, moved.stdout
+    entry = json.loads((workspace / "logs/.archive-index.json").read_text())["archives"][0]
+    assert entry["storage_url"] == f"file://{other}" and entry["upload_complete"]
+    assert all((other / log["remote_path"]).is_file() for log in entry["logs"])

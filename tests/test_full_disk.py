@@ -9,11 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
-
-import pytest
 
 from log_archiver.samples import log_text
 
@@ -31,15 +28,6 @@ echo $? > "$2/code"
 find "$1/logs" -type f -printf '%P\n' | sort > "$2/files"
 for f in $(find "$1/logs" -type f -not -name '.*'); do sha256sum "$f"; done > "$2/sums"
 """
-
-
-@pytest.fixture
-def unshare():
-    path = shutil.which("unshare")
-    assert path, "util-linux `unshare` is needed for the full-disk test"
-    probe = subprocess.run([path, "-rm", "true"], capture_output=True, text=True)
-    assert probe.returncode == 0, f"user namespaces are needed: {probe.stderr}"
-    return path
 
 
 def run_on_full_disk(unshare, tmp_path, originals: dict[str, bytes], margin: int):

@@ -347,3 +347,12 @@ def test_rate_limit_error_type_is_throttled(client, http):
     http.get(f"{API}/pulls/3", **RATE_LIMITED)
     with pytest.raises(GitHubThrottledError):
         client.pr_merged(3)
+
+
+def test_pacing_follows_the_retry_delay_scale(tmp_path):
+    config = config_for(tmp_path)
+    paced = GitHubClient.from_config(config, {"GITHUB_REPOSITORY": "o/r"})
+    assert (paced.seconds_between_requests, paced.seconds_between_writes) == (0.25, 1.0)
+    unpaced = GitHubClient.from_config(config, {"GITHUB_REPOSITORY": "o/r",
+                                                "LOG_ARCHIVER_RETRY_DELAY_SCALE": "0"})
+    assert (unpaced.seconds_between_requests, unpaced.seconds_between_writes) == (0, 0)

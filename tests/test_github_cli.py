@@ -254,3 +254,48 @@ def test_a_malformed_repository_is_the_error_a_checked_reason_reports(project):
     assert refused["exit_code"] == 1 and refused["errors"][0]["type"] == "config"
     assert "not/a/repo" in refused["errors"][0]["message"]
     assert not (project / INDEX).exists()
+
+
+def test_a_rerun_posts_the_comment_an_earlier_run_could_not(project, github):
+    github.add_issue(12, "Flaky API", state="closed")
+    github.fail("GET", r"/issues/12/comments$", 403, times=1, message="denied access")
+    logs_of(project, 12)
+    first = archive(project, github, "12", "--reason", "issue_closed")
+    assert first["exit_code"] == 0 and first["comment"]["posted"] is False
+
+    second = archive(project, github, "12")  # GitHub answers again
+    assert second["exit_code"] == 0 and second["status"] == "ok", second["stderr"]
+    assert second["comment"]["action"] == "created"
+    assert "comment created now" in second["message"]
+    assert len(github.calls("POST", r"/issues/12/comments$")) == 1
+
+    third = archive(project, github, "12")
+    assert third["status"] == "noop" and third["comment"]["action"] == "unchanged"
+    assert len(github.calls("POST", r"/issues/12/comments$")) == 1
+
+
+def test_a_rerun_commits_an_index_left_uncommitted(project, github):
+    github.add_issue(13, "Later commit", state="closed")
+    logs_of(project, 13)
+    first = archive(project, github, "13", "--no-commit")
+    assert first["exit_code"] == 0 and first["commit"]["status"] == "noop"
+    head = git(project, "rev-parse", "HEAD")
+    second = archive(project, github, "13")
+    assert second["status"] == "ok" and second["commit"]["status"] == "ok", second["stderr"]
+    assert git(project, "rev-parse", "HEAD") != head
+    assert git(project, "show", "--name-only", "--format=", "HEAD").split() == [INDEX]
+    third = archive(project, github, "13")
+    assert third["status"] == "noop" and third["commit"]["status"] == "noop"
+
+
+def test_a_rerun_records_the_title_and_reason_it_learns(project, github):
+    logs_of(project, 21)
+    first = archive(project, None, "21", GITHUB_REPOSITORY=None)
+    assert first["exit_code"] == 0 and index_entry(project, 21)["issue_title"] is None
+    github.add_issue(21, "Learned later", state="closed")
+    forced = archive(project, github, "21", "--force", "--reason", "issue_closed")
+    assert forced["exit_code"] == 0, forced["stderr"]
+    entry = index_entry(project, 21)
+    assert entry["issue_title"] == "Learned later" and entry["archive_reason"] == "issue_closed"
+    assert entry["issue_url"].endswith("/issues/21")
+    assert forced["commit"]["status"] == "ok"

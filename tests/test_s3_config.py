@@ -61,7 +61,9 @@ def test_no_secret_in_any_output_index_file_or_log(s3_workspace, logs, run_cli, 
     assert failed.exit_code == 3
     assert failed.json["upload"]["failed"][0]["type"] == "storage_permission"
     monkeypatch.setenv("LOG_ARCHIVER_STORAGE", "s3://no-such-bucket-here/p")
-    assert run("retry-failed-uploads", "124", "--execute").exit_code == 3
+    assert run("retry-failed-uploads", "124", "--execute").exit_code == 2  # not its store
+    write_sample_logs(place.root / "logs", 125, seed=6)
+    assert run("archive", "125").exit_code == 3
 
     secrets = [place.server.secret_key, place.server.admin_secret, WRONG_SECRET, TOKEN]
     assert any(TOKEN.lower() in str(h) for h in place.proxy.headers)  # it was really sent

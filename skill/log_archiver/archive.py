@@ -6,7 +6,7 @@ from dataclasses import asdict
 
 from .cleanup import cleanup_local
 from .errors import ArchiveError
-from .upload import upload_records
+from .upload import check_same_store, upload_records
 from .workflow import Context, archive_state, prepare
 
 
@@ -20,19 +20,19 @@ def archive(ctx: Context, issue: int, *, reason: str = "manual", force: bool = F
     entry = ctx.index.find(issue)
     state = archive_state(entry)
     result["previous_state"] = state
-    issue_info = _check_trigger(ctx, issue, reason, pr, force, result)
+    if state != "done" or force:
+        check_same_store(entry, ctx.store, move=force)
+    issue_info = check_reason(ctx, issue, reason, pr, force, result)
     if state == "done" and not force:
         from .collect import collect_logs
 
         found, _ = collect_logs(config.logs_dir, issue)
         known = {log["local_path"] for log in entry["logs"]}
-        new = [f.relative for f in found if f.relative not in known]
-        result.update(status="noop", entry=_entry_summary(entry), new_logs=new,
-                      message=f"issue #{issue} is already archived ({entry['archived_at']})")
-        if new:
-            result["warnings"].append(f"{len(new)} new log(s) found since; run with --force "
-                                      "to archive them")
-        return result
+        result["new_logs"] = [f.relative for f in found if f.relative not in known]
+        if not result["new_logs"]:
+            return _settle(ctx, entry, result, commit=commit)
+        progress(f"{len(result['new_logs'])} log(s) of issue #{issue} appeared since it was "
+                 "archived")
     if ctx.dry_run:
         plan = prepare(ctx, issue, reason=reason, force=force)
         result.update(status="ok", plan=plan["files"], collected=len(plan["found"]))
@@ -55,7 +55,7 @@ def archive(ctx: Context, issue: int, *, reason: str = "manual", force: bool = F
     result["upload"] = asdict(report)
     entry = ctx.index.read_entry(issue)
     result["compressed"] = _compression_summary(entry)
-    partial = not entry["upload_complete"] or bool(plan["errors"])
+    partial = entry["partial_archive"] or bool(plan["errors"])
 
     progress("rendering the issue comment")
     result["comment"] = _comment(ctx, entry, result)
@@ -73,12 +73,38 @@ def archive(ctx: Context, issue: int, *, reason: str = "manual", force: bool = F
     entry = ctx.index.read_entry(issue)
     result["entry"] = _entry_summary(entry)
     if partial:
-        failed = [f["local_path"] for f in report.failed]
         result["status"] = "partial"
-        result["failed_files"] = failed
-        result["hint"] = f"run `archive {issue} --retry` once the cause is fixed"
+        result["failed_files"] = ([f["local_path"] for f in report.failed]
+                                  + [_relative(error["file"], config.logs_dir)
+                                     for error in plan["errors"]])
+        result["hint"] = f"run `log-archiver archive {issue} --retry` once the cause is fixed"
+        if any(f.get("type") == "storage_conflict" for f in report.failed):
+            result["hint"] += (f"; a different object already at a key is replaced only by "
+                               f"`log-archiver archive {issue} --force`")
     else:
         result["status"] = "ok"
+    return result
+
+
+def _settle(ctx: Context, entry: dict, result: dict, *, commit: bool) -> dict:
+    """An issue archived whole: post its comment and commit the index if an earlier run
+    could not (``ok``), or change nothing at all (``noop``)."""
+    issue = entry["issue_number"]
+    result.update(entry=_entry_summary(entry),
+                  message=f"issue #{issue} is already archived ({entry['archived_at']})")
+    client = _github(ctx, result)
+    did = []
+    if client is not None:
+        result["comment"] = _comment(ctx, entry, result)
+        if result["comment"]["action"] in ("created", "updated"):
+            did.append(f"comment {result['comment']['action']}")
+    if commit and ctx.config.commit and not ctx.dry_run:
+        result["commit"] = _commit(ctx, issue, None)
+        if result["commit"]["status"] == "ok":
+            did.append("index committed")
+    result["status"] = "ok" if did else "noop"
+    if did:
+        result["message"] += "; " + " and ".join(did) + " now"
     return result
 
 
@@ -99,7 +125,7 @@ def _github(ctx: Context, result: dict):
     return ctx.__dict__["github"]
 
 
-def _check_trigger(ctx: Context, issue: int, reason: str, pr, force: bool, result) -> dict:
+def check_reason(ctx: Context, issue: int, reason: str, pr, force: bool, result) -> dict:
     """The issue's title and URL when GitHub answers; raises when the reason does not hold.
 
     ``--force`` skips the check; ``manual`` needs none.
@@ -137,13 +163,22 @@ def _comment(ctx: Context, entry: dict, result: dict) -> dict:
             "url": published.get("url"), "reason": published.get("reason")}
 
 
-def _commit(ctx: Context, issue: int, freed: int) -> dict:
+def _commit(ctx: Context, issue: int, freed: int | None) -> dict:
     from .gitrepo import commit_archive
 
     try:
         return commit_archive(ctx.index, issue, repo_root=ctx.config.root, freed_bytes=freed)
     except ArchiveError as error:
         return {"status": "error", **error.to_dict()}
+
+
+def _relative(path: str, logs_dir) -> str:
+    from pathlib import Path
+
+    try:
+        return Path(path).relative_to(logs_dir).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def _compression_summary(entry: dict) -> dict:

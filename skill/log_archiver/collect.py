@@ -40,15 +40,24 @@ def remove_stale_temps(logs_dir: Path) -> list[str]:
 
 
 def collect_logs(logs_dir: Path, issue: int) -> tuple[list[FoundLog], list[Skipped]]:
-    """Every log of ``issue``, sorted by type folder then name, and what was skipped."""
+    """Every log of ``issue`` (by type folder, then name; logs reached through a symlink
+    last) and what was skipped."""
     logs_dir = Path(logs_dir)
     root = logs_dir.resolve()
     found: list[FoundLog] = []
     skipped: list[Skipped] = []
     seen: set[tuple[int, int]] = set()
     for folder, (log_type, matches) in LOG_TYPES.items():
+        real_folder = Path(os.path.realpath(logs_dir / folder))
+        if not real_folder.is_relative_to(root):
+            if real_folder.is_dir():
+                skipped.append(Skipped(f"{folder}/", "folder is a symlink that leads outside "
+                                                     f"the logs dir to {real_folder}"))
+            continue
         try:
-            entries = sorted(os.scandir(logs_dir / folder), key=lambda e: e.name)
+            # regular files first, so a log reached by a symlink too is kept under its name
+            entries = sorted(os.scandir(logs_dir / folder),
+                             key=lambda e: (e.is_symlink(), e.name))
         except (FileNotFoundError, NotADirectoryError):
             continue
         names = {entry.name for entry in entries}

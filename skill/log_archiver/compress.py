@@ -119,6 +119,8 @@ def gzip_many(sources: list[Path], level: int, pool: Executor, window: int = 0
             wrapped = local_error(error, "write", output.target) if isinstance(error, OSError) \
                 else error
             output.abandon(wrapped)
+            if future is None:  # finishing failed (fsync, rename): this file's last word
+                return output.source, wrapped
             failed[output.source] = wrapped
         return None
 

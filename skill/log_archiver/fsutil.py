@@ -101,7 +101,7 @@ def atomic_writer(path: Path, *, durable: bool = True,
     except BaseException as error:
         try:
             temp.unlink()
-        except FileNotFoundError:
+        except OSError:  # gone already, or the folder became read-only: the cause matters
             pass
         if isinstance(error, OSError):
             raise local_error(error, "write", path) from error

@@ -126,7 +126,8 @@ class GitHubClient:
     """The few GitHub calls the archive needs, each retried by one :class:`RetryPolicy`.
 
     ``seconds_between_requests`` / ``seconds_between_writes`` are PyGithub's own pacing
-    (its defaults are 0.25 s and 1 s); tests pass 0.
+    (its defaults are 0.25 s and 1 s); ``from_config`` scales them like the retry delays
+    (``LOG_ARCHIVER_RETRY_DELAY_SCALE``), so tests run with none.
     """
 
     def __init__(self, repository: str, token: str | None = None, *, api_url: str | None = None,
@@ -162,6 +163,11 @@ class GitHubClient:
         if repository is None:
             return None
         options.setdefault("api_url", environ.get("GITHUB_API_URL") or None)
+        from .retry import delay_scale_from_environment
+
+        scale = delay_scale_from_environment(environ)  # 0 in tests: no pacing either
+        options.setdefault("seconds_between_requests", 0.25 * scale)
+        options.setdefault("seconds_between_writes", 1.0 * scale)
         return cls(repository, resolve_token(environ), **options)
 
     @property

@@ -274,7 +274,8 @@ class ArchiveIndex:
         entry = self.find(issue)
         if entry is None:
             raise NotArchivedError(f"issue {issue} has no entry in {self.path}",
-                                   f"run `prepare-upload {issue}` or `archive {issue}` first")
+                                   f"run `prepare-upload {issue}` or "
+                                   f"`log-archiver archive {issue}` first")
         return entry
 
     def _restore_hint(self) -> str:

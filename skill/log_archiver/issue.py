@@ -22,7 +22,7 @@ def parse_issue(value) -> int:
     if not _DIGITS.fullmatch(text) or int(text) > MAX_ISSUE:
         raise UsageError(
             f"issue number {str(value)!r} is not a positive whole number",
-            "pass the issue number alone, e.g. `archive 123`",
+            "pass the issue number alone, e.g. `log-archiver archive 123`",
         )
     return int(text)
 

@@ -89,13 +89,15 @@ def reindex(ctx, issue: int) -> dict:
     for name in report.missing:
         result["warnings"].append(f"{name} was in the entry but is neither stored nor on disk; "
                                   "it stays in the entry, marked failed: put the file back "
-                                  f"under {ctx.logs_dir} and run `archive {issue} --retry`")
+                                  f"under {ctx.logs_dir} and run "
+                                  f"`log-archiver archive {issue} --retry`")
     for key in report.extra_objects:
         result["warnings"].append(f"{ctx.store.url_for(key)} holds another copy of a log "
                                   "recorded from another object; left alone")
     if report.pending or report.missing:
         result["status"] = "partial"
-        result["hint"] = f"run `archive {issue} --retry` to upload the logs still to store"
+        result["hint"] = (f"run `log-archiver archive {issue} --retry` to upload the logs "
+                          "still to store")
     else:
         result["status"] = "ok" if changed else "noop"
     return result
@@ -106,7 +108,7 @@ def _same_store(old: dict | None, url: str, issue: int) -> None:
     if old is not None and old["storage_url"] != url:
         raise UsageError(
             f"issue {issue} was archived to {old['storage_url']}, not to {url}",
-            f"run `archive {issue} --reindex-only --storage {old['storage_url']}`")
+            f"run `log-archiver archive {issue} --reindex-only --storage {old['storage_url']}`")
 
 
 def _comparable(entry: dict) -> tuple:

@@ -35,6 +35,21 @@ class UploadReport:
     retries: int = 0
 
 
+def check_same_store(entry: dict | None, store: Store, *, move: bool = False) -> None:
+    """An entry's logs all go to the store it was archived to; ``move`` (``--force``)
+    lets a run take the entry to another store."""
+    if entry is None or move or entry.get("storage_url") in (None, store.url):
+        return
+    from .errors import UsageError
+
+    issue = entry["issue_number"]
+    raise UsageError(
+        f"issue {issue} was archived to {entry['storage_url']}, but this run's store is "
+        f"{store.url}",
+        f"pass --storage {entry['storage_url']} (or set LOG_ARCHIVER_STORAGE to it), or move "
+        f"the archive with `log-archiver archive {issue} --force --storage {store.url}`")
+
+
 def wants_upload(record: dict, retry_failed: bool) -> bool:
     return record["upload_status"] in UPLOADABLE or (
         retry_failed and record["upload_status"] == "failed")
@@ -58,7 +73,7 @@ def _upload_one(store: Store, logs_dir: Path, record: dict, policy: RetryPolicy,
             raise LocalFileError(
                 f"local file {local} to upload is missing and {store.url_for(key)} "
                 "does not hold it",
-                "restore the log file, or re-collect with `archive ISSUE --force`")
+                "restore the log file, or re-collect with `log-archiver archive ISSUE --force`")
         meta = object_metadata(record)
         outcome, retries = policy.run(
             lambda timeout: at_timeout(store, timeout).put(
@@ -80,6 +95,7 @@ def upload_records(index: ArchiveIndex, issue: int, store: Store, logs_dir: Path
     policy = policy or RetryPolicy()
     report = UploadReport()
     entry = index.read_entry(issue)
+    check_same_store(entry, store, move=overwrite)
     todo = [log for log in entry["logs"]
             if wants_upload(log, retry_failed)
             and (local_paths is None or log["local_path"] in local_paths)]

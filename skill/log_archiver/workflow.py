@@ -129,14 +129,18 @@ def prepare(ctx: Context, issue: int, *, reason: str = "manual", force: bool = F
         current = txn.entry(issue)
         if current is None:
             current = new_entry(issue, reason, ctx.store.url, title=title, url=url)
-        elif force:
+        before = {key: current.get(key) for key in _HEADER_KEYS}
+        if force:
             current["archive_reason"] = reason
+            current["storage_url"] = ctx.store.url  # --force may move an entry's store
         if title:
             current["issue_title"] = title
         if url:
             current["issue_url"] = url
+        _note_unprepared(current, errors)
         merge_records(current, fresh)
-        if fresh or txn.entry(issue) is None:
+        header_changed = any(current.get(key) != value for key, value in before.items())
+        if fresh or header_changed or txn.entry(issue) is None:
             txn.put(current)
         planned = {r["local_path"] for r in fresh}
         result["files"] = [log for log in current["logs"] if log["local_path"] in planned]
@@ -144,11 +148,28 @@ def prepare(ctx: Context, issue: int, *, reason: str = "manual", force: bool = F
     return result
 
 
+_HEADER_KEYS = ("archive_reason", "issue_title", "issue_url", "partial_reason", "storage_url")
+UNPREPARED = "not prepared: "
+
+
+def _note_unprepared(entry: dict, errors: list[dict]) -> None:
+    """A log that could not be compressed or read makes the entry partial until a later
+    run prepares it (a reason a person gave with mark-partial-archive is left alone)."""
+    reason = entry.get("partial_reason") or ""
+    if errors:
+        if not reason or reason.startswith(UNPREPARED):
+            first = errors[0]
+            entry["partial_reason"] = (f"{UNPREPARED}{len(errors)} log(s), first "
+                                       f"{first.get('file')}: {first.get('message')}")
+    elif reason.startswith(UNPREPARED):
+        entry["partial_reason"] = None
+
+
 def archive_state(entry: dict | None) -> str:
     """``none``, ``incomplete`` (uploads to do), ``stored`` (local files left) or ``done``."""
     if entry is None:
         return "none"
-    if not entry["upload_complete"]:
+    if not entry["upload_complete"] or entry["partial_archive"]:
         return "incomplete"
     if any(log["upload_status"] != "cleaned" for log in entry["logs"]):
         return "stored"

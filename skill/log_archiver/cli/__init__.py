@@ -46,12 +46,25 @@ for _command in COMMANDS:
     cli.add_command(_command)
 
 
+def _command_name(ctx: click.Context | None) -> str | None:
+    """The command an output belongs to: ``file-manager``, not its ``upload``."""
+    chain = []
+    while ctx is not None:
+        chain.insert(0, ctx)
+        ctx = ctx.parent
+    if not chain:
+        return None
+    if chain[0].command is cli and len(chain) > 1:
+        return chain[1].command.name
+    return chain[0].command.name
+
+
 def _invoke(command: click.Command, args=None, prog_name=None) -> None:
     """Run a click command so that even a usage error prints the JSON envelope."""
     try:
         command.main(args=args, prog_name=prog_name, standalone_mode=False)
     except click.UsageError as error:
-        name = error.ctx.command.name if error.ctx and error.ctx.command else command.name
+        name = _command_name(error.ctx) or command.name
         message = error.format_message()
         document = envelope(name or "log-archiver", "error", False, {}, [{
             "type": "usage", "message": message, "retryable": False,

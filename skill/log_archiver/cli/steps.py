@@ -32,6 +32,8 @@ REASON = click.Choice(["issue_closed", "pr_merged", "manual", "retention"])
 @common_options
 def archive_command(issue, reason, force, retry, pr, no_commit, reindex_only, dry_run, settings):
     """Archive every log of ISSUE: collect, compress, upload, index, comment, clean, commit."""
+    if pr is not None and reason != "pr_merged":
+        raise click.UsageError(f"--pr {pr} needs --reason pr_merged (the reason is {reason})")
     from ..archive import archive
     from ..summary import archive_summary
 
@@ -53,8 +55,8 @@ def _reindex(issue, other_mode, dry_run, settings):
     def body():
         if other_mode:
             raise UsageError("--reindex-only cannot be combined with --force or --retry",
-                             f"run `archive {issue} --reindex-only` first, then "
-                             f"`archive {issue} --retry`")
+                             f"run `log-archiver archive {issue} --reindex-only` first, then "
+                             f"`log-archiver archive {issue} --retry`")
         return reindex(build_context(settings, dry_run), issue)
 
     output.run("archive", body, dry_run=dry_run, quiet=settings["quiet"], human=reindex_summary)
@@ -112,14 +114,22 @@ def compress_logs_command(files, settings):
 @dry_run_option
 @common_options
 def prepare_upload_command(issue, reason, force, dry_run, settings):
-    """Compress and checksum the logs of ISSUE and record the upload plan in the index."""
+    """Compress and checksum the logs of ISSUE and record the upload plan in the index.
+
+    issue_closed and pr_merged are checked on GitHub first, as archive does (--force
+    skips the check)."""
+    from ..archive import check_reason
     from ..workflow import prepare
 
     def body():
         ctx = build_context(settings, dry_run)
-        plan = prepare(ctx, issue, reason=reason, force=force)
+        checked: dict = {"warnings": []}
+        info = check_reason(ctx, issue, reason, None, force, checked)
+        plan = prepare(ctx, issue, reason=reason, force=force, title=info.get("title"),
+                       url=info.get("url"))
         status = "error" if plan["errors"] else ("ok" if plan["files"] else "noop")
-        return {"status": status, "storage_url": ctx.config.storage, **plan}
+        return {"status": status, "storage_url": ctx.config.storage, **plan,
+                "warnings": checked["warnings"]}
 
     output.run("prepare-upload", body, dry_run=dry_run, quiet=settings["quiet"])
 
