@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 
+from conftest import Result, check_output
 from log_archiver.samples import log_text
 
 INSIDE = r"""
@@ -46,8 +47,9 @@ def run_on_full_disk(unshare, tmp_path, originals: dict[str, bytes], margin: int
                     sys.executable, str(margin)], env=env, check=True, timeout=120)
     sums = {line.split()[1].split("/logs/", 1)[1]: line.split()[0]
             for line in (outside / "sums").read_text().splitlines()}
-    return (int((outside / "code").read_text()), json.loads((outside / "out.json").read_text()),
-            (outside / "files").read_text().split(), sums)
+    code = int((outside / "code").read_text())
+    document = check_output(Result(code, (outside / "out.json").read_text(), ""))
+    return code, document, (outside / "files").read_text().split(), sums
 
 
 def test_enospc_while_compressing_keeps_every_original(tmp_path, unshare):
