@@ -1,5 +1,10 @@
 """Freeing local disk: a log is deleted only once its stored copy is verified.
 
+What the index says is not enough (it can be edited, merged, or written by hand with
+``update-index``): every log with a local file to delete is verified against the store
+(size and SHA-256, one HEAD each, in parallel) just before it goes. Without a store
+nothing is deleted.
+
 Before an original is deleted its bytes are hashed again and compared with the checksum
 taken when it was archived, so a log that grew after archiving (a session still being
 written) is kept, never lost.
@@ -13,7 +18,7 @@ from pathlib import Path
 
 from .errors import ArchiveError
 from .hashing import bare, sha256_file
-from .index import ArchiveIndex
+from .index import STORED_STATES, ArchiveIndex
 from .retry import RetryPolicy
 from .storage import Store, at_timeout, read_timeout, verify
 
@@ -37,37 +42,43 @@ def cleanup_local(index: ArchiveIndex, issue: int, logs_dir: Path, *,
                   store: Store | None = None, policy: RetryPolicy | None = None,
                   only_compressed: bool = False, dry_run: bool = False,
                   workers: int = 2) -> CleanupReport:
-    """Delete the local files of every verified log of ``issue``; record them ``cleaned``.
+    """Delete the local files of every stored log of ``issue``; record them ``cleaned``.
 
     ``only_compressed`` removes just the compressed copies (a partial archive keeps its
-    originals). Logs merely ``uploaded`` are verified against ``store`` first.
+    originals). Each log whose status says it is stored is verified against ``store``
+    first, whatever that status is; without a store nothing is deleted.
     """
     policy = policy or RetryPolicy()
     report = CleanupReport()
     entry = index.read_entry(issue)
     new_status: dict[str, str] = {}
 
+    def targets_of(log: dict) -> list[Path]:
+        targets = [logs_dir / log["stored_path"]] if log["compressed"] else []
+        if not only_compressed:
+            targets.append(logs_dir / log["local_path"])
+        return targets
+
     def check(log: dict) -> tuple[dict, str | None, str | None]:
         """(log, status it may be cleaned from, reason to keep it)."""
         status = log["upload_status"]
-        if status == "uploaded":
-            if store is None:
-                return log, None, "uploaded but not verified; no store to verify against"
-            try:
-                policy.run(lambda timeout: verify(at_timeout(store, timeout),
-                                                  log["remote_path"],
-                                                  sha256=bare(log["checksum"]),
-                                                  size=log["size_bytes"]),
-                           base_timeout=read_timeout(store))
-            except ArchiveError as error:
-                return log, None, f"stored copy not verified: {error.message}"
-            status = "verified"
-        if status not in ("verified", "cleaned"):
+        if status not in STORED_STATES:
             return log, None, f"upload status is {status}"
         original = logs_dir / log["local_path"]
         if not only_compressed and original.exists() and not _original_unchanged(original, log):
             return log, None, "changed since it was archived; re-archive it with --force"
-        return log, status, None
+        if status != "uploaded" and not any(target.exists() for target in targets_of(log)):
+            return log, status, None  # nothing left here to lose
+        if store is None:
+            return log, None, f"upload status is {status}, but no store to verify it against"
+        try:
+            policy.run(lambda timeout: verify(at_timeout(store, timeout), log["remote_path"],
+                                              sha256=bare(log["checksum"]),
+                                              size=log["size_bytes"]),
+                       base_timeout=read_timeout(store))
+        except ArchiveError as error:
+            return log, None, f"stored copy not verified: {error.message}"
+        return log, "verified" if status == "uploaded" else status, None
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         checked = list(pool.map(check, entry["logs"]))
@@ -76,10 +87,7 @@ def cleanup_local(index: ArchiveIndex, issue: int, logs_dir: Path, *,
         if reason is not None:
             report.kept.append({"local_path": name, "reason": reason})
             continue
-        targets = [logs_dir / log["stored_path"]] if log["compressed"] else []
-        if not only_compressed:
-            targets.append(logs_dir / log["local_path"])
-        for target in targets:
+        for target in targets_of(log):
             try:
                 size = target.stat().st_size
             except FileNotFoundError:

@@ -1,6 +1,6 @@
 """Orphaned files under the logs dir: what killed or abandoned runs left behind.
 
-Three kinds, each only in the shapes we produce, in the logs dir and its log folders:
+In the logs dir and its log folders, three kinds, each only in the shapes we produce:
 
 - compressed copies ``X.gz`` / ``X.zst`` older than 7 days that no index record names,
   whose log ``X`` is still beside them and which decompress to exactly ``X``'s bytes (so
@@ -8,6 +8,12 @@ Three kinds, each only in the shapes we produce, in the logs dir and its log fol
 - our temp files (``NAME.la-PID-HEX.tmp``, ``.NAME.PID[.HEX].part``) older than 24 hours;
 - our lock files (``.archive-index.json.lock``) older than 1 hour that no live process
   holds.
+
+In the store (when it can hold such things, see ``AbandonedUpload``):
+
+- temp files of a ``file://`` store whose writing process is no longer running;
+- incomplete S3 multipart uploads under the store's prefix begun over 24 hours ago (S3
+  cannot say whether their writer still runs, so age decides; ``upload_age`` sets it).
 
 How a lock's process is known to be gone: the index lock is an ``flock(2)`` lock
 (filelock's UnixFileLock), which the kernel drops when the holding process ends, however
@@ -31,6 +37,7 @@ from pathlib import Path
 
 from .collect import LOG_TYPES
 from .compress import SUFFIX
+from .errors import ArchiveError
 from .fsutil import TEMP_MARKER, TEMP_SUFFIX
 from .index import ArchiveIndex
 
@@ -38,6 +45,7 @@ DAY = 86_400.0
 COMPRESSED_AGE = 7 * DAY
 TEMP_AGE = DAY
 LOCK_AGE = 3_600.0
+UPLOAD_AGE = DAY
 _TEMP = re.compile(re.escape(TEMP_MARKER) + r"\d+-[0-9a-f]+" + re.escape(TEMP_SUFFIX) + "$")
 _PART = re.compile(r"^\..+\.\d+(\.[0-9a-f]+)?\.part$")
 _COMPRESSED = tuple(SUFFIX.values())
@@ -52,8 +60,11 @@ class OrphanReport:
 
 
 def find_and_remove_orphans(index: ArchiveIndex, logs_dir: Path, *, dry_run: bool = False,
-                            now: float | None = None) -> OrphanReport:
-    """Remove (or, with ``dry_run``, list) the orphaned files under ``logs_dir``."""
+                            now: float | None = None, store=None,
+                            upload_age: float = UPLOAD_AGE) -> OrphanReport:
+    """Remove (or, with ``dry_run``, list) the orphaned files under ``logs_dir``, and what
+    unfinished uploads left in ``store`` (multipart uploads: begun over ``upload_age``
+    seconds ago)."""
     logs_dir = Path(logs_dir)
     now = time.time() if now is None else now
     report = OrphanReport()
@@ -79,7 +90,47 @@ def find_and_remove_orphans(index: ArchiveIndex, logs_dir: Path, *, dry_run: boo
     # Locks last, once ours is released: while this process holds one it looks "alive".
     for lock in _lock_files(index, logs_dir):
         _settle_lock(lock, logs_dir, now, dry_run, report)
+    if store is not None and hasattr(store, "abandoned_uploads"):
+        _settle_store(store, now, upload_age, dry_run, report)
     return report
+
+
+def _settle_store(store, now: float, upload_age: float, dry_run: bool,
+                  report: OrphanReport) -> None:
+    try:
+        found = store.abandoned_uploads()
+    except ArchiveError as error:
+        report.failed.append({"path": store.url, "kind": "multipart", "type": error.type,
+                              "message": f"cannot list unfinished uploads: {error.message}",
+                              "retryable": error.retryable, "hint": error.hint})
+        return
+    for abandoned in found:
+        age = max(0.0, now - abandoned.started) if abandoned.started is not None else 0.0
+        if abandoned.kind == "store_temp":
+            if not abandoned.removable:
+                report.kept.append({"path": abandoned.location, "kind": abandoned.kind,
+                                    "reason": "its upload is still running"})
+                continue
+            reason = "temp file of an upload whose process is gone"
+        elif abandoned.started is None or age <= upload_age:
+            report.kept.append({"path": abandoned.location, "kind": abandoned.kind,
+                                "reason": f"multipart upload begun {int(age)} s ago; it may "
+                                f"still be running (aborted after {int(upload_age)} s)"})
+            continue
+        else:
+            reason = f"multipart upload never completed, begun over {int(upload_age)} s ago"
+        record = {"path": abandoned.location, "kind": abandoned.kind, "reason": reason,
+                  "age_seconds": int(age), "size_bytes": abandoned.size}
+        if not dry_run:
+            try:
+                store.discard(abandoned)
+            except ArchiveError as error:
+                report.failed.append({"path": abandoned.location, "kind": abandoned.kind,
+                                      "type": error.type, "message": error.message,
+                                      "retryable": error.retryable, "hint": error.hint})
+                continue
+        report.orphans.append(record)
+        report.freed_bytes += abandoned.size
 
 
 def _lock_files(index: ArchiveIndex, logs_dir: Path) -> list[Path]:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .errors import NotArchivedError, UsageError
+from .errors import ArchiveError, NotArchivedError, UsageError
+from .hashing import bare
 from .index import STATE_ORDER, ArchiveIndex
-from .plan import new_entry
+from .retry import RetryPolicy
+from .storage import Store, at_timeout, read_timeout, verify
 from .timeutil import now_iso
 
 
@@ -66,25 +69,58 @@ def mark_partial(index: ArchiveIndex, issue: int, reason: str) -> dict:
     return {"partial_reason": reason}
 
 
-def update_index(index: ArchiveIndex, issue: int, metadata, storage_url: str) -> dict:
-    """Add or replace the entry of ``issue`` from metadata: an entry, or a list of logs."""
-    if isinstance(metadata, dict) and "logs" in metadata:
-        entry = {**new_entry(issue, metadata.get("archive_reason", "manual"), storage_url),
-                 **metadata}
-    elif isinstance(metadata, list):
-        entry = new_entry(issue, "manual", storage_url)
-        entry["logs"] = metadata
-    else:
-        raise UsageError("metadata is neither an entry object with logs nor a list of logs",
-                         "pass the files list printed by prepare-upload, or an entry object")
-    if entry.get("issue_number", issue) != issue:
-        raise UsageError(f"metadata is for issue {entry['issue_number']}, not {issue}",
-                         "pass the metadata of the issue named on the command line")
-    entry["issue_number"] = issue
+def update_index(index: ArchiveIndex, issue: int, metadata, storage_url: str, logs_dir: Path,
+                 *, store: Store | None = None, policy: RetryPolicy | None = None,
+                 workers: int = 4) -> dict:
+    """Add or replace the entry of ``issue`` from metadata: an entry, or a list of logs.
+
+    The metadata is checked and completed first (:mod:`.metadata`). A log it claims is
+    stored (``uploaded``, ``verified``, ``cleaned``) is recorded so only if its object in
+    ``store`` has the recorded size and SHA-256; otherwise it is recorded ``pending``, the
+    claim and the reason in ``downgraded``, so ``retry-failed-uploads`` uploads it and
+    ``cleanup-local`` never deletes it.
+    """
+    from .metadata import STORED_CLAIMS, entry_from_metadata
+
+    entry = entry_from_metadata(metadata, issue, storage_url, logs_dir,
+                                store.url if store is not None else None)
+    claims = [log for log in entry["logs"] if log["upload_status"] in STORED_CLAIMS]
+    downgraded = []
+    for log, reason in _unverified(claims, store, policy or RetryPolicy(), workers):
+        downgraded.append({"local_path": log["local_path"], "claimed": log["upload_status"],
+                           "reason": reason})
+        log.update(upload_status="pending", last_error=f"claimed {log['upload_status']} "
+                   f"by update-index, but {reason}")
+    for log in claims:
+        if log["upload_status"] != "pending" and store is not None and not log["cloud_url"]:
+            log["cloud_url"] = store.url_for(log["remote_path"])
     with index.transaction() as txn:
         existed = txn.entry(issue) is not None
         txn.put(entry)
-    return {"action": "replaced" if existed else "created", "total_logs": entry["total_logs"]}
+    return {"status": "partial" if downgraded else "ok",
+            "action": "replaced" if existed else "created", "total_logs": entry["total_logs"],
+            "downgraded": downgraded}
+
+
+def _unverified(claims: list[dict], store: Store | None, policy: RetryPolicy,
+                workers: int) -> list[tuple[dict, str]]:
+    """The logs among ``claims`` whose stored object does not verify, and why."""
+    if store is None:
+        return [(log, "there is no store to verify it against") for log in claims]
+
+    def check(log: dict) -> str | None:
+        try:
+            policy.run(lambda timeout: verify(at_timeout(store, timeout), log["remote_path"],
+                                              sha256=bare(log["checksum"]),
+                                              size=log["size_bytes"]),
+                       base_timeout=read_timeout(store))
+        except ArchiveError as error:
+            return f"its stored copy does not verify: {error.message}"
+        return None
+
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(claims) or 1))) as pool:
+        reasons = list(pool.map(check, claims))
+    return [(log, reason) for log, reason in zip(claims, reasons, strict=True) if reason]
 
 
 def load_metadata(text: str, source: str):

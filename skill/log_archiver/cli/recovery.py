@@ -22,14 +22,24 @@ from .options import (
 @click.argument("metadata", type=click.File("r"))
 @common_options
 def update_index_command(issue, metadata, settings):
-    """Add or replace the index entry of ISSUE from METADATA (a JSON file, or -)."""
+    """Add or replace the index entry of ISSUE from METADATA (a JSON file, or -).
+
+    Logs claimed stored (uploaded, verified, cleaned) are recorded so only when the
+    stored object verifies; otherwise pending (status partial, exit 3).
+    """
     from ..recovery import load_metadata, update_index
 
     def body():
         data = load_metadata(metadata.read(), metadata.name)
         ctx = build_context(settings)
-        return {"status": "ok", "issue_number": issue,
-                **update_index(ctx.index, issue, data, ctx.config.storage)}
+        result = update_index(ctx.index, issue, data, ctx.config.storage, ctx.logs_dir,
+                              store=ctx.store, policy=ctx.policy, workers=ctx.config.workers)
+        errors = [{"type": "not_stored", "message": f"{d['local_path']} was claimed "
+                   f"{d['claimed']} but {d['reason']}; recorded as pending",
+                   "retryable": True, "file": d["local_path"],
+                   "hint": f"run `retry-failed-uploads {issue} --execute` to upload it"}
+                  for d in result["downgraded"]]
+        return {"issue_number": issue, **result, "errors": errors}
 
     output.run("update-index", body, quiet=settings["quiet"])
 
@@ -102,7 +112,8 @@ def retry_failed_uploads_command(issue, execute, settings):
 @click.option("--orphans", is_flag=True,
               help="Instead of one issue's logs, remove what abandoned runs left: compressed "
                    "copies no index entry names (over 7 days old), temp files (over 24 h), "
-                   "lock files no process holds (over 1 h).")
+                   "lock files no process holds (over 1 h); in the store, temp files of dead "
+                   "uploads (file://) and multipart uploads begun over 24 h ago (S3).")
 @dry_run_option
 @common_options
 def cleanup_local_command(issue, orphans, dry_run, settings):
@@ -142,10 +153,17 @@ def _orphans(ctx, dry_run: bool) -> dict:
     from ..workflow import check_logs_dir
 
     check_logs_dir(ctx.config)
-    report = find_and_remove_orphans(ctx.index, ctx.logs_dir, dry_run=dry_run)
-    errors = [{"type": "local_file", "message": f"cannot delete {f['path']}: {f['message']}",
-               "retryable": False, "hint": "fix its permissions and run cleanup-local "
-               "--orphans again"} for f in report.failed]
+    report = find_and_remove_orphans(ctx.index, ctx.logs_dir, dry_run=dry_run, store=ctx.store)
+    errors = [_orphan_error(failure) for failure in report.failed]
     status = "error" if report.failed else ("ok" if report.orphans else "noop")
     return {"status": status, "mode": "orphans", "logs_dir": str(ctx.logs_dir),
             **asdict(report), "errors": errors}
+
+
+def _orphan_error(failure: dict) -> dict:
+    if "type" in failure:  # the store's
+        return {"type": failure["type"], "message": f"{failure['path']}: {failure['message']}",
+                "retryable": failure["retryable"], "hint": failure["hint"]}
+    return {"type": "local_file", "message": f"cannot delete {failure['path']}: "
+            f"{failure['message']}", "retryable": False,
+            "hint": "fix its permissions and run cleanup-local --orphans again"}

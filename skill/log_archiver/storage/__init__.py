@@ -7,12 +7,13 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from ..errors import UsageError
-from .base import ObjectInfo, Store, verify
+from .base import AbandonedUpload, ObjectInfo, Store, verify
 
 if TYPE_CHECKING:
     from ..config import Config
 
-__all__ = ["ObjectInfo", "Store", "at_timeout", "open_store", "read_timeout", "verify"]
+__all__ = ["AbandonedUpload", "ObjectInfo", "Store", "at_timeout", "open_store", "read_timeout",
+           "verify"]
 
 DEFAULT_READ_TIMEOUT = 60.0
 

@@ -28,6 +28,23 @@ class ObjectInfo:
     modified: float | None = field(default=None, compare=False)
 
 
+@dataclass(frozen=True)
+class AbandonedUpload:
+    """What an upload that never finished left in the store (a killed process, a server
+    that went away): a temp file of a ``file://`` store, an incomplete S3 multipart upload.
+
+    Stores that can leave such things have ``abandoned_uploads()`` and
+    ``discard(abandoned)`` beside the primitives below.
+    """
+
+    kind: Literal["store_temp", "multipart"]
+    location: str          # where it is, for people: a path or a URL
+    started: float | None  # POSIX seconds
+    size: int
+    removable: bool        # its writer is known to be gone (else only its age can tell)
+    handle: tuple = field(default=(), compare=False)  # what ``discard`` needs
+
+
 class Store(Protocol):
     """What the archive needs from a place that keeps objects."""
 

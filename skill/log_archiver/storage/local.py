@@ -4,6 +4,10 @@ Key ``K`` lives at ``ROOT/K``. Everything of the store's own stays under
 ``ROOT/.log-archiver/`` so the root holds the archived objects and nothing else: temp
 files, and each object's metadata as ``meta/K.json`` (written before the object appears,
 so an object never lacks the metadata it was stored with).
+
+A temp file is named ``PID-HEX`` after the process writing it. One whose process is gone
+(killed mid-upload) is removed before this process first writes to the store, and
+reported by ``cleanup-local --orphans``.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from urllib.parse import quote
@@ -25,9 +30,25 @@ from ..errors import (
 )
 from ..fsutil import fsync_dir, write_bytes_atomic
 from ..hashing import sha256_file
-from .base import ObjectInfo, PutOutcome, clean_metadata
+from .base import AbandonedUpload, ObjectInfo, PutOutcome, clean_metadata
 
 OWN_DIR = ".log-archiver"
+_swept_roots: set[Path] = set()  # stores whose dead temp files this process removed
+_sweep_lock = threading.Lock()
+
+
+def _writer_gone(name: str) -> bool:
+    """Whether the temp file ``name`` (``PID-HEX``) belongs to a process no longer running."""
+    pid_text, _, tag = name.partition("-")
+    if not (pid_text.isdigit() and tag) or int(pid_text) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError):  # alive under another user / not a pid
+        return False
+    return False
 
 
 class LocalStore:
@@ -51,6 +72,51 @@ class LocalStore:
         except OSError as error:
             raise _storage_error(error, "create", folder) from error
         return folder
+
+    def _sweep_once(self) -> None:
+        """Remove what killed writers left in the temp folder, once a process per store."""
+        with _sweep_lock:
+            if self.root in _swept_roots:
+                return
+            _swept_roots.add(self.root)
+        for abandoned in self.abandoned_uploads():
+            if abandoned.removable:
+                try:
+                    self.discard(abandoned)
+                except StorageError:
+                    pass  # best effort: cleanup-local --orphans reports what stays
+
+    def abandoned_uploads(self) -> list[AbandonedUpload]:
+        """The temp files of unfinished writes (``removable`` when their process is gone)."""
+        folder = self.root / OWN_DIR / "tmp"
+        try:
+            entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        except OSError as error:
+            raise _storage_error(error, "read", folder) from error
+        found = []
+        for entry in entries:
+            try:
+                stat = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            found.append(AbandonedUpload("store_temp", entry.path, stat.st_mtime, stat.st_size,
+                                         _writer_gone(entry.name),
+                                         (entry.path, stat.st_ino, stat.st_mtime_ns)))
+        return found
+
+    def discard(self, abandoned: AbandonedUpload) -> None:
+        """Remove one abandoned temp file, unless it changed since it was listed."""
+        path, inode, mtime_ns = abandoned.handle
+        try:
+            stat = os.lstat(path)
+            if (stat.st_ino, stat.st_mtime_ns) == (inode, mtime_ns):
+                os.unlink(path)
+        except FileNotFoundError:
+            pass
+        except OSError as error:
+            raise _storage_error(error, "delete", Path(path)) from error
 
     def _meta_path(self, key: str) -> Path:
         return self.root.joinpath(OWN_DIR, "meta", *key.split("/")).with_name(
@@ -80,6 +146,7 @@ class LocalStore:
                 return "exists"
             if not overwrite:
                 raise _conflict(self.url_for(key), existing, sha256)
+        self._sweep_once()
         temp = self._temp_dir() / f"{os.getpid()}-{os.urandom(6).hex()}"
         try:
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,10 @@ first used (the CLI's cold start stays fast).
 - botocore's own retries are off (:class:`log_archiver.retry.RetryPolicy` retries) and
   every botocore error becomes a :mod:`log_archiver.errors` error with ``__cause__`` set
   (:mod:`.s3errors`); a retry after a timeout gets a longer one (:meth:`with_timeout`).
+- A multipart upload a killed process or a dead server left incomplete still holds its
+  parts: a later successful upload of the key aborts the ones started before it, and
+  ``cleanup-local --orphans`` aborts old ones anywhere under the prefix
+  (:meth:`abandoned_uploads`, :meth:`discard`).
 - Secrets never reach a message, and are masked in the AWS libraries' logs (:mod:`.redact`).
 """
 
@@ -45,7 +49,7 @@ from ..errors import (
     StorageTransientError,
     UsageError,
 )
-from .base import ObjectInfo, PutOutcome, clean_metadata
+from .base import AbandonedUpload, ObjectInfo, PutOutcome, clean_metadata
 from .s3errors import is_412, status_of
 from .s3files import BLOCK_SIZE, Slice, b64, check_local, hash_parts, open_local
 
@@ -165,7 +169,7 @@ class S3Store:
             frozen = credentials.get_frozen_credentials()
             self._secrets = tuple(v for v in (frozen.secret_key, frozen.token) if v)
         config = BotoConfig(
-            region_name=self.region or session.region_name or "us-east-1",
+            region_name=self.region_name(session),
             retries={"mode": "standard", "total_max_attempts": 1},  # RetryPolicy retries
             connect_timeout=self.timeouts[0], read_timeout=self.timeouts[1],
             max_pool_connections=max(10, 4 * self.concurrency), tcp_keepalive=True,
@@ -179,6 +183,12 @@ class S3Store:
 
         hide_in_logs(self._secrets)
         return client
+
+    def region_name(self, session: Any) -> str:
+        """The config's region, else ``AWS_REGION`` (which boto3 itself ignores), else
+        boto3's chain (``AWS_DEFAULT_REGION``, the profile), else us-east-1."""
+        return (self.region or os.environ.get("AWS_REGION") or session.region_name
+                or "us-east-1")
 
     def _key(self, key: str) -> str:
         parts = key.split("/")
@@ -298,6 +308,20 @@ class S3Store:
                 if status_of(error) != 404:
                     raise
 
+    def abandoned_uploads(self) -> list[AbandonedUpload]:
+        """Every incomplete multipart upload under the prefix (see :mod:`.s3multipart`)."""
+        from .s3multipart import incomplete_uploads
+
+        with self._errors("list uploads", None):
+            return incomplete_uploads(self._client, self.bucket, self.prefix, self.url)
+
+    def discard(self, abandoned: AbandonedUpload) -> None:
+        """Abort one incomplete multipart upload (gone already is not an error)."""
+        from .s3multipart import abort
+
+        with self._errors("abort upload", None):
+            abort(self._client, self.bucket, abandoned)
+
     # -- uploads ---------------------------------------------------------------------
 
     def _upload(self, full: str, path: Path, sha256: str, size: int, *,
@@ -315,8 +339,8 @@ class S3Store:
             part *= 2
         ranges = [(offset, min(part, size - offset)) for offset in range(0, size, part)]
         digests = hash_parts(path, ranges, sha256)  # before anything is sent
-        upload_id = self._client.create_multipart_upload(ChecksumAlgorithm="SHA256",
-                                                         **common)["UploadId"]
+        created = self._client.create_multipart_upload(ChecksumAlgorithm="SHA256", **common)
+        upload_id = created["UploadId"]
         try:
             parts = self._upload_parts(full, upload_id, path, ranges, digests)
             self._client.complete_multipart_upload(
@@ -329,6 +353,9 @@ class S3Store:
             except Exception:  # noqa: BLE001 - the first error is the one to report
                 pass
             raise
+        from .s3multipart import abort_earlier_uploads
+
+        abort_earlier_uploads(self._client, self.bucket, full, created)
 
     def _upload_parts(self, full: str, upload_id: str, path: Path,
                       ranges: list[tuple[int, int]], digests: list[str]) -> list[dict]:
