@@ -96,12 +96,12 @@ def verify(store: Store, key: str, *, sha256: str, size: int) -> ObjectInfo:
         raise ChecksumMismatchError(
             f"stored object {store.url_for(key)} does not match: size {info.size} "
             f"sha256 {info.sha256}, expected size {size} sha256 {sha256}",
-            "the local copy is kept; re-upload it with `archive ISSUE --force`",
+            "the local copy is kept; re-upload it with `log-archiver archive ISSUE --force`",
         )
     if info.sha256 is None:
         raise ChecksumMismatchError(
             f"stored object {store.url_for(key)} has no checksum to verify",
-            "re-upload it with `archive ISSUE --force` so its SHA-256 is recorded",
+            "re-upload it with `log-archiver archive ISSUE --force` so its SHA-256 is recorded",
         )
     return info
 
