@@ -375,3 +375,439 @@ def test_example_workflow_validates_every_tracked_index(tmp_path):
     index.write_text(json.dumps(BROKEN_INDEX))
     broken = step()
     assert broken.returncode == 1 and "$.archives[0].issue_number" in broken.stderr
+
+
+# --- flags and output fields the docs name -----------------------------------------
+#
+# Two checks keep the docs true to the commands they describe:
+#
+# * every `--flag` the docs write next to one of our commands (in the same backticked
+#   span or code-block line, after `${CLAUDE_PLUGIN_ROOT}/scripts/<name> [sub]`,
+#   `scripts/<name>`, `<name> ARGS` or `log-archiver <sub>`), and every flag of a slash
+#   command's `argument-hint`, is an option the command's real --help lists;
+# * every output field the docs tell the reader to look at is in that command's output
+#   schema (`schemas/output/<command>.json`, walked through properties, required,
+#   items, $ref and the allOf/anyOf/if/then/else branches).
+#
+# How a field is tied to a command: the docs are cut into blocks (a paragraph, a list
+# item, a code-block line) under headings (a `#` line or a bold `**Lead.**` paragraph).
+# A block's command is the one whose command line opens it (or a code-block line), else
+# the command of the block before it under the same heading; BLOCK_COMMAND names the
+# few blocks the text cannot tell. Fields are backticked: `a.b`, `a[]`, `a[0].b` are
+# paths from the top of the output; a plain `name` counts as a field when some schema
+# has a property of that name and none uses it as a value (`failed` is also a status).
+# A plain name must be a top-level field, an `errors[]` field, or a field of a path or
+# of the `lead`: of a list item named earlier in the same block, as in "`kept[]`
+# (`local_path`, `reason`)". `cleanup-local` prints different fields with --orphans:
+# MODE_EXCLUDES keeps each mode to its own, and a field read after a command line that
+# may run either mode (`cleanup-local $ARGUMENTS`) must be printed by both.
+
+SCHEMAS = REPO / "schemas"
+OUTPUT_SCHEMAS = SCHEMAS / "output"
+FIELD = re.compile(r"([a-z_][a-z0-9_]*(?:\[\d*\])?(?:\.[a-z_][a-z0-9_]*(?:\[\d*\])?)*)(?:: \S+)?")
+FLAG = re.compile(r"(?<![\w-])--[a-z][a-z-]*")
+LIST_ITEM = re.compile(r"\s*(?:[-*]|\d+\.)\s")
+LEAD = re.compile(r"\s*(?:[-*]|\d+\.)\s+`([a-z_]+(?:\[\])?)`:")
+BOLD_LEAD = re.compile(r"\*\*[^*]+\*\*")
+SENTENCE_END = re.compile(r"(?<=[.;!?])\s+(?=[A-Z`(])")
+OPENS_WITHIN = 60  # a command line this close to a block's start is the block's command
+SCRIPT_COMMAND = {"archive-issue-logs": "archive"}
+ORPHANS = "cleanup-local --orphans"
+EITHER_MODE = "cleanup-local $ARGUMENTS"  # a slash command passing on issue or --orphans
+MODE_EXCLUDES = {
+    ORPHANS: {"deleted", "issue_number", "kept[].local_path"},
+    "cleanup-local": {"orphans", "mode", "logs_dir", "kept[].path", "kept[].kind"},
+}
+# (doc, start of a block) -> the command whose output it describes, or None: none.
+BLOCK_COMMAND = {
+    ("SKILL.md", "stdout is exactly one JSON object"): None,
+    ("SKILL.md", "For each entry of `errors[]`"): None,
+    ("cleanup.md", "**An issue number.**"): "cleanup-local",
+    ("cleanup.md", "**`--orphans`.**"): ORPHANS,
+    ("log-manager.md", "**Report**"): "archive",
+    ("log-manager.md", "Upload: hand the plan file"): "file-manager",
+    ("log-manager.md", "Each failed file"): None,  # names the lists of two commands
+    ("recovery.md", "Recognise: `archive-issue-logs`, `file-manager"): None,  # the same
+    ("recovery.md", "Fix by `rule`"): None,  # what to change in the index
+    ("recovery.md", "FILE may be the"): None,  # fields of the index
+    ("recovery.md", "Recognise: the store holds"): None,
+    ("recovery.md", "If that cannot be done now"): "mark-partial-archive",
+    ("recovery.md", "`metadata.json` (or"): None,  # the input of update-index
+    ("read.md", "Find the entry:"): None,  # the index file from here on
+    ("search.md", "Grep the file at `path`"): None,
+}
+# Fields the commands print that their output schemas do not describe yet: NOT_IN_SCHEMA
+# lists those a successful run on sample logs prints (the test below checks each one in
+# real output), NOT_IN_SCHEMA_UNSEEN those printed only when something goes wrong (a
+# failed upload or commit, a kept log, a detached HEAD). Remove an entry once its schema
+# describes the field.
+LOG_RECORD = {"type", "filename", "local_path", "stored_path", "remote_path", "size_bytes",
+              "original_size_bytes", "compressed", "compression", "checksum",
+              "original_checksum", "created", "upload_status", "upload_attempt",
+              "last_error", "cloud_url", "public_url", "archived"}
+NOT_IN_SCHEMA: dict[str, set[str]] = {
+    "archive": {"previous_state", "trigger", "message", "new_logs[]", "skipped", "plan[]",
+                *(f"plan[].{name}" for name in ("local_path", "type", "size_bytes",
+                                                "compress")),
+                "compressed", "comment.action", "comment.url", "comment.reason",
+                "cleanup.deleted[]", "cleanup.kept[]", "cleanup.failed[]", "commit.commit",
+                "commit.message", "commit.path", "commit.branch",
+                *(f"entry.{name}" for name in (
+                    "issue_number", "archived_at", "archive_reason", "total_logs",
+                    "total_size_bytes", "total_original_size_bytes", "compression_ratio",
+                    "partial_archive", "upload_complete", "retry_count", "remote_folder"))},
+    "prepare-upload": {"skipped[]", "stale_temps_removed[]", "entry_created",
+                       *(f"files[].{name}" for name in LOG_RECORD)},
+    "retry-failed-uploads": {"files[].last_error"},
+    "update-file-status": {"cloud_url"},
+    "compress-logs": {"files[].compression"},
+}
+ERROR_FIELDS = {"type", "retryable", "hint"}
+NOT_IN_SCHEMA_UNSEEN: dict[str, set[str]] = {
+    # an upload's failure: the error's fields beside local_path and message; a kept or
+    # undeletable log: the items of cleanup-local's kept[] and failed[]
+    "archive": {"cleanup.kept[].local_path", "cleanup.kept[].reason",
+                *(f"cleanup.failed[].{name}" for name in ("local_path", "path", "message")),
+                *(f"upload.failed[].{name}" for name in {"remote_path", *ERROR_FIELDS}),
+                # a failed commit step is the error's fields; a detached HEAD adds a note
+                *(f"commit.{name}" for name in {*ERROR_FIELDS, "note"}), "commit.reason"},
+    "file-manager": {f"failed[].{name}" for name in {"remote_path", *ERROR_FIELDS}},
+    "retry-failed-uploads": {f"failed[].{name}" for name in {"remote_path", *ERROR_FIELDS}},
+}
+
+
+def load_schema(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def resolve(node: dict, base: Path) -> list[tuple[dict, Path]]:
+    """``node`` and every schema it stands for through $ref and combinators."""
+    found, todo = [], [(node, base)]
+    while todo:
+        node, base = todo.pop()
+        if not isinstance(node, dict):
+            continue
+        found.append((node, base))
+        if "$ref" in node:
+            target, _, pointer = node["$ref"].partition("#")
+            path = (base.parent / target).resolve() if target else base
+            doc = load_schema(path)
+            for part in filter(None, pointer.split("/")):
+                doc = doc[part]
+            todo.append((doc, path))
+        for key in ("allOf", "anyOf", "oneOf"):
+            todo.extend((branch, base) for branch in node.get(key, []))
+        for key in ("if", "then", "else"):
+            if key in node:
+                todo.append((node[key], base))
+    return found
+
+
+def lookup(nodes: list[tuple[dict, Path]], path: str) -> list[tuple[dict, Path]] | None:
+    """The schemas at ``path`` (`a.b[].c`) below ``nodes``; None when it is not there."""
+    for part in path.split("."):
+        name, is_list = re.sub(r"\[\d*\]$", "", part), part.endswith("]")
+        found, named = [], False
+        for node, base in nodes:
+            if name in node.get("properties", {}):
+                named = True
+                found.extend(resolve(node["properties"][name], base))
+            elif name in node.get("required", []):
+                named = True
+        if not named:
+            return None
+        nodes = [item for node, base in found if "items" in node
+                 for item in resolve(node["items"], base)] if is_list else found
+    return nodes
+
+
+@cache
+def output_schema(command: str) -> tuple[tuple[dict, Path], ...]:
+    path = OUTPUT_SCHEMAS / f"{command.split()[0]}.json"
+    assert path.is_file(), f"no output schema for {command}"
+    return tuple(resolve(load_schema(path), path))
+
+
+@cache
+def schema_vocabulary() -> tuple[frozenset, frozenset]:
+    """(every property name, every enum value) of the output and index schemas."""
+    names, values = set(), set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            names.update(node.get("properties", {}))
+            names.update(n for n in node.get("required", []) if isinstance(n, str))
+            values.update(v for v in node.get("enum", []) if isinstance(v, str))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    for path in [*OUTPUT_SCHEMAS.glob("*.json"), *SCHEMAS.glob("*.json")]:
+        walk(load_schema(path))
+    return frozenset(names), frozenset(values)
+
+
+def command_of(words: list[str]) -> tuple[str, list[str]] | None:
+    """(command, its arguments) when ``words`` run one of our commands, else None.
+
+    A bare name counts only with arguments: "`prepare-upload` prints" names a command,
+    it does not run one."""
+    if not words:
+        return None
+    first = re.sub(r"^(?:\$\{CLAUDE_PLUGIN_ROOT\}/)?scripts/", "", words[0])
+    if first not in console_scripts() or (first == words[0] and len(words) == 1):
+        return None
+    rest = words[1:]
+    if first == "log-archiver":
+        if rest and rest[0] in cli_commands():
+            return rest[0], rest[1:]
+        return "log-archiver", rest
+    if first == "file-manager" and rest and rest[0] in cli_commands(("file-manager",)):
+        rest = rest[1:]
+    command = SCRIPT_COMMAND.get(first, first)
+    if command == "cleanup-local" and "--orphans" in rest:
+        command = ORPHANS
+    elif command == "cleanup-local" and "$ARGUMENTS" in rest:
+        command = EITHER_MODE
+    return command, rest
+
+
+def command_lines(text: str) -> list[tuple[int, str, list[str]]]:
+    """(offset, command, arguments) of each command line of ours the text shows."""
+    found = []
+    for match in BACKTICKED.finditer(text):
+        command = command_of(match.group(1).split())
+        if command:
+            found.append((match.start(), *command))
+    in_block = False
+    for line in text.splitlines():
+        if line.lstrip().startswith("```"):
+            in_block = not in_block
+        elif in_block and (command := command_of(line.split())):
+            found.append((0, *command))
+    return sorted(found, key=lambda item: item[0])
+
+
+@cache
+def help_options(command: str) -> frozenset[str]:
+    """The long options the real --help of ``command`` lists."""
+    from log_archiver.cli import cli
+
+    command = command.split()[0]
+    path = ("file-manager", "upload") if command == "file-manager" else (
+        () if command == "log-archiver" else (command,))
+    target = cli
+    for name in path:
+        target = target.commands[name]
+    context = click.Context(target, info_name=" ".join(("log-archiver", *path)))
+    return frozenset(FLAG.findall(target.get_help(context)))
+
+
+def doc_body(doc: Path) -> str:
+    text = doc.read_text(encoding="utf-8")
+    return frontmatter(doc)[1] if text.startswith("---\n") else text
+
+
+DOC_TEXTS = [(doc.name, doc_body(doc)) for doc in DOCS if doc.name != "cli.md"]
+
+
+def test_every_flag_shown_with_a_command_is_in_its_help():
+    wrong = [f"{name}: {command} {flag}" for name, text in DOC_TEXTS
+             for _, command, args in command_lines(text)
+             for flag in FLAG.findall(" ".join(args)) if flag not in help_options(command)]
+    assert not wrong, "flags the commands do not have: " + ", ".join(wrong)
+
+
+@pytest.mark.parametrize("path", COMMANDS, ids=[p.stem for p in COMMANDS])
+def test_every_flag_of_an_argument_hint_is_in_the_help(path):
+    meta, _ = frontmatter(path)
+    options = set()
+    for entry in meta["allowed-tools"].split(", "):
+        if allowed := allowed_scripts(entry.strip()):
+            options |= help_options(command_of([f"scripts/{allowed[0]}",
+                                                *filter(None, [allowed[1]])])[0])
+    missing = set(FLAG.findall(meta["argument-hint"])) - options
+    assert not missing, f"{path.name} argument-hint shows {sorted(missing)}, not in --help"
+
+
+def blocks(text: str) -> list[tuple[int, str, bool]]:
+    """(section number, block text, is code) for each paragraph, list item, code line."""
+    found, section, current, in_code = [], 0, [], False
+
+    def close():
+        if current:
+            found.append((section, " ".join(line.strip() for line in current), False))
+            current.clear()
+
+    for line in text.splitlines():
+        if line.lstrip().startswith("```"):
+            close()
+            in_code = not in_code
+        elif in_code:
+            if line.strip():
+                found.append((section, line.strip(), True))
+        elif line.startswith("#") or (BOLD_LEAD.match(line) and not current):
+            close()
+            section += 1
+            if not line.startswith("#"):
+                current.append(line)
+        elif not line.strip() or line.startswith("|"):
+            close()
+        elif LIST_ITEM.match(line):
+            close()
+            current.append(line)
+        else:
+            current.append(line)
+    close()
+    return found
+
+
+def field_refs(block: str) -> list[tuple[str, list[str]]]:
+    """Each field the block names, with the other fields of the block it may belong to."""
+    names, values = schema_vocabulary()
+    names |= {re.sub(r"[.\[].*", "", path) for paths in NOT_IN_SCHEMA.values()
+              for path in paths}
+    lead = LEAD.match(block)
+    lead = lead.group(1) if lead and bare(lead.group(1)) in names - values else None
+    fields = [lead] if lead else []
+    for span in BACKTICKED.findall(block):
+        match = FIELD.fullmatch(span)
+        if not match:
+            continue
+        field = match.group(1).replace("[0]", "[]")
+        if "." in field or field.endswith("]"):
+            if re.sub(r"[.\[].*", "", field) in names:  # not a file name (`metadata.json`)
+                fields.append(field)
+        elif field in names and field not in values:
+            fields.append(field)
+    # a field may belong to the block's lead, or to another field of the block
+    parents = [*fields, *(f"{lead}.{field}" for field in fields[1:] if lead)]
+    return [(field, [other for other in parents if other != field]) for field in fields]
+
+
+def documented_fields(name: str, text: str) -> list[tuple[str, str, list[str], str]]:
+    # a path such as `deleted[]` in "- `cleanup`: `deleted[]`" is read below its lead
+    """(command, field, parents, block) for every output field the text tells to read."""
+    found, section, command = [], None, None
+    for number, block, is_code in blocks(text):
+        if number != section:
+            section, command = number, None
+        override = [value for (doc, start), value in BLOCK_COMMAND.items()
+                    if doc == name and re.sub(r"^[-*\d.\s]+", "", block).startswith(start)]
+        opening = [cmd for offset, cmd, _ in command_lines(f"`{block}`" if is_code else block)
+                   if offset < OPENS_WITHIN and cmd != "log-archiver"]
+        if override:
+            command = block_command = override[0]
+        else:
+            command = opening[0] if opening else command
+            block_command = command
+        if block_command and not is_code:
+            found.extend((block_command, field, parents, block)
+                         for field, parents in field_refs(block))
+    return found
+
+
+def bare(path: str) -> str:
+    return path.replace("[]", "")
+
+
+def field_exists(command: str, field: str, parents: list[str]) -> bool:
+    if command == EITHER_MODE:
+        return all(field_exists(mode, field, parents) for mode in ("cleanup-local", ORPHANS))
+    excluded = {bare(path) for path in MODE_EXCLUDES.get(command, set())}
+    undescribed = {bare(path) for path in (NOT_IN_SCHEMA.get(command, set())
+                                           | NOT_IN_SCHEMA_UNSEEN.get(command, set()))}
+
+    def at(path: str) -> bool:
+        if bare(path) in excluded:
+            return False
+        return bare(path) in undescribed or lookup(output_schema(command), path) is not None
+
+    if at(field):
+        return True
+    if "." in field or field.endswith("]"):  # a path: from the top, or below a lead
+        return any(at(f"{parent}.{field}") for parent in parents if "." not in parent
+                   and not parent.endswith("]"))
+    return any(at(f"{parent}.{field}") for parent in [*parents, "errors[]"])
+
+
+def wrong_fields(name: str, text: str) -> list[str]:
+    return sorted({f"{name}: {command} prints no `{field}` (in: {block[:80]}...)"
+                   for command, field, parents, block in documented_fields(name, text)
+                   if not field_exists(command, field, parents)})
+
+
+def test_every_field_the_docs_name_is_in_the_commands_output_schema():
+    found = [item for name, text in DOC_TEXTS for item in documented_fields(name, text)]
+    commands = {command for command, *_ in found}
+    assert {"archive", "prepare-upload", "file-manager", "retry-failed-uploads", "commit",
+            "cleanup-local", ORPHANS, "validate-index", "collect-logs"} <= commands, commands
+    wrong = [line for name, text in DOC_TEXTS for line in wrong_fields(name, text)]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_field_check_catches_fields_in_the_wrong_place():
+    # cleanup-local --orphans prints `orphans[]`, not `deleted[]`; its kept files have no
+    # `local_path`
+    orphans = ("```\n${CLAUDE_PLUGIN_ROOT}/scripts/cleanup-local --orphans --dry-run\n```\n\n"
+               "Report `deleted[]` (what would be deleted), `kept[]` with each `reason`.\n")
+    assert [line for line in wrong_fields("x.md", orphans) if "`deleted[]`" in line]
+    assert not wrong_fields("x.md", orphans.replace("deleted[]", "orphans[]"))
+    either = orphans.replace("--orphans --dry-run", "$ARGUMENTS")
+    assert [line for line in wrong_fields("x.md", either) if "`deleted[]`" in line]
+    assert not wrong_fields("x.md", either.replace("`deleted[]` (what would be deleted), ", ""))
+    kept = "- `${CLAUDE_PLUGIN_ROOT}/scripts/cleanup-local --orphans`: `kept[]` (`local_path`)\n"
+    assert wrong_fields("x.md", kept)
+    # the commit command's reason is `commit.reason`, not a top-level `reason`
+    commit = ("- `${CLAUDE_PLUGIN_ROOT}/scripts/log-archiver commit 123`: commit the index,"
+              " when an archive's `commit.status` was `error`. `noop` with a `reason`.\n")
+    assert [line for line in wrong_fields("x.md", commit) if "`reason`" in line]
+    assert not wrong_fields("x.md", commit.replace("a `reason`", "`commit.reason`"))
+    assert wrong_fields("x.md", "`${CLAUDE_PLUGIN_ROOT}/scripts/collect-logs 1` -> `note`\n")
+
+
+def test_fields_missing_from_the_schemas_are_printed(workspace, isolated_git, run_cli):
+    """Every NOT_IN_SCHEMA field is really printed, by a run on sample logs."""
+    from log_archiver.samples import write_sample_logs
+
+    git("init", "-q", ".", cwd=workspace)
+    git("commit", "-q", "--allow-empty", "-m", "start", cwd=workspace)
+    write_sample_logs(workspace / "logs", 42)
+    outputs: dict[str, list[dict]] = {}
+
+    def run(*args):
+        result = run_cli(*args, "--quiet")
+        document = json.loads(result.stdout)
+        outputs.setdefault(document["command"], []).append(document)
+        return document
+
+    run("archive", "42", "--dry-run")
+    plan = workspace / "plan.json"
+    plan.write_text(json.dumps(run("prepare-upload", "42")))
+    [first, *_] = run("file-manager", "upload", str(plan))["files"]
+    run("update-file-status", "42", first["local_path"], "failed", "--error", "disk lost")
+    run("retry-failed-uploads", "42")
+    run("update-file-status", "42", first["local_path"], "uploaded", first["cloud_url"])
+    (workspace / "logs" / "builds" / "42-extra.log").write_text("x\n" * 10)
+    assert run("archive", "42")["status"] == "ok"
+    (workspace / "logs" / "debug").mkdir(exist_ok=True)
+    (workspace / "logs" / "debug" / "42-late.log").write_text("late\n")
+    run("archive", "42")  # a rerun: new_logs (or it archives them)
+    run("compress-logs", str(workspace / "logs" / "debug" / "42-late.log"))
+
+    def printed(document, path: str) -> bool:
+        nodes = [document]
+        for part in path.split(".")[:-1]:
+            nodes = [node[part.removesuffix("[]")] for node in nodes
+                     if isinstance(node, dict) and part.removesuffix("[]") in node]
+            if part.endswith("[]"):
+                nodes = [item for node in nodes for item in node]
+        last = path.split(".")[-1].removesuffix("[]")
+        return any(isinstance(node, dict) and last in node for node in nodes)
+
+    unseen = [f"{command} {path}" for command, paths in NOT_IN_SCHEMA.items()
+              for path in sorted(paths)
+              if not any(printed(document, path) for document in outputs.get(command, []))]
+    assert not unseen, "listed as printed, but no run printed: " + ", ".join(unseen)
