@@ -794,8 +794,11 @@ def test_fields_missing_from_the_schemas_are_printed(workspace, isolated_git, ru
     assert run("archive", "42")["status"] == "ok"
     (workspace / "logs" / "debug").mkdir(exist_ok=True)
     (workspace / "logs" / "debug" / "42-late.log").write_text("late\n")
-    run("archive", "42")  # a rerun: new_logs (or it archives them)
-    run("compress-logs", str(workspace / "logs" / "debug" / "42-late.log"))
+    run("archive", "42")  # a rerun archives the logs that appeared since
+    run("archive", "42")  # and one more changes nothing (noop, with a message)
+    late = workspace / "logs" / "debug" / "42-later.log"
+    late.write_text("late\n")
+    run("compress-logs", str(late))
 
     def printed(document, path: str) -> bool:
         nodes = [document]
