@@ -299,3 +299,24 @@ def test_a_rerun_records_the_title_and_reason_it_learns(project, github):
     assert entry["issue_title"] == "Learned later" and entry["archive_reason"] == "issue_closed"
     assert entry["issue_url"].endswith("/issues/21")
     assert forced["commit"]["status"] == "ok"
+
+
+def test_prepare_upload_checks_the_trigger_like_archive(project, github):
+    github.add_issue(14, "Step by step")
+    github.add_pull(15, merged=False)
+    github.add_pull(16, merged=True)
+    logs_of(project, 14)
+    env = dict(os.environ, LOG_ARCHIVER_RETRY_DELAY_SCALE="0", GITHUB_TOKEN=TOKEN,
+               GITHUB_REPOSITORY=REPOSITORY, GITHUB_API_URL=github.url)
+    refused = run_script("prepare-upload", "14", "--reason", "issue_closed", cwd=project,
+                         env=env)
+    assert refused.exit_code == 1 and refused.json["errors"][0]["type"] == "trigger_not_met"
+    assert not (project / INDEX).exists()
+    unmerged = run_script("prepare-upload", "14", "--reason", "pr_merged", "--pr", "15",
+                          cwd=project, env=env)
+    assert unmerged.exit_code == 1 and "#15" in unmerged.json["errors"][0]["message"]
+    merged = run_script("prepare-upload", "14", "--reason", "pr_merged", "--pr", "16",
+                        cwd=project, env=env)
+    assert merged.exit_code == 0, merged.stdout
+    entry = index_entry(project, 14)
+    assert entry["archive_reason"] == "pr_merged" and entry["issue_title"] == "Step by step"

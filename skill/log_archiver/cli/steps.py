@@ -111,9 +111,11 @@ def compress_logs_command(files, settings):
 @click.option("--reason", type=REASON, default="manual", show_default=True,
               help="Archive reason recorded in a new index entry.")
 @click.option("--force", is_flag=True, help="Prepare again logs that are already stored.")
+@click.option("--pr", type=click.IntRange(min=1), default=None,
+              help="The pull request that must be merged (with --reason pr_merged).")
 @dry_run_option
 @common_options
-def prepare_upload_command(issue, reason, force, dry_run, settings):
+def prepare_upload_command(issue, reason, force, pr, dry_run, settings):
     """Compress and checksum the logs of ISSUE and record the upload plan in the index.
 
     issue_closed and pr_merged are checked on GitHub first, as archive does (--force
@@ -121,10 +123,13 @@ def prepare_upload_command(issue, reason, force, dry_run, settings):
     from ..archive import check_reason
     from ..workflow import prepare
 
+    if pr is not None and reason != "pr_merged":
+        raise click.UsageError(f"--pr {pr} needs --reason pr_merged (the reason is {reason})")
+
     def body():
         ctx = build_context(settings, dry_run)
         checked: dict = {"warnings": []}
-        info = check_reason(ctx, issue, reason, None, force, checked)
+        info = check_reason(ctx, issue, reason, pr, force, checked)
         plan = prepare(ctx, issue, reason=reason, force=force, title=info.get("title"),
                        url=info.get("url"))
         status = "error" if plan["errors"] else ("ok" if plan["files"] else "noop")
