@@ -122,6 +122,7 @@ def test_no_logs_makes_an_empty_entry(workspace, run_cli):
     assert result.exit_code == 0, result.stdout
     entry = json.loads((workspace / "logs/.archive-index.json").read_text())["archives"][0]
     assert entry["issue_number"] == 77 and entry["logs"] == [] and entry["upload_complete"]
+    assert result.json["message"].startswith("No logs found for issue #77")
 
 
 @pytest.mark.parametrize("bad", ["abc", "0", "-1", "1.5", "../x", "12;rm", "", "99999999999"])
@@ -288,3 +289,15 @@ def test_another_store_is_refused_unless_the_archive_moves(workspace, issue_logs
     entry = json.loads((workspace / "logs/.archive-index.json").read_text())["archives"][0]
     assert entry["storage_url"] == f"file://{other}" and entry["upload_complete"]
     assert all((other / log["remote_path"]).is_file() for log in entry["logs"])
+    # now its logs are cleaned: they live only in `other`, so the entry cannot move again
+    before = (workspace / "logs/.archive-index.json").read_bytes()
+    stuck = run_cli("archive", "123", "--force", "--storage", f"file://{tmp_path / 'third'}")
+    assert stuck.exit_code == 2 and "exist only in the old store" in stuck.json["errors"][0][
+        "message"]
+    assert (workspace / "logs/.archive-index.json").read_bytes() == before
+
+
+def test_an_unknown_command_is_a_usage_error_of_log_archiver(workspace, run_cli):
+    for args in (["bogus"], []):
+        result = run_cli(*args)
+        assert result.exit_code == 2 and result.json["command"] == "log-archiver", args

@@ -38,11 +38,22 @@ class UploadReport:
 def check_same_store(entry: dict | None, store: Store, *, move: bool = False) -> None:
     """An entry's logs all go to the store it was archived to; ``move`` (``--force``)
     lets a run take the entry to another store."""
-    if entry is None or move or entry.get("storage_url") in (None, store.url):
+    if entry is None or entry.get("storage_url") in (None, store.url):
         return
     from .errors import UsageError
 
     issue = entry["issue_number"]
+    if move:
+        only_there = [log["local_path"] for log in entry["logs"]
+                      if log["upload_status"] == "cleaned"]
+        if not only_there:
+            return
+        raise UsageError(
+            f"issue {issue} cannot move from {entry['storage_url']} to {store.url}: "
+            f"{len(only_there)} of its logs ({', '.join(only_there[:3])}"
+            f"{', ...' if len(only_there) > 3 else ''}) exist only in the old store",
+            f"keep --storage {entry['storage_url']}: the entry records where each log is, "
+            "and those logs cannot be uploaded again from this disk")
     raise UsageError(
         f"issue {issue} was archived to {entry['storage_url']}, but this run's store is "
         f"{store.url}",

@@ -32,7 +32,7 @@ COMMANDS = [
 ]
 
 
-@click.group()
+@click.group("log-archiver")
 @click.version_option(__version__, prog_name="log-archiver")
 def cli():
     """Archive the logs of a GitHub issue to durable storage.
