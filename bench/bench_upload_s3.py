@@ -119,9 +119,13 @@ def run(work: Path, weed: str, aws: str, runs: int) -> int:
             return run_measured(cmd, env=env, cwd=root)
 
         def ours(label: str) -> tuple[float, int]:
-            (logs / ".archive-index.json").write_bytes(prepared)  # every log pending again
+            store = f"s3://{bucket}/{label}"
+            index = json.loads(prepared)  # every log pending again, planned for this store
+            for entry in index["archives"]:
+                entry["storage_url"] = store
+            (logs / ".archive-index.json").write_text(json.dumps(index, indent=2) + "\n")
             return timed([tool("file-manager"), "upload", str(plan), "--quiet",
-                          "--storage", f"s3://{bucket}/{label}"])
+                          "--storage", store])
 
         def theirs(label: str) -> tuple[float, int]:
             return timed([aws, "s3", "cp", "--recursive", "--quiet", "--only-show-errors",
