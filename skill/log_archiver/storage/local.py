@@ -2,8 +2,9 @@
 
 Key ``K`` lives at ``ROOT/K``. Everything of the store's own stays under
 ``ROOT/.log-archiver/`` so the root holds the archived objects and nothing else: temp
-files, and each object's metadata as ``meta/K.json`` (written before the object appears,
-so an object never lacks the metadata it was stored with).
+files, and each object's metadata as ``meta/K.json`` (written before the object appears;
+not synced to disk, since a reindex that finds it missing or not matching the object's
+checksum describes the object from the object itself).
 
 A temp file is named ``PID-HEX`` after the process writing it. One whose process is gone
 (killed mid-upload) is removed before this process first writes to the store, and
@@ -127,7 +128,9 @@ class LocalStore:
         target = self._meta_path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         data = {**clean_metadata(metadata), "sha256": sha256}
-        write_bytes_atomic(target, json.dumps(data, sort_keys=True).encode())
+        # Not synced: metadata lost in a crash only makes a reindex describe the object
+        # from the object itself (its checksum is what a reader trusts).
+        write_bytes_atomic(target, json.dumps(data, sort_keys=True).encode(), durable=False)
 
     def _read_meta(self, key: str) -> dict[str, str]:
         try:
