@@ -20,7 +20,7 @@ from .errors import ArchiveError
 from .hashing import bare, sha256_file
 from .index import STORED_STATES, ArchiveIndex
 from .retry import RetryPolicy
-from .storage import Store, at_timeout, read_timeout, verify
+from .storage import Store, verify_record
 
 
 @dataclass
@@ -72,10 +72,7 @@ def cleanup_local(index: ArchiveIndex, issue: int, logs_dir: Path, *,
         if store is None:
             return log, None, f"upload status is {status}, but no store to verify it against"
         try:
-            policy.run(lambda timeout: verify(at_timeout(store, timeout), log["remote_path"],
-                                              sha256=bare(log["checksum"]),
-                                              size=log["size_bytes"]),
-                       base_timeout=read_timeout(store))
+            verify_record(store, log, policy)
         except ArchiveError as error:
             return log, None, f"stored copy not verified: {error.message}"
         return log, "verified" if status == "uploaded" else status, None

@@ -7,10 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .errors import ArchiveError, NotArchivedError, UsageError
-from .hashing import bare
 from .index import STATE_ORDER, ArchiveIndex
 from .retry import RetryPolicy
-from .storage import Store, at_timeout, read_timeout, verify
+from .storage import Store, verify_record
 from .timeutil import now_iso
 
 
@@ -110,10 +109,7 @@ def _unverified(claims: list[dict], store: Store | None, policy: RetryPolicy,
 
     def check(log: dict) -> str | None:
         try:
-            policy.run(lambda timeout: verify(at_timeout(store, timeout), log["remote_path"],
-                                              sha256=bare(log["checksum"]),
-                                              size=log["size_bytes"]),
-                       base_timeout=read_timeout(store))
+            verify_record(store, log, policy)
         except ArchiveError as error:
             return f"its stored copy does not verify: {error.message}"
         return None

@@ -7,13 +7,14 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from ..errors import UsageError
+from ..hashing import bare
 from .base import AbandonedUpload, ObjectInfo, Store, verify
 
 if TYPE_CHECKING:
     from ..config import Config
 
 __all__ = ["AbandonedUpload", "ObjectInfo", "Store", "at_timeout", "open_store", "read_timeout",
-           "verify"]
+           "verify", "verify_record"]
 
 DEFAULT_READ_TIMEOUT = 60.0
 
@@ -27,6 +28,15 @@ def at_timeout(store: Store, seconds: float) -> Store:
     """The store with a longer read timeout for a retry after a timeout (if it has one)."""
     adjust = getattr(store, "with_timeout", None)
     return store if adjust is None else adjust(seconds)
+
+
+def verify_record(store: Store, record: dict, policy) -> ObjectInfo:
+    """``verify`` the stored object of an index record, retried by ``policy`` (a timeout
+    retried with a longer one)."""
+    sha256 = bare(record["checksum"])
+    return policy.run(lambda timeout: verify(at_timeout(store, timeout), record["remote_path"],
+                                             sha256=sha256, size=record["size_bytes"]),
+                      base_timeout=read_timeout(store))[0]
 
 
 def open_store(url: str, config: Config | None = None) -> Store:
