@@ -263,7 +263,10 @@ def test_a_rerun_posts_the_comment_an_earlier_run_could_not(project, github):
     first = archive(project, github, "12", "--reason", "issue_closed")
     assert first["exit_code"] == 0 and first["comment"]["posted"] is False
 
-    second = archive(project, github, "12")  # GitHub answers again
+    dry = archive(project, github, "12", "--dry-run")  # GitHub answers again
+    assert dry["status"] == "noop" and "comment" not in dry
+    assert github.calls("POST", r"/issues/12/comments$") == []
+    second = archive(project, github, "12")
     assert second["exit_code"] == 0 and second["status"] == "ok", second["stderr"]
     assert second["comment"]["action"] == "created"
     assert "comment created now" in second["message"]

@@ -96,7 +96,7 @@ def _settle(ctx: Context, entry: dict, result: dict, *, commit: bool) -> dict:
                   message=f"issue #{issue} is already archived ({entry['archived_at']})")
     client = _github(ctx, result)
     did = []
-    if client is not None:
+    if client is not None and not ctx.dry_run:
         result["comment"] = _comment(ctx, entry, result)
         if result["comment"]["action"] in ("created", "updated"):
             did.append(f"comment {result['comment']['action']}")
