@@ -112,7 +112,7 @@ def validate_document(doc, source: Path | str = "index") -> None:
         validate("index", doc)
     except SchemaViolation as violation:
         raise _schema_error(source, violation) from None
-    _check_issues_unique(doc, source)
+    _check_issues_unique([entry["issue_number"] for entry in doc["archives"]], source)
 
 
 def validate_changes(document, changed: set[int], source: Path | str = "index") -> None:
@@ -128,14 +128,10 @@ def validate_changes(document, changed: set[int], source: Path | str = "index") 
                 validate("entry", entry)
     except SchemaViolation as violation:
         raise _schema_error(source, violation) from None
-    issues = document.issues()
-    if len(set(issues)) != len(issues):
-        raise IndexCorruptError(f"archive index {source} lists an issue twice",
-                                f"run `log-archiver validate-index {source}` and merge the entries")
+    _check_issues_unique(document.issues(), source)
 
 
-def _check_issues_unique(doc: dict, source) -> None:
-    issues = [entry["issue_number"] for entry in doc["archives"]]
+def _check_issues_unique(issues: list[int], source) -> None:
     if len(set(issues)) != len(issues):
         raise IndexCorruptError(f"archive index {source} lists an issue twice",
                                 f"run `log-archiver validate-index {source}` and merge the entries")

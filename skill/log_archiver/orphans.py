@@ -259,7 +259,7 @@ def _remove(path: Path, relative: str, kind: str, reason: str, stat: os.stat_res
 
 def orphan_summary(doc: dict) -> str:
     """The human summary of ``cleanup-local --orphans``, for stderr."""
-    from .summary import human_size
+    from .comment import human_size
 
     if doc["status"] == "error" and "orphans" not in doc:
         return ""

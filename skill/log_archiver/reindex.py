@@ -30,7 +30,6 @@ from .compress import SUFFIX, hash_as_is
 from .errors import UsageError
 from .fsutil import temp_path_for
 from .hashing import prefixed
-from .index import find_entry
 from .issue import prefixed_matches
 from .objectmeta import FOLDERS, described_log
 from .plan import merge_records, new_entry
@@ -63,7 +62,7 @@ def reindex(ctx, issue: int) -> dict:
     result: dict = {"issue_number": issue, "index_path": str(ctx.index.path),
                     "storage_url": ctx.store.url, "warnings": [], "errors": []}
     if ctx.dry_run:
-        old = find_entry(ctx.index.read(), issue)
+        old = ctx.index.find(issue)
         _same_store(old, ctx.store.url, issue)
         entry, report = _rebuild(ctx, issue, old)
         changed = True

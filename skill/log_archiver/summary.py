@@ -2,14 +2,7 @@
 
 from __future__ import annotations
 
-
-def human_size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{size} B"
+from .comment import human_size
 
 
 def archive_summary(doc: dict) -> str:
