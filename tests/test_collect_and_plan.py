@@ -110,3 +110,12 @@ def test_file_manager_upload_records_each_files_status(workspace, run_cli, tmp_p
         assert log["upload_timestamp"] is not None and log["archived"] is not None
         assert log["cloud_url"].startswith("file://") and log["last_error"] is None
     assert sorted(result.json["verified"]) == sorted(log["local_path"] for log in logs)
+
+
+def test_a_temp_name_with_an_impossible_pid_is_not_stale_and_not_a_crash(tmp_path):
+    from log_archiver.fsutil import remove_stale_temps_in, stale_temp
+
+    name = "a.log.la-99999999999999999999-ab.tmp"
+    (tmp_path / name).write_text("x")
+    assert stale_temp(name) is False
+    assert remove_stale_temps_in(tmp_path) == [] and (tmp_path / name).exists()

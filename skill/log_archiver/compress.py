@@ -21,6 +21,7 @@ from pathlib import Path
 from zlib_ng import zlib_ng as zlib
 
 from .fsutil import atomic_writer, local_error
+from .hashing import sha256_and_size
 
 BLOCK_SIZE = 1 << 20  # small enough that a typical 2 MB log keeps two cores busy
 SUFFIX = {"gzip": ".gz", "zstd": ".zst"}
@@ -45,16 +46,10 @@ def compressed_path(source: Path, algorithm: str) -> Path:
 
 def hash_as_is(source: Path) -> StoredFile:
     """A log stored as it is: its own checksum twice."""
-    digest = hashlib.sha256()
-    size = 0
     try:
-        with open(source, "rb") as handle:
-            while block := handle.read(1 << 20):
-                digest.update(block)
-                size += len(block)
+        hex_digest, size = sha256_and_size(source)
     except OSError as error:
         raise local_error(error, "read", source) from error
-    hex_digest = digest.hexdigest()
     return StoredFile(source, source, size, hex_digest, size, hex_digest, None)
 
 

@@ -30,11 +30,18 @@ def stale_temp(name: str) -> bool:
         pid = int(name.rsplit(TEMP_MARKER, 1)[1].split("-", 1)[0])
     except ValueError:
         return False
+    return process_gone(pid)
+
+
+def process_gone(pid: int) -> bool:
+    """Whether no process ``pid`` runs (one of another user's, or this one, counts as running)."""
+    if pid == os.getpid():
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return True
-    except PermissionError:
+    except (PermissionError, OverflowError):  # alive under another user / not a pid at all
         return False
     return False
 

@@ -9,11 +9,17 @@ BLOCK_SIZE = 1 << 20
 
 
 def sha256_file(path: Path | str) -> str:
+    return sha256_and_size(path)[0]
+
+
+def sha256_and_size(path: Path | str) -> tuple[str, int]:
     digest = hashlib.sha256()
+    size = 0
     with open(path, "rb") as handle:
         while block := handle.read(BLOCK_SIZE):
             digest.update(block)
-    return digest.hexdigest()
+            size += len(block)
+    return digest.hexdigest(), size
 
 
 def prefixed(hex_digest: str) -> str:

@@ -45,28 +45,6 @@ def sort_archives(archives: list[dict]) -> list[dict]:
     return sorted(archives, key=lambda entry: entry["issue_number"], reverse=True)
 
 
-def find_entry(doc: dict, issue: int) -> dict | None:
-    for entry in doc["archives"]:
-        if entry["issue_number"] == issue:
-            return entry
-    return None
-
-
-def put_entry(doc: dict, entry: dict) -> None:
-    """Insert or replace the entry for its issue, keeping the archives sorted."""
-    recompute_entry(entry)
-    archives = doc["archives"]
-    issue = entry["issue_number"]
-    for position, current in enumerate(archives):
-        if current["issue_number"] == issue:
-            archives[position] = entry
-            return
-        if current["issue_number"] < issue:
-            archives.insert(position, entry)
-            return
-    archives.append(entry)
-
-
 def recompute_entry(entry: dict) -> dict:
     """Derive the totals and the completion flags from the entry's logs."""
     logs = entry["logs"]
@@ -308,19 +286,13 @@ class ArchiveIndex:
     @contextmanager
     def transaction(self) -> Iterator[IndexTransaction]:
         """Yield the index to change; on a clean exit the changes are validated and written."""
-        from .indexdoc import IndexDocument
-
         with self.locked():
             txn = IndexTransaction(self._document())
             try:
                 yield txn
-                if not txn.changed and txn.materialized is None:
+                if not txn.changed:
                     return
-                document = txn.document
-                changed = set(txn.changed)
-                if txn.materialized is not None:  # changed as a whole dict: check it all
-                    document = IndexDocument.from_dict(txn.materialized)
-                    changed = set(document.issues())
+                document, changed = txn.document, txn.changed
                 for issue in changed:
                     entry = document.find(issue)
                     if entry is not None:
@@ -357,36 +329,16 @@ class IndexTransaction:
     def __init__(self, document):
         self.document = document
         self.changed: set[int] = set()
-        self.materialized: dict | None = None
-
-    @property
-    def doc(self) -> dict:
-        """The whole index as a dict to change freely (every entry is then re-checked)."""
-        if self.materialized is None:
-            self.materialized = self.document.to_dict()
-        return self.materialized
 
     def entry(self, issue: int) -> dict | None:
-        if self.materialized is not None:
-            return find_entry(self.materialized, issue)
         return self.document.find(issue)
 
     def put(self, entry: dict) -> None:
+        """Insert or replace the entry of its issue (its totals computed now)."""
         recompute_entry(entry)
-        if self.materialized is not None:
-            put_entry(self.materialized, entry)
-        else:
-            self.document.put(entry)
+        self.document.put(entry)
         self.changed.add(entry["issue_number"])
 
     def touch(self, issue: int) -> None:
         """Record that the entry of ``issue`` was changed in place."""
-        self.changed.add(issue)
-
-    def remove(self, issue: int) -> None:
-        if self.materialized is not None:
-            self.materialized["archives"] = [e for e in self.materialized["archives"]
-                                             if e["issue_number"] != issue]
-        else:
-            self.document.remove(issue)
         self.changed.add(issue)

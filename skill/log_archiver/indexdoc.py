@@ -11,6 +11,8 @@ writing the index joins the untouched entries' bytes as they were.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
+from operator import neg
 
 import orjson
 
@@ -116,20 +118,13 @@ class IndexDocument:
     def put(self, entry: dict) -> None:
         """Insert or replace the entry of its issue, keeping newest first."""
         issue = entry["issue_number"]
-        position = 0
-        while position < len(self._issues) and self._issues[position] > issue:
-            position += 1
+        position = bisect_left(self._issues, -issue, key=neg)
         if position < len(self._issues) and self._issues[position] == issue:
             self._raw[position], self._parsed[position] = None, entry
             return
         self._issues.insert(position, issue)
         self._raw.insert(position, None)
         self._parsed.insert(position, entry)
-
-    def remove(self, issue: int) -> None:
-        if issue in self._issues:
-            position = self._issues.index(issue)
-            del self._issues[position], self._raw[position], self._parsed[position]
 
     def to_dict(self) -> dict:
         return {"schema_version": self.schema_version, "last_updated": self.last_updated,
@@ -154,6 +149,3 @@ class IndexDocument:
             parts += (body, _SEPARATOR)
         parts[-1] = _CLOSE + _TAIL
         return parts
-
-    def to_bytes(self, changed: set[int]) -> bytes:
-        return b"".join(self.to_parts(changed))

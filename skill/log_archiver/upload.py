@@ -18,7 +18,7 @@ from .hashing import bare
 from .index import ArchiveIndex
 from .objectmeta import object_metadata
 from .retry import RetryPolicy
-from .storage import Store, at_timeout, read_timeout, verify
+from .storage import Store, at_timeout, read_timeout, verify_record
 from .timeutil import now_iso
 
 UPLOADABLE = ("pending", "retrying", "uploaded")
@@ -92,9 +92,7 @@ def _upload_one(store: Store, logs_dir: Path, record: dict, policy: RetryPolicy,
             base_timeout=read_timeout(store))
     else:
         outcome = "exists"
-    _, more = policy.run(
-        lambda timeout: verify(at_timeout(store, timeout), key, sha256=sha256, size=size),
-        base_timeout=read_timeout(store))
+    _, more = verify_record(store, record, policy)
     return outcome, retries + more
 
 

@@ -30,13 +30,13 @@ def at_timeout(store: Store, seconds: float) -> Store:
     return store if adjust is None else adjust(seconds)
 
 
-def verify_record(store: Store, record: dict, policy) -> ObjectInfo:
+def verify_record(store: Store, record: dict, policy) -> tuple[ObjectInfo, int]:
     """``verify`` the stored object of an index record, retried by ``policy`` (a timeout
-    retried with a longer one)."""
+    retried with a longer one); returns what the store holds and the retries it took."""
     sha256 = bare(record["checksum"])
     return policy.run(lambda timeout: verify(at_timeout(store, timeout), record["remote_path"],
                                              sha256=sha256, size=record["size_bytes"]),
-                      base_timeout=read_timeout(store))[0]
+                      base_timeout=read_timeout(store))
 
 
 def open_store(url: str, config: Config | None = None) -> Store:

@@ -29,7 +29,7 @@ from ..errors import (
     StoragePermissionError,
     UsageError,
 )
-from ..fsutil import fsync_dir, write_bytes_atomic
+from ..fsutil import fsync_dir, process_gone, write_bytes_atomic
 from ..hashing import sha256_file
 from .base import AbandonedUpload, ObjectInfo, PutOutcome, clean_metadata
 
@@ -41,15 +41,7 @@ _sweep_lock = threading.Lock()
 def _writer_gone(name: str) -> bool:
     """Whether the temp file ``name`` (``PID-HEX``) belongs to a process no longer running."""
     pid_text, _, tag = name.partition("-")
-    if not (pid_text.isdigit() and tag) or int(pid_text) == os.getpid():
-        return False
-    try:
-        os.kill(int(pid_text), 0)
-    except ProcessLookupError:
-        return True
-    except (PermissionError, OverflowError):  # alive under another user / not a pid
-        return False
-    return False
+    return bool(pid_text.isdigit() and tag) and process_gone(int(pid_text))
 
 
 class LocalStore:
