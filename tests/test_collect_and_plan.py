@@ -4,7 +4,7 @@ remote paths that survive a later month, and the statuses uploads record."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -55,7 +55,7 @@ def test_compression_threshold_is_strictly_above_one_mib(workspace, run_cli, siz
 
 
 def at(monkeypatch, year, month):
-    moment = datetime(year, month, 28, 23, 0, 0, tzinfo=timezone.utc)
+    moment = datetime(year, month, 28, 23, 0, 0, tzinfo=UTC)
     monkeypatch.setattr(timeutil, "utc_now", lambda: moment)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -177,7 +177,7 @@ def test_partial_archive_names_the_missing_upload_and_the_retry():
 def test_archive_time_falls_back_to_now_and_converts_to_utc():
     entry = make_entry(3, [])
     entry["archived_at"] = None
-    now = datetime(2025, 2, 3, 4, 5, tzinfo=timezone.utc)
+    now = datetime(2025, 2, 3, 4, 5, tzinfo=UTC)
     assert "Archived: 2025-02-03 04:05 UTC" in render_comment(entry, now=now)
 
 

@@ -24,7 +24,7 @@ form is found, the duration is simply left out.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 MARKER = "<!-- log-archiver:archive issue={issue} -->"
@@ -92,7 +92,7 @@ def _parse_ts(text: str) -> datetime | None:
     except ValueError:
         return None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return moment
 
 
@@ -180,10 +180,10 @@ def _log_line(log: dict, logs_dir: Path | None) -> str:
 def _archived_at(entry: dict, now: datetime | None) -> datetime:
     parsed = _parse_ts(entry.get("archived_at") or "") if entry.get("archived_at") else None
     if parsed is None:
-        parsed = now or datetime.now(timezone.utc)
+        parsed = now or datetime.now(UTC)
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
 
 
 def render_comment(entry: dict, *, logs_dir: Path | None = None, now=None) -> str:

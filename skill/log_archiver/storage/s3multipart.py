@@ -10,7 +10,7 @@ known from S3, so only age (the server's ``Initiated`` time) decides there.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from .base import AbandonedUpload
@@ -75,4 +75,4 @@ def _server_time(reply: dict) -> datetime:
     try:
         return parsedate_to_datetime(date)
     except (TypeError, ValueError):
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
