@@ -55,32 +55,69 @@ class IndexWatcher(threading.Thread):
                 self.problems.append(found)
 
 
+def _stored(store: Path) -> set[Path]:
+    return {p for p in (store / "archive").rglob("*") if p.is_file()}
+
+
+def _phase(logs: Path, store: Path, originals: dict, before: set, stored_before: set) -> str:
+    """How far this run had got when its kill landed."""
+    if any(not (logs / n).exists() for n in originals if n not in before):
+        return "cleaning"
+    if _stored(store) - stored_before:
+        return "stored"
+    if (logs / ".archive-index.json").exists():
+        return "planned"
+    return "starting"
+
+
+def _wait_for(process, stage, before: set, timeout: float = 20.0) -> None:
+    """Until ``stage(before)`` holds, the run ends, or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while not stage(before) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.001)
+
+
 def test_sigkill_at_any_moment_loses_nothing(workspace):
+    """Runs are killed at points chosen along the workflow (before anything is written,
+    once the plan is in the index, once objects are stored, while local files are
+    deleted), each with some jitter; then clean runs must finish every archive."""
     logs = workspace / "logs"
+    store = workspace.parent / "store"
+    issues = range(5, 12)
     originals = {}
-    for issue in (5, 6):
-        for path in write_sample_logs(logs, issue, big=6_000_000, small=300_000, seed=issue):
+    for issue in issues:
+        for path in write_sample_logs(logs, issue, big=3_000_000, small=300_000, seed=issue):
             originals[path.relative_to(logs).as_posix()] = path.read_bytes()
     env = environment(workspace)
     watcher = IndexWatcher(logs / ".archive-index.json")
     watcher.start()
     rng = random.Random(7)
-    kills = 0
-    for round_ in range(14):
-        issue = 5 if round_ % 2 == 0 else 6
+    stages = [lambda before: True,
+              lambda before: (logs / ".archive-index.json").exists(),
+              lambda before: bool(_stored(store) - stored_before),
+              lambda before: any(not (logs / n).exists() for n in originals if n not in before)]
+    killed_in = []
+    for round_ in range(2 * len(issues)):
+        issue = issues[round_ // 2]
+        before = {name for name in originals if not (logs / name).exists()}
+        stored_before = _stored(store)
         process = run_archive(issue, workspace, env)
-        time.sleep(rng.uniform(0.0, 0.6))
+        stage = (round_ + round_ // 2) % len(stages)
+        _wait_for(process, stages[stage], before)
+        if stage < 3:  # deleting takes milliseconds: kill the moment it starts
+            time.sleep(rng.uniform(0.0, 0.02))
         if process.poll() is None:
+            killed_in.append(_phase(logs, store, originals, before, stored_before))
             process.send_signal(signal.SIGKILL)
-            kills += 1
         process.wait()
-    for issue in (5, 6):
+    for issue in issues:
         final = run_archive(issue, workspace, env)
         out, err = final.communicate(timeout=120)
         assert final.returncode == 0, (out, err)
     watcher.stop.set()
     watcher.join()
-    assert kills >= 5
+    assert len(killed_in) >= 7, killed_in
+    assert {"planned", "stored", "cleaning"} <= set(killed_in), killed_in
     assert watcher.reads > 0 and not watcher.problems
     index = json.loads((logs / ".archive-index.json").read_text())
     assert not validate_index_document(index)
