@@ -259,9 +259,9 @@ def test_publish_skips_without_repository_or_token():
 
 # --- the archive trigger ----------------------------------------------------------------
 
-def test_manual_and_retention_check_nothing(http):
-    assert check_trigger(None, 5, "manual") == {"reason": "manual", "checked": False}
-    assert check_trigger(None, 5, "retention")["checked"] is False
+def test_manual_and_retention_check_nothing(client, http):
+    assert check_trigger(client, 5, "manual") == {"reason": "manual", "checked": False}
+    assert check_trigger(client, 5, "retention") == {"reason": "retention", "checked": False}
     assert not http.calls
 
 

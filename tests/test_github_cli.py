@@ -283,6 +283,9 @@ def test_a_rerun_commits_an_index_left_uncommitted(project, github):
     first = archive(project, github, "13", "--no-commit")
     assert first["exit_code"] == 0 and first["commit"]["status"] == "noop"
     head = git(project, "rev-parse", "HEAD")
+    dry = archive(project, github, "13", "--dry-run")
+    assert dry["status"] == "noop" and "commit" not in dry
+    assert git(project, "rev-parse", "HEAD") == head
     second = archive(project, github, "13")
     assert second["status"] == "ok" and second["commit"]["status"] == "ok", second["stderr"]
     assert git(project, "rev-parse", "HEAD") != head

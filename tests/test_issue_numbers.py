@@ -14,7 +14,7 @@ def test_parse_accepts_positive_whole_numbers(value):
 def test_parse_rejects_everything_else(value):
     with pytest.raises(UsageError) as caught:
         parse_issue(value)
-    assert repr(str(value)) in caught.value.message or value is None
+    assert repr(str(value)) in caught.value.message
 
 
 @pytest.mark.parametrize("name,owner", [

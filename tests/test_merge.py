@@ -103,9 +103,10 @@ def test_the_same_file_keeps_its_further_state_and_totals_are_recomputed():
 def test_equal_states_prefer_the_newer_timestamp_even_with_fractions():
     older = make_log(5, "5-a.log", "retrying", ts="2025-01-15T14:00:00Z", attempt=3)
     newer = make_log(5, "5-a.log", "retrying", ts="2025-01-15T14:00:00.5Z", attempt=2)
-    merged, _ = merge_documents(make_doc(), make_doc(make_entry(5, [older])),
-                                make_doc(make_entry(5, [newer])))
-    assert merged["archives"][0]["logs"][0]["upload_timestamp"] == "2025-01-15T14:00:00.5Z"
+    for ours, theirs in ((older, newer), (newer, older)):  # whichever side holds it
+        merged, _ = merge_documents(make_doc(), make_doc(make_entry(5, [ours])),
+                                    make_doc(make_entry(5, [theirs])))
+        assert merged["archives"][0]["logs"][0]["upload_timestamp"] == "2025-01-15T14:00:00.5Z"
 
 
 def test_same_file_with_different_checksums_is_a_conflict():
