@@ -115,7 +115,7 @@ def make_workspace(root: Path, *, git: bool = True) -> dict:
 def write_log(path: Path, size: int, seed: int) -> Path:
     """``size`` bytes of log text, fast at any size: a 4 MiB generated block, repeated with
     a per-block header so no two blocks are identical."""
-    from log_archiver.samples import log_text
+    from log_archiver.util.samples import log_text
 
     block = log_text(min(size, 4 << 20), seed)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -21,7 +21,7 @@ RUNS = 15
 
 
 def main() -> int:
-    from log_archiver.samples import write_sample_logs
+    from log_archiver.util.samples import write_sample_logs
 
     with tempfile.TemporaryDirectory(prefix="bench-typical-") as tmp:
         env = make_workspace(Path(tmp))

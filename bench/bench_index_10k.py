@@ -21,8 +21,8 @@ ISSUES = range(20_001, 20_008)
 
 def seed_index(env: dict, entries: int) -> int:
     """Archive one real issue, then clone its entry into ``entries`` issues."""
-    from log_archiver.index import ArchiveIndex
-    from log_archiver.samples import write_sample_logs
+    from log_archiver.index.file import ArchiveIndex
+    from log_archiver.util.samples import write_sample_logs
 
     logs = Path(env["LOG_ARCHIVER_LOGS_DIR"])
     write_sample_logs(logs, 1)
@@ -40,7 +40,7 @@ def seed_index(env: dict, entries: int) -> int:
 
 
 def main() -> int:
-    from log_archiver.samples import write_sample_logs
+    from log_archiver.util.samples import write_sample_logs
 
     with tempfile.TemporaryDirectory(prefix="bench-index-") as tmp:
         small = make_workspace(Path(tmp) / "small", git=False)

@@ -39,7 +39,7 @@ def write_logs(logs_dir: Path) -> int:
     Each file is a run of 4 MB blocks cut from one pool of generated log lines, written
     block by block so this process stays small (see :func:`_common.run_measured`).
     """
-    from log_archiver.samples import log_text
+    from log_archiver.util.samples import log_text
 
     pool = log_text(4 << 20, seed=7)
     total, number = 0, 0

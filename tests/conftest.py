@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from log_archiver.schemas import violations
+from log_archiver.util.schemas import violations
 
 pytest_plugins = ["s3_fixtures"]
 

@@ -229,7 +229,7 @@ def s3_config(s3_env, tmp_path):
 
 @pytest.fixture
 def s3_store(s3_config):
-    from log_archiver.storage.s3 import S3Store
+    from log_archiver.storage.s3.store import S3Store
 
     config = s3_config()
     return S3Store.from_url(config.storage, config)
@@ -248,7 +248,7 @@ def fault_proxy(s3_server):
 
 @pytest.fixture
 def proxied_store(s3_config, fault_proxy):
-    from log_archiver.storage.s3 import S3Store
+    from log_archiver.storage.s3.store import S3Store
 
     config = s3_config(endpoint_url=fault_proxy.endpoint_url)
     return S3Store.from_url(config.storage, config)

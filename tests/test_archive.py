@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from log_archiver.samples import log_text, write_sample_logs
+from log_archiver.util.samples import log_text, write_sample_logs
 
 
 def sha(path):

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from log_archiver import timeutil
-from log_archiver.samples import log_text, write_sample_logs
+from log_archiver.util import clock as timeutil
+from log_archiver.util.samples import log_text, write_sample_logs
 
 MIB = 1 << 20
 
@@ -113,7 +113,7 @@ def test_file_manager_upload_records_each_files_status(workspace, run_cli, tmp_p
 
 
 def test_a_temp_name_with_an_impossible_pid_is_not_stale_and_not_a_crash(tmp_path):
-    from log_archiver.fsutil import remove_stale_temps_in, stale_temp
+    from log_archiver.util.fsutil import remove_stale_temps_in, stale_temp
 
     name = "a.log.la-99999999999999999999-ab.tmp"
     (tmp_path / name).write_text("x")

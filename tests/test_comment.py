@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from log_archiver.comment import (
+from log_archiver.index.file import recompute_entry
+from log_archiver.integrations.comment import (
     MARKER,
     PEEK_BYTES,
     find_marker,
@@ -18,7 +19,6 @@ from log_archiver.comment import (
     render_comment,
     session_duration,
 )
-from log_archiver.index import recompute_entry
 
 
 def make_log(issue: int, name: str, *, kind: str = "session", folder: str = "sessions",
@@ -201,8 +201,8 @@ def test_marker_matches_only_its_own_issue():
 
 
 def test_durations_survive_cleanup_in_the_index(workspace, run_cli):
-    from log_archiver.comment import human_duration, session_duration
-    from log_archiver.samples import write_sample_logs
+    from log_archiver.integrations.comment import human_duration, session_duration
+    from log_archiver.util.samples import write_sample_logs
 
     session = write_sample_logs(workspace / "logs", 77)[0]
     expected = human_duration(session_duration(session))

@@ -12,8 +12,8 @@ import threading
 import time
 from pathlib import Path
 
-from log_archiver.samples import write_sample_logs
-from log_archiver.validation import validate_index_document
+from log_archiver.index.rules import validate_index_document
+from log_archiver.util.samples import write_sample_logs
 
 ARCHIVE = [str(Path(sys.executable).with_name("log-archiver"))]
 

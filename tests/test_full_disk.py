@@ -13,7 +13,7 @@ import subprocess
 import sys
 
 from conftest import Result, check_output
-from log_archiver.samples import log_text
+from log_archiver.util.samples import log_text
 
 INSIDE = r"""
 set -e

@@ -12,7 +12,6 @@ import requests
 import responses
 
 from gitutil import init_repo
-from log_archiver.comment import marker
 from log_archiver.config import Config
 from log_archiver.errors import (
     ConfigError,
@@ -21,7 +20,8 @@ from log_archiver.errors import (
     GitHubTransientError,
     TriggerNotMetError,
 )
-from log_archiver.github import (
+from log_archiver.integrations.comment import marker
+from log_archiver.integrations.github import (
     GitHubClient,
     check_trigger,
     parse_remote_url,
@@ -29,7 +29,7 @@ from log_archiver.github import (
     resolve_repository,
     resolve_token,
 )
-from log_archiver.retry import RetryPolicy
+from log_archiver.util.retry import RetryPolicy
 
 API = "https://api.github.com:443/repos/o/r"  # PyGithub spells the port out
 
@@ -335,9 +335,9 @@ def test_unreachable_github_during_the_check_is_a_retryable_trigger_error(client
 
 
 def test_importing_the_modules_loads_neither_pygithub_nor_gitpython():
-    code = ("import sys, log_archiver.github, log_archiver.gitrepo, log_archiver.merge, "
-            "log_archiver.comment; print(sorted(m for m in ('github', 'git', 'requests') "
-            "if m in sys.modules))")
+    code = ("import sys, log_archiver.integrations.github, log_archiver.integrations.git, "
+            "log_archiver.index.merge, log_archiver.integrations.comment; "
+            "print(sorted(m for m in ('github', 'git', 'requests') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"

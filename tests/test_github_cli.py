@@ -12,8 +12,8 @@ import pytest
 from conftest import run_script
 from fakegithub import FakeGitHub
 from gitutil import git, init_repo
-from log_archiver.comment import marker
-from log_archiver.samples import log_text, write_sample_logs
+from log_archiver.integrations.comment import marker
+from log_archiver.util.samples import log_text, write_sample_logs
 
 REPOSITORY = "octo/proj"
 TOKEN = "test-token"

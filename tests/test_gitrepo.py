@@ -11,8 +11,8 @@ import pytest
 
 from gitutil import git, init_repo
 from log_archiver.errors import GitError, GitLockedError
-from log_archiver.gitrepo import commit_index, commit_message
-from log_archiver.retry import RetryPolicy
+from log_archiver.integrations.git import commit_index, commit_message
+from log_archiver.util.retry import RetryPolicy
 
 INDEX = "logs/.archive-index.json"
 
@@ -123,7 +123,7 @@ def test_held_index_lock_is_retried_briefly_then_reported(tmp_path):
 
 
 def test_default_lock_wait_is_a_few_seconds(tmp_path):
-    from log_archiver.gitrepo import LOCK_POLICY
+    from log_archiver.integrations.git import LOCK_POLICY
 
     assert 1.0 <= sum(LOCK_POLICY.network_delays[:LOCK_POLICY.max_retries]) <= 10.0
 
@@ -210,7 +210,7 @@ WORKER = textwrap.dedent("""
     import sys
     from pathlib import Path
     from filelock import FileLock
-    from log_archiver.gitrepo import commit_index
+    from log_archiver.integrations.git import commit_index
 
     index, n = Path(sys.argv[1]), int(sys.argv[2])
     with FileLock(str(index) + ".lock"):

@@ -10,9 +10,9 @@ import os
 import pytest
 
 from log_archiver.errors import IndexCorruptError
-from log_archiver.index import ArchiveIndex, dumps
-from log_archiver.indexdoc import IndexDocument
-from log_archiver.samples import write_sample_logs
+from log_archiver.index.file import ArchiveIndex, dumps
+from log_archiver.index.layout import IndexDocument
+from log_archiver.util.samples import write_sample_logs
 
 
 @pytest.fixture

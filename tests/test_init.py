@@ -13,9 +13,9 @@ import pytest
 
 from conftest import run_script
 from gitutil import git, init_repo, run_git
-from log_archiver.index import validate_document
-from log_archiver.merge import DRIVER_COMMAND, DRIVER_NAME, driver_command
-from log_archiver.samples import log_text
+from log_archiver.index.file import validate_document
+from log_archiver.index.merge import DRIVER_COMMAND, DRIVER_NAME, driver_command
+from log_archiver.util.samples import log_text
 
 INDEX = "logs/.archive-index.json"
 BIN = str(Path(sys.executable).parent)

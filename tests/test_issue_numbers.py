@@ -1,7 +1,7 @@
 import pytest
 
 from log_archiver.errors import UsageError
-from log_archiver.issue import parse_issue, prefixed_matches, session_matches
+from log_archiver.model.issues import parse_issue, prefixed_matches, session_matches
 
 
 @pytest.mark.parametrize("value", ["1", "12", "#12", " 123 ", "2147483647"])

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from gitutil import init_repo, run_git
-from log_archiver.index import dumps, recompute_entry, validate_document
-from log_archiver.merge import (
+from log_archiver.index.file import dumps, recompute_entry, validate_document
+from log_archiver.index.merge import (
     DRIVER_NAME,
     Conflict,
     install_merge_driver,
@@ -22,7 +22,7 @@ from log_archiver.merge import (
 )
 
 INDEX = "logs/.archive-index.json"
-DRIVER = f'"{sys.executable}" -m log_archiver.merge %O %A %B'
+DRIVER = f'"{sys.executable}" -m log_archiver.index.merge %O %A %B'
 
 
 def sha(char: str) -> str:

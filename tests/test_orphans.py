@@ -11,7 +11,7 @@ import time
 import pytest
 import zstandard
 
-from log_archiver.samples import log_text, write_sample_logs
+from log_archiver.util.samples import log_text, write_sample_logs
 
 HOUR = 3600
 PID = os.getpid()  # a live process: age alone must decide (a pid may be reused)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from log_archiver import errors
-from log_archiver.schemas import violations
+from log_archiver.util.schemas import violations
 
 OUTPUT_SCHEMAS = Path(__file__).resolve().parents[1] / "schemas" / "output"
 SCHEMA_FILES = sorted(OUTPUT_SCHEMAS.glob("*.json"))

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 from conftest import Result, check_output
-from log_archiver.samples import write_sample_logs
+from log_archiver.util.samples import write_sample_logs
 
 INSIDE = r"""
 mount --bind "$1" "$1" && mount -o remount,ro,bind "$1" || exit 99

@@ -11,8 +11,8 @@ import sys
 import pytest
 
 from conftest import Result, check_output, script
-from log_archiver.samples import write_sample_logs
-from log_archiver.schemas import violations
+from log_archiver.util.samples import write_sample_logs
+from log_archiver.util.schemas import violations
 
 
 def index_bytes(workspace):
@@ -95,8 +95,8 @@ def test_cleanup_verifies_against_the_store_whatever_the_index_says(workspace, p
 
 
 def test_cleanup_without_a_store_deletes_nothing(workspace, planned):
-    from log_archiver.cleanup import cleanup_local
-    from log_archiver.index import ArchiveIndex
+    from log_archiver.archive.cleanup import cleanup_local
+    from log_archiver.index.file import ArchiveIndex
 
     index = ArchiveIndex(workspace / "logs/.archive-index.json")
     with index.transaction() as txn:

@@ -11,7 +11,7 @@ import shutil
 
 import pytest
 
-from log_archiver.samples import log_text, write_sample_logs
+from log_archiver.util.samples import log_text, write_sample_logs
 
 KEPT_FIELDS = ("type", "filename", "local_path", "stored_path", "remote_path", "size_bytes",
                "original_size_bytes", "compressed", "compression", "checksum",

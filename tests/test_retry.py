@@ -6,7 +6,7 @@ import pytest
 
 from log_archiver.config import load_config
 from log_archiver.errors import ConfigError, GitHubThrottledError, GitHubTransientError
-from log_archiver.retry import DELAY_SCALE_ENV, RetryPolicy, delay_scale_from_environment
+from log_archiver.util.retry import DELAY_SCALE_ENV, RetryPolicy, delay_scale_from_environment
 
 
 def failing(error: Exception, times: int):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 import os
 
-from log_archiver.index import ArchiveIndex
-from log_archiver.orphans import find_and_remove_orphans
+from log_archiver.archive.orphans import find_and_remove_orphans
+from log_archiver.index.file import ArchiveIndex
 
 MIB = 1 << 20
 
@@ -50,7 +50,7 @@ def test_orphans_lists_then_aborts_old_incomplete_uploads(s3_env, s3_store, tmp_
 
 
 def test_cleanup_orphans_cli_reports_a_young_incomplete_upload(s3_workspace, run_cli):
-    from log_archiver.storage.s3 import S3Store
+    from log_archiver.storage.s3.store import S3Store
 
     store = S3Store(s3_workspace.bucket, s3_workspace.prefix)
     upload_id = leave_incomplete_upload(s3_workspace.server, store, "archive/logs/2025/01/5/x")
@@ -63,7 +63,7 @@ def test_cleanup_orphans_cli_reports_a_young_incomplete_upload(s3_workspace, run
 
 def test_a_successful_upload_aborts_earlier_incomplete_uploads_of_its_key(s3_env, s3_config,
                                                                           tmp_path):
-    from log_archiver.storage.s3 import S3Store
+    from log_archiver.storage.s3.store import S3Store
 
     config = s3_config()
     store = S3Store.from_url(config.storage, config)
@@ -83,7 +83,7 @@ def test_a_successful_upload_aborts_earlier_incomplete_uploads_of_its_key(s3_env
 
 
 def test_aws_region_is_honoured_after_the_config_region(monkeypatch, tmp_path):
-    from log_archiver.storage.s3 import S3Store
+    from log_archiver.storage.s3.store import S3Store
 
     for name in list(os.environ):
         if name.startswith("AWS_"):

@@ -12,11 +12,11 @@ import json
 
 import pytest
 
-from log_archiver.archive import archive
+from log_archiver.archive.pipeline import archive
+from log_archiver.archive.prepare import Context
 from log_archiver.config import load_config
-from log_archiver.retry import RetryPolicy
-from log_archiver.samples import write_sample_logs
-from log_archiver.workflow import Context
+from log_archiver.util.retry import RetryPolicy
+from log_archiver.util.samples import write_sample_logs
 
 FAILING = ("123-build.log", "123-deploy.log")
 
@@ -228,9 +228,9 @@ def test_different_object_at_a_key_is_kept_until_force_replaces_it(s3_workspace,
 
 def test_a_timeout_is_retried_with_a_longer_timeout(s3_workspace, logs, monkeypatch):
     """Timeouts: the next attempt waits twice as long (a slow server, answering in 1.4 s)."""
-    from log_archiver.storage.s3 import S3Store
-    from log_archiver.upload import upload_records
-    from log_archiver.workflow import prepare
+    from log_archiver.archive.prepare import prepare
+    from log_archiver.archive.upload import upload_records
+    from log_archiver.storage.s3.store import S3Store
 
     place = s3_workspace
     monkeypatch.chdir(place.root)

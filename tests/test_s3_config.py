@@ -11,8 +11,8 @@ import logging
 import pytest
 
 from log_archiver.errors import ConfigError
-from log_archiver.samples import write_sample_logs
-from log_archiver.storage.s3 import S3Store
+from log_archiver.storage.s3.store import S3Store
+from log_archiver.util.samples import write_sample_logs
 
 TOKEN = "FQoGZXIvYXdzEXAMPLESESSIONTOKENVALUE0123456789abcdef"
 WRONG_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYWRONGSECRET"

@@ -25,9 +25,9 @@ from log_archiver.errors import (
     StorageTimeoutError,
     StorageTransientError,
 )
-from log_archiver.retry import RetryPolicy
 from log_archiver.storage import open_store, verify
-from log_archiver.storage.s3 import S3Store
+from log_archiver.storage.s3.store import S3Store
+from log_archiver.util.retry import RetryPolicy
 
 MIB = 1 << 20
 KEY = "archive/logs/2025/01/123/build.log"
@@ -327,7 +327,7 @@ def test_list_pages_and_secrets_stay_out_of_urls(s3_store, s3_server, payload):
 
 
 def test_boto3_is_not_imported_with_the_module():
-    code = ("import sys, log_archiver.storage, log_archiver.storage.s3; "
+    code = ("import sys, log_archiver.storage, log_archiver.storage.s3.store; "
             "print(any(m.split('.')[0] in ('boto3', 'botocore') for m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)

@@ -12,9 +12,9 @@ import zipfile
 import pytest
 
 from conftest import REPO
-from log_archiver import schemas
-from log_archiver.samples import write_sample_logs
-from log_archiver.schemas import SchemaViolation, validate, violations
+from log_archiver.util import schemas
+from log_archiver.util.samples import write_sample_logs
+from log_archiver.util.schemas import SchemaViolation, validate, violations
 
 BAD_VALUES = [None, -1, 1.5, "", "x" * 3, [], {}, True]
 
@@ -118,7 +118,7 @@ def test_the_wheel_ships_every_schema(tmp_path):
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
                     "--target", str(target), str(wheel)], check=True)
-    probe = ("import log_archiver.schemas as s; print(s.schema_dir()); "
+    probe = ("import log_archiver.util.schemas as s; print(s.schema_dir()); "
              "print(len(s.violations('output/archive.json', {})))")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                           env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"},

@@ -248,7 +248,7 @@ def test_command_frontmatter_and_allowed_tools(path):
 
 
 def test_every_slash_command_the_project_mentions_exists():
-    sources = [*DOCS, REPO / "skill" / "log_archiver" / "comment.py"]
+    sources = [*DOCS, REPO / "skill" / "log_archiver" / "integrations" / "comment.py"]
     named = set()
     for source in sources:
         text = source.read_text(encoding="utf-8")

@@ -15,9 +15,9 @@ import sys
 import pytest
 
 from conftest import script
-from log_archiver.index import recompute_entry
-from log_archiver.samples import write_sample_logs
-from log_archiver.validation import validate_index_document, validate_index_file
+from log_archiver.index.file import recompute_entry
+from log_archiver.index.rules import validate_index_document, validate_index_file
+from log_archiver.util.samples import write_sample_logs
 
 ISSUES = (30, 7)
 
@@ -210,7 +210,7 @@ def test_cli_missing_index_is_an_error(workspace, run_cli):
 def test_a_valid_index_is_checked_by_the_compiled_schema_alone(tmp_path, archived_index):
     """jsonschema (slow on a big index) is loaded only to describe a rejection."""
     path = write(tmp_path / ".archive-index.json", archived_index)
-    probe = ("import sys; from log_archiver.validation import validate_index_file; "
+    probe = ("import sys; from log_archiver.index.rules import validate_index_file; "
              f"assert validate_index_file({str(path)!r}) == []; "
              "print('jsonschema' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)

@@ -1,5 +1,5 @@
 """`python -m log_archiver ...`: the same as the `log-archiver` command."""
 
-from .cli import main
+from log_archiver.cli import main
 
 main()

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .errors import ConfigError, UsageError
+from log_archiver.errors import ConfigError, UsageError
 
 CONFIG_NAME = ".log-archiver.json"
 MIB = 1 << 20
@@ -124,7 +124,7 @@ def load_config(cwd: Path | None = None, environ: dict | None = None) -> Config:
             except ValueError:
                 raise ConfigError(f"{name}={raw!r} is not a valid {kind.__name__}",
                                   f"set {name} to a whole number") from None
-    from .retry import delay_scale_from_environment
+    from log_archiver.util.retry import delay_scale_from_environment
 
     delay_scale_from_environment(environ)
     logs_dir = Path(values.pop("logs_dir", "logs")).expanduser()
@@ -142,7 +142,7 @@ def _read_file(path: Path) -> dict:
     except (OSError, UnicodeDecodeError, ValueError) as error:
         raise ConfigError(f"config file {path} is not readable JSON: {error}",
                           f"fix {path} or write a new one: `log-archiver init --force`") from None
-    from .schemas import SchemaViolation, validate
+    from log_archiver.util.schemas import SchemaViolation, validate
 
     try:
         validate("config", data)

@@ -6,17 +6,22 @@ import sys
 
 import click
 
-from .. import __version__
-from .admin import commit_command, init_command, merge_index_command, validate_index_command
-from .output import emit, envelope
-from .recovery import (
+from log_archiver import __version__
+from log_archiver.cli.admin import (
+    commit_command,
+    init_command,
+    merge_index_command,
+    validate_index_command,
+)
+from log_archiver.cli.output import emit, envelope
+from log_archiver.cli.recovery import (
     cleanup_local_command,
     mark_partial_archive_command,
     retry_failed_uploads_command,
     update_file_status_command,
     update_index_command,
 )
-from .steps import (
+from log_archiver.cli.steps import (
     archive_command,
     collect_logs_command,
     compress_logs_command,

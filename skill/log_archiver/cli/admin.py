@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
-from ..errors import UsageError
-from . import output
-from .options import build_context, common_options, issue_argument
+from log_archiver.cli import output
+from log_archiver.cli.options import build_context, common_options, issue_argument
+from log_archiver.errors import UsageError
 
 
 @click.command("init")
@@ -25,9 +25,9 @@ def init_command(store_url, logs_dir, force, quiet):
     repository's git config, and its lock and backup files to .gitignore (run it once per
     clone; commit .gitattributes and .gitignore). Running it again changes nothing.
     """
-    from ..config import CONFIG_NAME, config_template, find_root, load_config
-    from ..fsutil import write_bytes_atomic
-    from ..gitrepo import setup_repository
+    from log_archiver.config import CONFIG_NAME, config_template, find_root, load_config
+    from log_archiver.integrations.git import setup_repository
+    from log_archiver.util.fsutil import write_bytes_atomic
 
     def body():
         root = find_root(Path.cwd())
@@ -39,7 +39,7 @@ def init_command(store_url, logs_dir, force, quiet):
             index_path = load_config(root, environ={}).index_path
         else:
             data = config_template(store_url, logs_dir)
-            from ..schemas import SchemaViolation, validate
+            from log_archiver.util.schemas import SchemaViolation, validate
 
             try:
                 validate("config", data)
@@ -74,7 +74,7 @@ def validate_index_command(paths, settings):
     index of the configured logs dir. Every violation is listed with its JSON path;
     exit 1 if there is any.
     """
-    from ..validation import HINTS, index_file, validate_index_file
+    from log_archiver.index.rules import HINTS, index_file, validate_index_file
 
     def body():
         targets = [index_file(p) for p in paths] or [build_context(settings).index.path]
@@ -101,7 +101,7 @@ def commit_command(issue, settings):
     The archive step runs this itself; run it by hand when that commit failed (a git lock
     held, no identity set). Other staged and unstaged work stays exactly as it was.
     """
-    from ..gitrepo import commit_archive
+    from log_archiver.integrations.git import commit_archive
 
     def body():
         ctx = build_context(settings)
@@ -123,6 +123,6 @@ def merge_index_command(base, ours, theirs):
     """
     import sys
 
-    from ..merge import main
+    from log_archiver.index.merge import main
 
     sys.exit(main([str(base), str(ours), str(theirs)]))

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from ..errors import UsageError
-from ..issue import parse_issue
+from log_archiver.errors import UsageError
+from log_archiver.model.issues import parse_issue
 
 
 def _issue_callback(ctx, param, value):
@@ -51,8 +51,8 @@ def dry_run_option(function):
 
 def build_context(settings: dict, dry_run: bool = False):
     """The library context from the config, the environment and the flags."""
-    from ..config import load_config
-    from ..workflow import Context
+    from log_archiver.archive.prepare import Context
+    from log_archiver.config import load_config
 
     config = load_config()
     overrides = {}
@@ -61,7 +61,7 @@ def build_context(settings: dict, dry_run: bool = False):
     if settings.get("storage"):
         overrides["storage"] = settings["storage"]
     config = config.with_overrides(**overrides)
-    from ..config import check_config
+    from log_archiver.config import check_config
 
     check_config(config)
     return Context(config=config, dry_run=dry_run)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import click
 
-from ..errors import ArchiveError, UsageError
+from log_archiver.errors import ArchiveError, UsageError
 
 EXIT_CODES = {"ok": 0, "noop": 0, "error": 1, "usage": 2, "partial": 3}
 

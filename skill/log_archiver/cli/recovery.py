@@ -7,8 +7,8 @@ from dataclasses import asdict
 
 import click
 
-from . import output
-from .options import (
+from log_archiver.cli import output
+from log_archiver.cli.options import (
     build_context,
     common_options,
     dry_run_option,
@@ -27,7 +27,7 @@ def update_index_command(issue, metadata, settings):
     Logs claimed stored (uploaded, verified, cleaned) are recorded so only when the
     stored object verifies; otherwise pending (status partial, exit 3).
     """
-    from ..recovery import load_metadata, update_index
+    from log_archiver.archive.repair import load_metadata, update_index
 
     def body():
         data = load_metadata(metadata.read(), metadata.name)
@@ -53,7 +53,7 @@ def update_index_command(issue, metadata, settings):
 @common_options
 def update_file_status_command(issue, file, status, cloud_url, error_text, settings):
     """Record the upload STATUS of one FILE of ISSUE (pending, retrying, failed, uploaded)."""
-    from ..recovery import update_file_status
+    from log_archiver.archive.repair import update_file_status
 
     def body():
         ctx = build_context(settings)
@@ -70,7 +70,7 @@ def update_file_status_command(issue, file, status, cloud_url, error_text, setti
 @common_options
 def mark_partial_archive_command(issue, reason, settings):
     """Flag the archive of ISSUE as partial, recording REASON (e.g. index update failed)."""
-    from ..recovery import mark_partial
+    from log_archiver.archive.repair import mark_partial
 
     def body():
         ctx = build_context(settings)
@@ -85,7 +85,7 @@ def mark_partial_archive_command(issue, reason, settings):
 @common_options
 def retry_failed_uploads_command(issue, execute, settings):
     """List the files of ISSUE still to upload (failed or pending); --execute uploads them."""
-    from ..upload import upload_records, wants_upload
+    from log_archiver.archive.upload import upload_records, wants_upload
 
     def body():
         ctx = build_context(settings)
@@ -121,8 +121,8 @@ def cleanup_local_command(issue, orphans, dry_run, settings):
 
     With --orphans (and no ISSUE), remove orphaned files under the logs dir instead.
     """
-    from ..cleanup import cleanup_local
-    from ..errors import UsageError
+    from log_archiver.archive.cleanup import cleanup_local
+    from log_archiver.errors import UsageError
 
     def body():
         if orphans == (issue is not None):
@@ -141,7 +141,7 @@ def cleanup_local_command(issue, orphans, dry_run, settings):
         return {"status": status, "issue_number": issue, **asdict(report), "errors": errors}
 
     def human(doc):
-        from ..orphans import orphan_summary
+        from log_archiver.archive.orphans import orphan_summary
 
         return orphan_summary(doc) if orphans else None
 
@@ -149,8 +149,8 @@ def cleanup_local_command(issue, orphans, dry_run, settings):
 
 
 def _orphans(ctx, dry_run: bool) -> dict:
-    from ..orphans import find_and_remove_orphans
-    from ..workflow import check_logs_dir
+    from log_archiver.archive.orphans import find_and_remove_orphans
+    from log_archiver.archive.prepare import check_logs_dir
 
     check_logs_dir(ctx.config)
     report = find_and_remove_orphans(ctx.index, ctx.logs_dir, dry_run=dry_run, store=ctx.store)

@@ -67,7 +67,7 @@ def _sections(command: click.Command, name: str, parent: click.Context | None):
 
 
 def render_reference() -> str:
-    from . import cli
+    from log_archiver.cli import cli
 
     lines = [HEADER, "| script | runs |", "|---|---|"]
     for script, command in installed_scripts(cli):

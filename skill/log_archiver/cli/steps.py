@@ -8,9 +8,9 @@ from pathlib import Path
 
 import click
 
-from ..errors import UsageError
-from . import output
-from .options import build_context, common_options, dry_run_option, issue_argument
+from log_archiver.cli import output
+from log_archiver.cli.options import build_context, common_options, dry_run_option, issue_argument
+from log_archiver.errors import UsageError
 
 REASON = click.Choice(["issue_closed", "pr_merged", "manual", "retention"])
 
@@ -34,8 +34,8 @@ def archive_command(issue, reason, force, retry, pr, no_commit, reindex_only, dr
     """Archive every log of ISSUE: collect, compress, upload, index, comment, clean, commit."""
     if pr is not None and reason != "pr_merged":
         raise click.UsageError(f"--pr {pr} needs --reason pr_merged (the reason is {reason})")
-    from ..archive import archive
-    from ..summary import archive_summary
+    from log_archiver.archive.pipeline import archive
+    from log_archiver.cli.render import archive_summary
 
     if reindex_only:
         return _reindex(issue, force or retry, dry_run, settings)
@@ -50,7 +50,7 @@ def archive_command(issue, reason, force, retry, pr, no_commit, reindex_only, dr
 
 
 def _reindex(issue, other_mode, dry_run, settings):
-    from ..reindex import reindex, reindex_summary
+    from log_archiver.archive.reindex import reindex, reindex_summary
 
     def body():
         if other_mode:
@@ -67,7 +67,7 @@ def _reindex(issue, other_mode, dry_run, settings):
 @common_options
 def collect_logs_command(issue, settings):
     """List the logs of ISSUE under the logs dir (sessions, builds, deployments, debug)."""
-    from ..workflow import collect
+    from log_archiver.archive.prepare import collect
 
     def body():
         ctx = build_context(settings)
@@ -86,7 +86,7 @@ def collect_logs_command(issue, settings):
 @common_options
 def compress_logs_command(files, settings):
     """Compress each FILE over the size threshold; report what will be uploaded."""
-    from ..workflow import compress
+    from log_archiver.archive.prepare import compress
 
     def body():
         ctx = build_context(settings)
@@ -120,8 +120,8 @@ def prepare_upload_command(issue, reason, force, pr, dry_run, settings):
 
     issue_closed and pr_merged are checked on GitHub first, as archive does (--force
     skips the check)."""
-    from ..archive import check_reason
-    from ..workflow import prepare
+    from log_archiver.archive.pipeline import check_reason
+    from log_archiver.archive.prepare import prepare
 
     if pr is not None and reason != "pr_merged":
         raise click.UsageError(f"--pr {pr} needs --reason pr_merged (the reason is {reason})")
@@ -150,7 +150,7 @@ def file_manager_group():
 @common_options
 def file_manager_upload(plan, force, settings):
     """Upload the files of PLAN (prepare-upload's output, a file or -), verifying each."""
-    from ..upload import upload_records
+    from log_archiver.archive.upload import upload_records
 
     def body():
         try:

@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
-from ..errors import UsageError
-from ..hashing import bare
-from .base import AbandonedUpload, ObjectInfo, Store, verify
+from log_archiver.errors import UsageError
+from log_archiver.storage.base import AbandonedUpload, ObjectInfo, Store, verify
+from log_archiver.util.hashing import bare
 
 if TYPE_CHECKING:
-    from ..config import Config
+    from log_archiver.config import Config
 
 __all__ = ["AbandonedUpload", "ObjectInfo", "Store", "at_timeout", "open_store", "read_timeout",
            "verify", "verify_record"]
@@ -46,14 +46,14 @@ def open_store(url: str, config: Config | None = None) -> Store:
         if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
             raise UsageError(f"storage URL {url!r} is not an absolute file:/// URL",
                              "use file:///absolute/path/to/store")
-        from .local import LocalStore
+        from log_archiver.storage.local import LocalStore
 
         return LocalStore(Path(unquote(parts.path)), public_base)
     if parts.scheme in ("s3", "r2"):
         if not parts.netloc:
             raise UsageError(f"storage URL {url!r} names no bucket",
                              f"use {parts.scheme}://bucket/optional/prefix")
-        from .s3 import S3Store
+        from log_archiver.storage.s3.store import S3Store
 
         return S3Store.from_url(url, config)
     raise UsageError(f"storage URL {url!r} has an unknown scheme {parts.scheme!r}",

@@ -84,7 +84,7 @@ class Store(Protocol):
 
 def verify(store: Store, key: str, *, sha256: str, size: int) -> ObjectInfo:
     """Confirm the stored object has the expected size and checksum, or raise."""
-    from ..errors import ChecksumMismatchError, StorageNotFoundError
+    from log_archiver.errors import ChecksumMismatchError, StorageNotFoundError
 
     info = store.head(key)
     if info is None:
@@ -108,7 +108,7 @@ def verify(store: Store, key: str, *, sha256: str, size: int) -> ObjectInfo:
 
 def clean_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
     """Object metadata as every store keeps it: lowercase names, printable ASCII values."""
-    from ..errors import UsageError
+    from log_archiver.errors import UsageError
 
     clean = {}
     for name, value in (metadata or {}).items():

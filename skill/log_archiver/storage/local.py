@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from urllib.parse import quote
 
-from ..errors import (
+from log_archiver.errors import (
     ChecksumMismatchError,
     StorageConflictError,
     StorageError,
@@ -29,9 +29,9 @@ from ..errors import (
     StoragePermissionError,
     UsageError,
 )
-from ..fsutil import fsync_dir, process_gone, write_bytes_atomic
-from ..hashing import sha256_file
-from .base import AbandonedUpload, ObjectInfo, PutOutcome, clean_metadata
+from log_archiver.storage.base import AbandonedUpload, ObjectInfo, PutOutcome, clean_metadata
+from log_archiver.util.fsutil import fsync_dir, process_gone, write_bytes_atomic
+from log_archiver.util.hashing import sha256_file
 
 OWN_DIR = ".log-archiver"
 _swept_roots: set[Path] = set()  # stores whose dead temp files this process removed

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from .cleanup import cleanup_local
-from .errors import ArchiveError
-from .upload import check_same_store, upload_records
-from .workflow import Context, archive_state, prepare
+from log_archiver.archive.cleanup import cleanup_local
+from log_archiver.archive.prepare import Context, archive_state, prepare
+from log_archiver.archive.upload import check_same_store, upload_records
+from log_archiver.errors import ArchiveError
 
 
 def archive(ctx: Context, issue: int, *, reason: str = "manual", force: bool = False,
@@ -24,7 +24,7 @@ def archive(ctx: Context, issue: int, *, reason: str = "manual", force: bool = F
         check_same_store(entry, ctx.store, move=force)
     issue_info = check_reason(ctx, issue, reason, pr, force, result)
     if state == "done" and not force:
-        from .collect import collect_logs
+        from log_archiver.archive.collect import collect_logs
 
         found, _ = collect_logs(config.logs_dir, issue)
         known = {log["local_path"] for log in entry["logs"]}
@@ -40,7 +40,7 @@ def archive(ctx: Context, issue: int, *, reason: str = "manual", force: bool = F
 
     progress(f"collecting and compressing logs of issue #{issue}")
     if commit and config.commit:  # the main thread mostly waits while logs are compressed
-        from .gitrepo import import_in_background
+        from log_archiver.integrations.git import import_in_background
 
         import_in_background()
     plan = prepare(ctx, issue, reason=reason, force=force,
@@ -113,7 +113,7 @@ def _settle(ctx: Context, entry: dict, result: dict, *, commit: bool) -> dict:
 def _github(ctx: Context, result: dict):
     """A GitHub client for the configured repository, or None (and a warning) without one."""
     if "github" not in ctx.__dict__:
-        from .github import GitHubClient
+        from log_archiver.integrations.github import GitHubClient
 
         try:
             ctx.__dict__["github"] = GitHubClient.from_config(ctx.config, policy=ctx.policy)
@@ -132,7 +132,7 @@ def check_reason(ctx: Context, issue: int, reason: str, pr, force: bool, result)
 
     ``--force`` skips the check; ``manual`` needs none.
     """
-    from .github import check_trigger
+    from log_archiver.integrations.github import check_trigger
 
     client = _github(ctx, result)
     if not force:
@@ -153,8 +153,8 @@ def check_reason(ctx: Context, issue: int, reason: str, pr, force: bool, result)
 
 
 def _comment(ctx: Context, entry: dict, result: dict) -> dict:
-    from .comment import render_comment
-    from .github import publish_comment
+    from log_archiver.integrations.comment import render_comment
+    from log_archiver.integrations.github import publish_comment
 
     body = render_comment(entry, logs_dir=ctx.config.logs_dir)
     published = publish_comment(_github(ctx, result), entry["issue_number"], body)
@@ -166,7 +166,7 @@ def _comment(ctx: Context, entry: dict, result: dict) -> dict:
 
 
 def _commit(ctx: Context, issue: int, freed: int | None) -> dict:
-    from .gitrepo import commit_archive
+    from log_archiver.integrations.git import commit_archive
 
     try:
         return commit_archive(ctx.index, issue, repo_root=ctx.config.root, freed_bytes=freed)

@@ -6,8 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .fsutil import is_temp_name, remove_stale_temps_in
-from .issue import prefixed_matches, session_matches
+from log_archiver.model.issues import prefixed_matches, session_matches
+from log_archiver.util.fsutil import is_temp_name, remove_stale_temps_in
 
 LOG_TYPES = {
     "sessions": ("session", session_matches),

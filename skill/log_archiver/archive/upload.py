@@ -13,13 +13,13 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ArchiveError, StorageConflictError
-from .hashing import bare
-from .index import ArchiveIndex
-from .objectmeta import object_metadata
-from .retry import RetryPolicy
-from .storage import Store, at_timeout, read_timeout, verify_record
-from .timeutil import now_iso
+from log_archiver.errors import ArchiveError, StorageConflictError
+from log_archiver.index.file import ArchiveIndex
+from log_archiver.model.object_metadata import object_metadata
+from log_archiver.storage import Store, at_timeout, read_timeout, verify_record
+from log_archiver.util.clock import now_iso
+from log_archiver.util.hashing import bare
+from log_archiver.util.retry import RetryPolicy
 
 UPLOADABLE = ("pending", "retrying", "uploaded")
 FLUSH_SECONDS = 1.0
@@ -40,7 +40,7 @@ def check_same_store(entry: dict | None, store: Store, *, move: bool = False) ->
     lets a run take the entry to another store."""
     if entry is None or entry.get("storage_url") in (None, store.url):
         return
-    from .errors import UsageError
+    from log_archiver.errors import UsageError
 
     issue = entry["issue_number"]
     if move:
@@ -79,7 +79,7 @@ def _upload_one(store: Store, logs_dir: Path, record: dict, policy: RetryPolicy,
             info = store.head(key)
             if info is not None and info.size == size and info.sha256 == sha256:
                 return "exists", 0
-            from .errors import LocalFileError
+            from log_archiver.errors import LocalFileError
 
             raise LocalFileError(
                 f"local file {local} to upload is missing and {store.url_for(key)} "

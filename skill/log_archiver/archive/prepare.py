@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from .collect import FoundLog, collect_logs
-from .compress import StoredFile, gzip_many, hash_as_is, zstd_one
-from .config import Config
-from .errors import ArchiveError, UsageError
-from .index import STORED_STATES, ArchiveIndex
-from .plan import log_record, merge_records, new_entry
-from .retry import RetryPolicy
+from log_archiver.archive.collect import FoundLog, collect_logs
+from log_archiver.archive.compress import StoredFile, gzip_many, hash_as_is, zstd_one
+from log_archiver.config import Config
+from log_archiver.errors import ArchiveError, UsageError
+from log_archiver.index.file import STORED_STATES, ArchiveIndex
+from log_archiver.model.records import log_record, merge_records, new_entry
+from log_archiver.util.retry import RetryPolicy
 
 REASONS = ("issue_closed", "pr_merged", "manual", "retention")
 
@@ -35,7 +35,7 @@ class Context:
 
     @cached_property
     def store(self):
-        from .storage import open_store
+        from log_archiver.storage import open_store
 
         return open_store(self.config.storage, self.config)
 
@@ -117,7 +117,7 @@ def prepare(ctx: Context, issue: int, *, reason: str = "manual", force: bool = F
                             "compress": f.size > ctx.config.compress_threshold_bytes}
                            for f in to_prepare]
         return result
-    from .collect import remove_stale_temps
+    from log_archiver.archive.collect import remove_stale_temps
 
     result["stale_temps_removed"] = remove_stale_temps(ctx.logs_dir)
     stored, errors = compress(ctx, [f.path for f in to_prepare])

@@ -25,16 +25,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .collect import FoundLog, collect_logs
-from .compress import SUFFIX, hash_as_is
-from .errors import UsageError
-from .fsutil import temp_path_for
-from .hashing import prefixed
-from .issue import prefixed_matches
-from .objectmeta import FOLDERS, described_log
-from .plan import merge_records, new_entry
-from .storage import ObjectInfo, Store
-from .timeutil import from_timestamp, now_iso
+from log_archiver.archive.collect import FoundLog, collect_logs
+from log_archiver.archive.compress import SUFFIX, hash_as_is
+from log_archiver.errors import UsageError
+from log_archiver.model.issues import prefixed_matches
+from log_archiver.model.object_metadata import FOLDERS, described_log
+from log_archiver.model.records import merge_records, new_entry
+from log_archiver.storage import ObjectInfo, Store
+from log_archiver.util.clock import from_timestamp, now_iso
+from log_archiver.util.fsutil import temp_path_for
+from log_archiver.util.hashing import prefixed
 
 ROOT = "archive/logs/"
 _KEY = re.compile(r"^archive/logs/(\d{4})/(\d{2})/([1-9][0-9]*)/([^/]+)$")
@@ -56,7 +56,7 @@ class ReindexReport:
 
 def reindex(ctx, issue: int) -> dict:
     """Rebuild the entry of ``issue``; returns the JSON payload (``status`` included)."""
-    from .workflow import check_logs_dir
+    from log_archiver.archive.prepare import check_logs_dir
 
     check_logs_dir(ctx.config)
     result: dict = {"issue_number": issue, "index_path": str(ctx.index.path),
@@ -243,12 +243,12 @@ def _stored_record(store: Store, info: ObjectInfo, described: dict, stored_path:
 
 def _prepare(ctx, todo: list[FoundLog]) -> list[dict]:
     """Pending records for local logs the store does not hold (compressed as archive does)."""
-    from .plan import log_record
-    from .workflow import compress
+    from log_archiver.archive.prepare import compress
+    from log_archiver.model.records import log_record
 
     stored, errors = compress(ctx, [f.path for f in todo])
     if errors:
-        from .errors import LocalFileError
+        from log_archiver.errors import LocalFileError
 
         first = errors[0]
         raise LocalFileError(f"cannot prepare {first['file']}: {first['message']}",

@@ -27,10 +27,10 @@ class SchemaViolation(ValueError):
 
 
 def schema_dir() -> Path:
-    packaged = Path(__file__).with_name("schemas")
+    packaged = Path(__file__).parent.parent / "schemas"
     if packaged.is_dir():
         return packaged
-    return Path(__file__).resolve().parents[2] / "schemas"
+    return Path(__file__).resolve().parents[3] / "schemas"
 
 
 @cache
@@ -73,7 +73,7 @@ def _fast_validator(kind: str):
     import os
     import types
 
-    from .fsutil import write_bytes_atomic
+    from log_archiver.util.fsutil import write_bytes_atomic
 
     schema = _resolved(FAST_VALIDATED[kind])
     text = json.dumps(schema, sort_keys=True).encode() + importlib.util.MAGIC_NUMBER

@@ -28,9 +28,14 @@ from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
-from .errors import IndexCorruptError, IndexLockTimeout
-from .fsutil import local_error, remove_stale_temps_in, write_bytes_atomic, write_parts_atomic
-from .timeutil import now_iso
+from log_archiver.errors import IndexCorruptError, IndexLockTimeout
+from log_archiver.util.clock import now_iso
+from log_archiver.util.fsutil import (
+    local_error,
+    remove_stale_temps_in,
+    write_bytes_atomic,
+    write_parts_atomic,
+)
 
 SCHEMA_VERSION = 1
 STATE_ORDER = ("pending", "retrying", "failed", "uploaded", "verified", "cleaned")
@@ -63,7 +68,7 @@ def recompute_entry(entry: dict) -> dict:
 
 def dumps(doc: dict) -> bytes:
     """The index as written: two-space indented UTF-8 JSON and a final newline."""
-    from .indexdoc import dumps as dump_layout
+    from log_archiver.index.layout import dumps as dump_layout
 
     return dump_layout(doc)
 
@@ -84,7 +89,7 @@ def _schema_error(source, violation) -> IndexCorruptError:
 
 def validate_document(doc, source: Path | str = "index") -> None:
     """Raise :class:`IndexCorruptError` naming the first violation of the schema."""
-    from .schemas import SchemaViolation, validate
+    from log_archiver.util.schemas import SchemaViolation, validate
 
     try:
         validate("index", doc)
@@ -95,7 +100,7 @@ def validate_document(doc, source: Path | str = "index") -> None:
 
 def validate_changes(document, changed: set[int], source: Path | str = "index") -> None:
     """Validate a document whose entries were valid except, maybe, those of ``changed``."""
-    from .schemas import SchemaViolation, validate
+    from log_archiver.util.schemas import SchemaViolation, validate
 
     try:
         validate("index", {"schema_version": document.schema_version,
@@ -122,8 +127,8 @@ def _identity_text(identity: tuple) -> str:
 @cache
 def _validation_stamp() -> str:
     """Names the rules bytes were validated under: a new schema invalidates old records."""
-    from . import __version__
-    from .schemas import schema_dir
+    from log_archiver import __version__
+    from log_archiver.util.schemas import schema_dir
 
     schema = (schema_dir() / "archive-index.schema.json").read_bytes()
     return f"{__version__}:{hashlib.sha256(schema).hexdigest()[:16]}"
@@ -158,7 +163,7 @@ class ArchiveIndex:
         return self._document().find(issue)
 
     def _document(self):
-        from .indexdoc import IndexDocument
+        from log_archiver.index.layout import IndexDocument
 
         try:
             if self._doc is not None and _identity(os.stat(self.path)) == self._identity:
@@ -184,7 +189,7 @@ class ArchiveIndex:
         return document
 
     def _parse(self, raw: bytes, identity: tuple):
-        from .indexdoc import IndexDocument
+        from log_archiver.index.layout import IndexDocument
 
         known = self._known(identity, raw)
         if known == "layout":
@@ -243,7 +248,7 @@ class ArchiveIndex:
             pass
 
     def read_entry(self, issue: int) -> dict:
-        from .errors import NotArchivedError
+        from log_archiver.errors import NotArchivedError
 
         entry = self.find(issue)
         if entry is None:

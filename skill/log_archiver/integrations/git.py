@@ -21,9 +21,9 @@ import secrets
 import shutil
 from pathlib import Path
 
-from .comment import human_size
-from .errors import GitError, GitLockedError
-from .retry import RetryPolicy
+from log_archiver.errors import GitError, GitLockedError
+from log_archiver.integrations.comment import human_size
+from log_archiver.util.retry import RetryPolicy
 
 ZERO_SHA = "0" * 40
 # git's lock is normally held for milliseconds: wait a few seconds in all, then give up
@@ -68,7 +68,7 @@ def commit_archive(index, issue: int, *, repo_root: Path | None = None,
             freed_bytes = sum(log["original_size_bytes"]
                               + (log["size_bytes"] if log["compressed"] else 0)
                               for log in entry["logs"] if log["upload_status"] == "cleaned")
-        from .index import STORED_STATES
+        from log_archiver.index.file import STORED_STATES
 
         stored = sum(log["upload_status"] in STORED_STATES for log in entry["logs"])
         message = commit_message(issue, entry["total_logs"], freed_bytes,
@@ -140,7 +140,7 @@ def setup_repository(root: Path, index_path: Path) -> dict:
     """
     import git
 
-    from .merge import driver_command, install_merge_driver
+    from log_archiver.index.merge import driver_command, install_merge_driver
 
     root = Path(root).absolute()
     try:
@@ -168,7 +168,7 @@ def setup_repository(root: Path, index_path: Path) -> dict:
 def ignore_index_files(work: Path, index_rel: str) -> dict:
     """Add the index's lock, backup, validity record and temp file names to ``.gitignore``
     (once)."""
-    from .fsutil import TEMP_MARKER, TEMP_SUFFIX, write_bytes_atomic
+    from log_archiver.util.fsutil import TEMP_MARKER, TEMP_SUFFIX, write_bytes_atomic
 
     base = "/" + _gitignore_literal(index_rel)
     wanted = [f"{base}.lock", f"{base}.backup", f"{base}.valid",

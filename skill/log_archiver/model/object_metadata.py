@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import quote, unquote
 
-from .collect import LOG_TYPES
-from .hashing import bare
+from log_archiver.archive.collect import LOG_TYPES
+from log_archiver.util.hashing import bare
 
 LOG_TYPE = "log-type"
 LOCAL_PATH = "local-path"

@@ -9,12 +9,12 @@ first used (the CLI's cold start stays fast).
   PUT, one SHA-256 per part on a multipart upload (above ``multipart_threshold_bytes``).
   The full-object digest also goes into ``x-amz-meta-sha256``: a multipart checksum is a
   checksum of checksums. The caller's metadata (what log the object holds, see
-  :mod:`log_archiver.objectmeta`) goes beside it as ``x-amz-meta-*``.
+  :mod:`log_archiver.model.object_metadata`) goes beside it as ``x-amz-meta-*``.
 - Writes are conditional (``If-None-Match: *`` on PUT and on CompleteMultipartUpload):
   a different object at the key is never replaced unless ``overwrite`` is asked for.
   AWS S3, R2, MinIO and SeaweedFS 4.x answer 412; the HEAD before each upload handles
   the common case, the 412 a writer that raced us.
-- botocore's own retries are off (:class:`log_archiver.retry.RetryPolicy` retries) and
+- botocore's own retries are off (:class:`log_archiver.util.retry.RetryPolicy` retries) and
   every botocore error becomes a :mod:`log_archiver.errors` error with ``__cause__`` set
   (:mod:`.s3errors`); a retry after a timeout gets a longer one (:meth:`with_timeout`).
 - A multipart upload a killed process or a dead server left incomplete still holds its
@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-from ..errors import (
+from log_archiver.errors import (
     ArchiveError,
     ChecksumMismatchError,
     ConfigError,
@@ -49,12 +49,19 @@ from ..errors import (
     StorageTransientError,
     UsageError,
 )
-from .base import AbandonedUpload, ObjectInfo, PutOutcome, clean_metadata
-from .s3errors import is_412, status_of
-from .s3files import BLOCK_SIZE, Slice, b64, check_local, hash_parts, open_local
+from log_archiver.storage.base import AbandonedUpload, ObjectInfo, PutOutcome, clean_metadata
+from log_archiver.storage.s3.errors import is_412, status_of
+from log_archiver.storage.s3.files import (
+    BLOCK_SIZE,
+    Slice,
+    b64,
+    check_local,
+    hash_parts,
+    open_local,
+)
 
 if TYPE_CHECKING:
-    from ..config import Config
+    from log_archiver.config import Config
 
 MIB = 1 << 20
 MIN_PART_BYTES = 5 * MIB  # S3's smallest part (all parts but the last)
@@ -179,7 +186,7 @@ class S3Store:
             response_checksum_validation="when_supported")
         client = session.client("s3", endpoint_url=self.endpoint_url, config=config)
         self.endpoint_url = client.meta.endpoint_url
-        from .redact import hide_in_logs
+        from log_archiver.storage.s3.log_masking import hide_in_logs
 
         hide_in_logs(self._secrets)
         return client
@@ -310,14 +317,14 @@ class S3Store:
 
     def abandoned_uploads(self) -> list[AbandonedUpload]:
         """Every incomplete multipart upload under the prefix (see :mod:`.s3multipart`)."""
-        from .s3multipart import incomplete_uploads
+        from log_archiver.storage.s3.multipart import incomplete_uploads
 
         with self._errors("list uploads", None):
             return incomplete_uploads(self._client, self.bucket, self.prefix, self.url)
 
     def discard(self, abandoned: AbandonedUpload) -> None:
         """Abort one incomplete multipart upload (gone already is not an error)."""
-        from .s3multipart import abort
+        from log_archiver.storage.s3.multipart import abort
 
         with self._errors("abort upload", None):
             abort(self._client, self.bucket, abandoned)
@@ -353,7 +360,7 @@ class S3Store:
             except Exception:  # noqa: BLE001 - the first error is the one to report
                 pass
             raise
-        from .s3multipart import abort_earlier_uploads
+        from log_archiver.storage.s3.multipart import abort_earlier_uploads
 
         abort_earlier_uploads(self._client, self.bucket, full, created)
 
@@ -400,7 +407,7 @@ class S3Store:
             raise self._translate(error, action, key) from error
 
     def _translate(self, error: Exception, action: str, key: str | None) -> ArchiveError:
-        from .s3errors import translate
+        from log_archiver.storage.s3.errors import translate
 
         return translate(error, action=action, where=self.url_for(key) if key else self.url,
                          endpoint_url=self.endpoint_url, profile=self.profile,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import UsageError
+from log_archiver.errors import UsageError
 
 MAX_ISSUE = 2**31 - 1
 _DIGITS = re.compile(r"[1-9][0-9]{0,9}")

@@ -35,11 +35,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .collect import LOG_TYPES
-from .compress import SUFFIX
-from .errors import ArchiveError
-from .fsutil import TEMP_MARKER, TEMP_SUFFIX
-from .index import ArchiveIndex
+from log_archiver.archive.collect import LOG_TYPES
+from log_archiver.archive.compress import SUFFIX
+from log_archiver.errors import ArchiveError
+from log_archiver.index.file import ArchiveIndex
+from log_archiver.util.fsutil import TEMP_MARKER, TEMP_SUFFIX
 
 DAY = 86_400.0
 COMPRESSED_AGE = 7 * DAY
@@ -259,7 +259,7 @@ def _remove(path: Path, relative: str, kind: str, reason: str, stat: os.stat_res
 
 def orphan_summary(doc: dict) -> str:
     """The human summary of ``cleanup-local --orphans``, for stderr."""
-    from .comment import human_size
+    from log_archiver.integrations.comment import human_size
 
     if doc["status"] == "error" and "orphans" not in doc:
         return ""

@@ -13,8 +13,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from .base import AbandonedUpload
-from .s3errors import status_of
+from log_archiver.storage.base import AbandonedUpload
+from log_archiver.storage.s3.errors import status_of
 
 
 def incomplete_uploads(client: Any, bucket: str, prefix: str, url: str) -> list[AbandonedUpload]:

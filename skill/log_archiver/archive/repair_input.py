@@ -13,10 +13,10 @@ import re
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote
 
-from .compress import SUFFIX
-from .errors import UsageError
-from .issue import parse_issue
-from .plan import new_entry
+from log_archiver.archive.compress import SUFFIX
+from log_archiver.errors import UsageError
+from log_archiver.model.issues import parse_issue
+from log_archiver.model.records import new_entry
 
 STORED_CLAIMS = ("uploaded", "verified", "cleaned")
 _COMPRESSION_OF = {suffix: name for name, suffix in SUFFIX.items()}
@@ -29,7 +29,7 @@ def entry_from_metadata(metadata, issue: int, storage_url: str, logs_dir: Path,
 
     A ``cloud_url`` under ``storage_url`` (or ``store_url``, the same store as the store
     spells it) gives a missing ``remote_path``."""
-    from .index import recompute_entry
+    from log_archiver.index.file import recompute_entry
 
     if isinstance(metadata, dict) and "logs" in metadata:
         entry = {**new_entry(issue, "manual", storage_url), **metadata}
@@ -145,7 +145,7 @@ def _join(path: str, sub: str) -> str:
 
 def _violations(schema: str, data) -> list[tuple[str, str]]:
     """The schema's violations, a missing property named in the path (``$.logs[0].x``)."""
-    from .schemas import violations
+    from log_archiver.util.schemas import violations
 
     found = []
     for path, message in violations(schema, data):

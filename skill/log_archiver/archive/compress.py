@@ -20,8 +20,8 @@ from pathlib import Path
 
 from zlib_ng import zlib_ng as zlib
 
-from .fsutil import atomic_writer, local_error
-from .hashing import sha256_and_size
+from log_archiver.util.fsutil import atomic_writer, local_error
+from log_archiver.util.hashing import sha256_and_size
 
 BLOCK_SIZE = 1 << 20  # small enough that a typical 2 MB log keeps two cores busy
 SUFFIX = {"gzip": ".gz", "zstd": ".zst"}

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from .errors import ArchiveError, ConfigError
+from log_archiver.errors import ArchiveError, ConfigError
 
 T = TypeVar("T")
 DELAY_SCALE_ENV = "LOG_ARCHIVER_RETRY_DELAY_SCALE"

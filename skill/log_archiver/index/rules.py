@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .index import STORED_STATES, recompute_entry
+from log_archiver.index.file import STORED_STATES, recompute_entry
 
 INDEX_NAME = ".archive-index.json"
 INDEX_SCHEMA = "archive-index.schema.json"
@@ -93,7 +93,7 @@ def validate_index_document(doc) -> list[dict]:
 
 def _schema_problems(doc) -> tuple[list[dict], list[int] | None]:
     """Schema violations, and which entries are sound enough for the rules (None: none)."""
-    from .schemas import SchemaViolation, validate
+    from log_archiver.util.schemas import SchemaViolation, validate
 
     rejection = None
     try:
@@ -119,7 +119,7 @@ def _schema_problems(doc) -> tuple[list[dict], list[int] | None]:
 
 def _described(schema: str, data, prefix: str, failure) -> list[dict]:
     """jsonschema's account of what the compiled validator rejected, paths under ``prefix``."""
-    from .schemas import violations
+    from log_archiver.util.schemas import violations
 
     found = [violation(prefix + path[1:], "schema", message)
              for path, message in violations(schema, data)]

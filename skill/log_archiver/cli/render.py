@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .comment import human_size
+from log_archiver.integrations.comment import human_size
 
 
 def archive_summary(doc: dict) -> str:

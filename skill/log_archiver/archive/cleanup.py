@@ -16,11 +16,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ArchiveError
-from .hashing import bare, sha256_file
-from .index import STORED_STATES, ArchiveIndex
-from .retry import RetryPolicy
-from .storage import Store, verify_record
+from log_archiver.errors import ArchiveError
+from log_archiver.index.file import STORED_STATES, ArchiveIndex
+from log_archiver.storage import Store, verify_record
+from log_archiver.util.hashing import bare, sha256_file
+from log_archiver.util.retry import RetryPolicy
 
 
 @dataclass

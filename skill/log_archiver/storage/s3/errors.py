@@ -1,6 +1,6 @@
 """What each boto3 / botocore failure means for the archive: the error to raise.
 
-Throttling and 5xx are transient (retried by :class:`log_archiver.retry.RetryPolicy`),
+Throttling and 5xx are transient (retried by :class:`log_archiver.util.retry.RetryPolicy`),
 bad credentials and access denied are permanent, a missing bucket is not-found, and a
 wrong checksum is a mismatch. Messages name the object and the endpoint, never a secret.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from ..errors import (
+from log_archiver.errors import (
     ArchiveError,
     ChecksumMismatchError,
     StorageError,

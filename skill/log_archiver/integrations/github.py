@@ -24,8 +24,7 @@ import re
 from collections.abc import Callable, Mapping
 from urllib.parse import urlsplit
 
-from .comment import find_marker, marker
-from .errors import (
+from log_archiver.errors import (
     ArchiveError,
     ConfigError,
     GitHubError,
@@ -34,7 +33,8 @@ from .errors import (
     TriggerNotMetError,
     UsageError,
 )
-from .retry import RetryPolicy
+from log_archiver.integrations.comment import find_marker, marker
+from log_archiver.util.retry import RetryPolicy
 
 DEFAULT_API_URL = "https://api.github.com"
 TRIGGER_HINT = "archive anyway with `--reason manual` or `--force`"
@@ -163,7 +163,7 @@ class GitHubClient:
         if repository is None:
             return None
         options.setdefault("api_url", environ.get("GITHUB_API_URL") or None)
-        from .retry import delay_scale_from_environment
+        from log_archiver.util.retry import delay_scale_from_environment
 
         scale = delay_scale_from_environment(environ)  # 0 in tests: no pacing either
         options.setdefault("seconds_between_requests", 0.25 * scale)

@@ -6,11 +6,11 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .errors import ArchiveError, NotArchivedError, UsageError
-from .index import STATE_ORDER, ArchiveIndex
-from .retry import RetryPolicy
-from .storage import Store, verify_record
-from .timeutil import now_iso
+from log_archiver.errors import ArchiveError, NotArchivedError, UsageError
+from log_archiver.index.file import STATE_ORDER, ArchiveIndex
+from log_archiver.storage import Store, verify_record
+from log_archiver.util.clock import now_iso
+from log_archiver.util.retry import RetryPolicy
 
 
 def _find_log(entry: dict, file: str, logs_dir: Path) -> dict:
@@ -79,7 +79,7 @@ def update_index(index: ArchiveIndex, issue: int, metadata, storage_url: str, lo
     claim and the reason in ``downgraded``, so ``retry-failed-uploads`` uploads it and
     ``cleanup-local`` never deletes it.
     """
-    from .metadata import STORED_CLAIMS, entry_from_metadata
+    from log_archiver.archive.repair_input import STORED_CLAIMS, entry_from_metadata
 
     entry = entry_from_metadata(metadata, issue, storage_url, logs_dir,
                                 store.url if store is not None else None)

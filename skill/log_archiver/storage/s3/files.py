@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..errors import ChecksumMismatchError, LocalFileError, StorageNotFoundError
+from log_archiver.errors import ChecksumMismatchError, LocalFileError, StorageNotFoundError
 
 BLOCK_SIZE = 1 << 20
 RERUN = "the local file changed since it was prepared; run prepare-upload again"

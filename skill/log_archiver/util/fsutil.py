@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from .errors import LocalFileError
+from log_archiver.errors import LocalFileError
 
 TEMP_SUFFIX = ".tmp"
 TEMP_MARKER = ".la-"

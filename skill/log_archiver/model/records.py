@@ -6,10 +6,10 @@ uploaded, so a retry next month keeps the same remote paths and a crash loses no
 
 from __future__ import annotations
 
-from .collect import FoundLog
-from .compress import StoredFile
-from .hashing import prefixed
-from .timeutil import from_timestamp, now_iso, parse_iso
+from log_archiver.archive.collect import FoundLog
+from log_archiver.archive.compress import StoredFile
+from log_archiver.util.clock import from_timestamp, now_iso, parse_iso
+from log_archiver.util.hashing import prefixed
 
 
 def remote_folder(issue: int, archived_at: str) -> str:
@@ -42,7 +42,7 @@ def _session_seconds(found: FoundLog) -> int | None:
     """Kept in the index so the comment can say it once the log itself is cleaned up."""
     if found.type != "session":
         return None
-    from .comment import session_duration
+    from log_archiver.integrations.comment import session_duration
 
     duration = session_duration(found.path)
     return int(duration.total_seconds()) if duration is not None else None

@@ -1,0 +1,289 @@
+"""A git merge driver for the archive index, so two branches that archived can merge.
+
+Git calls the driver with three temporary files: %O (the common ancestor), %A (ours,
+which must hold the result) and %B (theirs); exit 0 means merged, anything else means
+conflict. :func:`merge_index_files` follows that contract:
+
+- Entries are matched by ``issue_number``, logs inside an entry by ``local_path`` (or
+  ``filename``). Something only one side has is kept, unless the ancestor had it and
+  the other side left it unchanged while this side removed it (then it stays removed).
+- The same log on both sides keeps the further state (pending < retrying < failed <
+  uploaded < verified < cleaned), then the newer ``upload_timestamp``, then the higher
+  ``upload_attempt``; on a full tie, ours.
+- The same log with different ``checksum`` or ``original_checksum`` on the two sides is
+  a real conflict: never a silent choice. So is a removal on one side of something the
+  other side changed, and a side that is not a valid index.
+- Entry fields both sides changed take the value of the side archived later; totals
+  and flags are recomputed from the merged logs; entries are sorted; the result must
+  validate against the schema before it is written (atomically) to %A.
+
+On a conflict %A is left exactly as ours was, git marks the file conflicted, and the
+conflicts are returned through ``report`` (the CLI prints them). Installed per clone by
+:func:`install_merge_driver` (git config is not versioned; ``.gitattributes`` is).
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from log_archiver.errors import ArchiveError, GitError, IndexCorruptError
+from log_archiver.util.fsutil import write_bytes_atomic
+
+DRIVER_NAME = "log-archiver-index"
+DRIVER_COMMAND = "log-archiver merge-index %O %A %B"
+STATE_RANK = {name: rank for rank, name in enumerate(
+    ("pending", "retrying", "failed", "uploaded", "verified", "cleaned"))}
+
+
+@dataclass
+class Conflict:
+    issue: int | None
+    file: str | None
+    ours_checksum: str | None
+    theirs_checksum: str | None
+    reason: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        where = f"issue #{self.issue}" if self.issue is not None else "archive index"
+        if self.file:
+            where += f", {self.file}"
+        sums = ""
+        if self.ours_checksum or self.theirs_checksum:
+            sums = f" (ours {self.ours_checksum}, theirs {self.theirs_checksum})"
+        return f"{where}: {self.reason}{sums}"
+
+
+def _empty() -> dict:
+    return {"schema_version": 1, "last_updated": "1970-01-01T00:00:00Z", "archives": []}
+
+
+def _load(path: Path, side: str) -> dict:
+    """One side as a valid index; an empty file (no common ancestor) is an empty index."""
+    from log_archiver.index.file import validate_document
+
+    raw = Path(path).read_bytes()
+    if not raw.strip():
+        return _empty()
+    try:
+        doc = json.loads(raw)
+    except ValueError as error:
+        raise IndexCorruptError(f"the {side} side of the archive index ({path}) is not JSON: "
+                                f"{error}", "resolve the merge by hand") from None
+    validate_document(doc, f"{path} ({side})")
+    return doc
+
+
+def _load_base(path: Path) -> dict:
+    """The ancestor; if unreadable, merge two-way (nothing counts as removed)."""
+    try:
+        return _load(path, "base")
+    except (ArchiveError, OSError):
+        return _empty()
+
+
+def _log_key(log: dict) -> str:
+    return log.get("local_path") or log.get("filename")
+
+
+def _ts(text: str | None) -> tuple:
+    """Sortable form of an index timestamp (fractions compare correctly too)."""
+    if not text:
+        return ("",)
+    head, _, frac = text.rstrip("Z").partition(".")
+    return (head, frac.ljust(9, "0"))
+
+
+def _newer_log(ours: dict, theirs: dict) -> dict:
+    def rank(log):
+        return (STATE_RANK.get(log.get("upload_status"), -1), _ts(log.get("upload_timestamp")),
+                log.get("upload_attempt") or 0)
+
+    return theirs if rank(theirs) > rank(ours) else ours
+
+
+def _three_way(base: dict, ours: dict, theirs: dict, both, conflicts: list, what) -> list:
+    """Merge keyed items; ``both(key, b, o, t)`` merges an item both sides hold."""
+    merged = []
+    for key in [*ours, *(k for k in theirs if k not in ours)]:
+        b, o, t = base.get(key), ours.get(key), theirs.get(key)
+        if o is not None and t is not None:
+            merged.append(o if o == t else both(key, b, o, t))
+            continue
+        kept, other = (o, "theirs") if o is not None else (t, "ours")
+        if b is None:
+            merged.append(kept)  # added on one side only
+        elif kept != b:
+            conflicts.append(what(key, o, t, f"removed on {other} side, changed on the other"))
+            merged.append(kept)
+        # else: removed on one side, untouched on the other -> stays removed
+    return merged
+
+
+def _merge_entry(issue: int, base: dict | None, ours: dict, theirs: dict,
+                 conflicts: list) -> dict:
+    def log_conflict(key, o, t, reason):
+        o, t = o or {}, t or {}
+        return Conflict(issue, key, o.get("checksum"), t.get("checksum"), reason)
+
+    def both_logs(key, b, o, t):
+        for field in ("checksum", "original_checksum"):
+            if o.get(field) != t.get(field):
+                conflicts.append(Conflict(issue, key, o.get(field), t.get(field),
+                                          f"the same log has a different {field} on each side"))
+                return o
+        return _newer_log(o, t)
+
+    base_logs = {_log_key(log): log for log in (base or {}).get("logs", [])}
+    logs = _three_way(base_logs, {_log_key(log): log for log in ours["logs"]},
+                      {_log_key(log): log for log in theirs["logs"]}, both_logs, conflicts,
+                      log_conflict)
+    later = theirs if _ts(theirs.get("archived_at")) > _ts(ours.get("archived_at")) else ours
+    entry = {}
+    for field in ours:
+        o, t = ours[field], theirs.get(field, ours[field])
+        if o == t or (base is not None and t == base.get(field)):
+            entry[field] = o
+        elif base is not None and o == base.get(field):
+            entry[field] = t
+        else:
+            entry[field] = later.get(field, o)
+    entry["logs"] = logs
+    return entry
+
+
+def merge_documents(base: dict, ours: dict, theirs: dict) -> tuple[dict, list[Conflict]]:
+    """The merged index and the conflicts found (merged is meaningless if any)."""
+    from log_archiver.index.file import recompute_entry, sort_archives
+
+    conflicts: list[Conflict] = []
+
+    def entry_conflict(issue, o, t, reason):
+        return Conflict(issue, None, None, None, reason)
+
+    def both_entries(issue, b, o, t):
+        return recompute_entry(_merge_entry(issue, b, o, t, conflicts))
+
+    by_issue = [{e["issue_number"]: e for e in doc["archives"]} for doc in (base, ours, theirs)]
+    archives = _three_way(*by_issue, both_entries, conflicts, entry_conflict)
+    last = max(ours["last_updated"], theirs["last_updated"], key=_ts)
+    return {**ours, "last_updated": last, "archives": sort_archives(archives)}, conflicts
+
+
+def merge_index_files(base: Path, ours: Path, theirs: Path, *,
+                      report: list | None = None) -> bool:
+    """Git's merge-driver contract: True = merged into ``ours``; False = conflict.
+
+    On False ``ours`` is left byte for byte as it was and ``report`` (when given)
+    receives :class:`Conflict` items naming issue, file and both checksums.
+    """
+    from log_archiver.index.file import dumps, validate_document
+
+    report = report if report is not None else []
+    try:
+        docs = (_load_base(base), _load(ours, "ours"), _load(theirs, "theirs"))
+        merged, conflicts = merge_documents(*docs)
+        if not conflicts:
+            validate_document(merged, "merged archive index")
+    except (ArchiveError, OSError) as error:
+        report.append(Conflict(None, None, None, None, f"cannot merge: {error}"))
+        return False
+    if conflicts:
+        report.extend(conflicts)
+        return False
+    write_bytes_atomic(Path(ours), dumps(merged))
+    return True
+
+
+def driver_command() -> str:
+    """How git should run the driver: ``log-archiver merge-index %O %A %B`` when that name
+    on PATH is this installation, else this installation's script (or module) by path."""
+    installed = Path(sys.executable).with_name("log-archiver")
+    found = shutil.which("log-archiver")
+    if found and (not installed.exists() or Path(found).resolve() == installed.resolve()):
+        return DRIVER_COMMAND
+    if installed.exists():
+        return f"{shlex.quote(str(installed))} merge-index %O %A %B"
+    return f"{shlex.quote(sys.executable)} -m log_archiver.index.merge %O %A %B"
+
+
+def install_merge_driver(repo_root: Path, index_relpath: str, *,
+                         command: str = DRIVER_COMMAND) -> dict:
+    """Route merges of the archive index to the driver in this clone.
+
+    Adds ``/<index_relpath> merge=log-archiver-index`` to ``.gitattributes`` (kept if
+    present, other lines untouched) and sets ``merge.log-archiver-index.name`` and
+    ``.driver`` in the repository's git config. Commit ``.gitattributes``; every clone
+    runs this once for the git config. Running it again changes nothing.
+    """
+    import git
+
+    root = Path(repo_root)
+    try:
+        repo = git.Repo(root)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError) as error:
+        raise GitError(f"{str(root)!r} is not a git repository",
+                       "run `git init` there first, or pass the repository root") from error
+    with repo:
+        pattern, attributes_changed = _add_attribute(root / ".gitattributes", index_relpath)
+        config_changed = False
+        for key, value in ((f"merge.{DRIVER_NAME}.name", "log-archiver archive index merge"),
+                           (f"merge.{DRIVER_NAME}.driver", command)):
+            try:
+                current = repo.git.config("--local", "--get", key)
+            except git.GitCommandError:  # not set
+                current = None
+            if current != value:
+                repo.git.config("--local", key, value)
+                config_changed = True
+    return {"gitattributes": str(root / ".gitattributes"),
+            "gitattributes_changed": attributes_changed, "driver": command,
+            "git_config_changed": config_changed, "pattern": pattern}
+
+
+def _add_attribute(attributes: Path, index_relpath: str) -> tuple[str, bool]:
+    """Give the index the driver in ``.gitattributes``; (its pattern, whether it changed)."""
+    pattern = "/" + Path(index_relpath).as_posix().lstrip("/")
+    if any(ch.isspace() for ch in pattern) or '"' in pattern:
+        pattern = json.dumps(pattern)
+    text = attributes.read_text(encoding="utf-8") if attributes.exists() else ""
+    lines = text.splitlines()
+    for number, existing in enumerate(lines):
+        parts = existing.split()
+        if parts and parts[0] == pattern:
+            if f"merge={DRIVER_NAME}" in parts[1:]:
+                return pattern, False
+            rest = [p for p in parts[1:] if not p.startswith(("merge=", "-merge", "!merge"))]
+            lines[number] = " ".join([pattern, *rest, f"merge={DRIVER_NAME}"])
+            break
+    else:
+        lines.append(f"{pattern} merge={DRIVER_NAME}")
+    write_bytes_atomic(attributes, ("\n".join(lines) + "\n").encode("utf-8"))
+    return pattern, True
+
+
+def main(argv: list[str] | None = None, stderr=None) -> int:
+    """``python -m log_archiver.index.merge %O %A %B``: exit 0 merged, 1 conflict, 2 usage."""
+    args = sys.argv[1:] if argv is None else argv
+    err = stderr or sys.stderr
+    if len(args) != 3:
+        err.write("usage: python -m log_archiver.index.merge BASE OURS THEIRS\n")
+        return 2
+    report: list[Conflict] = []
+    if merge_index_files(*(Path(a) for a in args), report=report):
+        return 0
+    for conflict in report:
+        err.write(f"log-archiver merge conflict: {conflict}\n")
+    err.write(f"log-archiver: {shlex.quote(args[1])} kept as ours; resolve it by hand\n")
+    return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
