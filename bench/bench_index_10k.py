@@ -29,7 +29,7 @@ def seed_index(env: dict, entries: int) -> int:
     run_timed([tool("log-archiver"), "archive", "1", "-q", "--no-commit"], env=env)
     index = ArchiveIndex(logs / ".archive-index.json")
     with index.transaction() as txn:
-        template = txn.entry(1)
+        template = txn.get(1)
         for issue in range(2, entries + 1):
             entry = copy.deepcopy(template)
             entry["issue_number"] = issue

@@ -81,7 +81,9 @@ def test_a_retry_next_month_keeps_the_remote_paths(workspace, run_cli, monkeypat
 def test_update_file_status_uploaded_records_the_cloud_url(workspace, run_cli):
     write_sample_logs(workspace / "logs", 12)
     assert run_cli("prepare-upload", "12").exit_code == 0
-    url = "s3://bucket/archive/logs/2025/01/12/12-build.log"
+    [planned] = [log for log in entry_of(workspace, 12)["logs"]
+                 if log["local_path"] == "builds/12-build.log"]
+    url = f"file://{workspace.parent / 'store'}/{planned['remote_path']}"
     result = run_cli("update-file-status", "12", "builds/12-build.log", "uploaded", url)
     assert result.exit_code == 0, result.stdout
     assert result.json["previous_status"] == "pending"
@@ -93,6 +95,22 @@ def test_update_file_status_uploaded_records_the_cloud_url(workspace, run_cli):
     others = [log for log in entry_of(workspace, 12)["logs"]
               if log["local_path"] != "builds/12-build.log"]
     assert {log["upload_status"] for log in others} == {"pending"}
+
+
+def test_update_file_status_refuses_a_cloud_url_the_store_does_not_give(workspace, run_cli):
+    """A hand-set URL elsewhere would be published in the comment: it is refused."""
+    write_sample_logs(workspace / "logs", 12)
+    assert run_cli("prepare-upload", "12").exit_code == 0
+    before = (workspace / "logs/.archive-index.json").read_bytes()
+    result = run_cli("update-file-status", "12", "builds/12-build.log", "uploaded",
+                     "https://elsewhere.example/x.log")
+    assert result.exit_code == 2
+    [error] = result.json["errors"]
+    assert "https://elsewhere.example/x.log" in error["message"] and "CLOUD_URL" in error["hint"]
+    assert (workspace / "logs/.archive-index.json").read_bytes() == before
+    derived = run_cli("update-file-status", "12", "builds/12-build.log", "uploaded")
+    assert derived.exit_code == 0
+    assert derived.json["cloud_url"].startswith(f"file://{workspace.parent / 'store'}/")
 
 
 def test_file_manager_upload_records_each_files_status(workspace, run_cli, tmp_path):

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from log_archiver.index.file import recompute_entry
 from log_archiver.integrations.comment import (
     MARKER,
     PEEK_BYTES,
@@ -19,6 +18,7 @@ from log_archiver.integrations.comment import (
     render_comment,
     session_duration,
 )
+from log_archiver.model.records import recompute_entry
 
 
 def make_log(issue: int, name: str, *, kind: str = "session", folder: str = "sessions",

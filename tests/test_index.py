@@ -24,8 +24,7 @@ def index(workspace, run_cli):
         assert run_cli("archive", issue, "--no-commit", "-q").exit_code == 0
     idx = ArchiveIndex(logs / ".archive-index.json")
     with idx.transaction() as txn:
-        txn.entry(12)["issue_title"] = "Fix “quotes” — ünïcode 日本 \\ and \"escapes\""
-        txn.touch(12)
+        txn.edit(12)["issue_title"] = "Fix “quotes” — ünïcode 日本 \\ and \"escapes\""
     return ArchiveIndex(idx.path)
 
 
@@ -126,8 +125,7 @@ def _identity_of(path):
 def test_an_invalid_change_is_refused_and_forgotten(index):
     before = index.path.read_bytes()
     with pytest.raises(IndexCorruptError, match="not written"), index.transaction() as txn:
-        txn.entry(300)["logs"][0]["checksum"] = "md5:nope"
-        txn.touch(300)
+        txn.edit(300)["logs"][0]["checksum"] = "md5:nope"
     assert index.path.read_bytes() == before
     assert index.find(300)["logs"][0]["checksum"].startswith("sha256:")
 
@@ -136,8 +134,7 @@ def test_another_writer_is_seen_by_a_long_lived_reader(index):
     reader = ArchiveIndex(index.path)
     assert reader.find(300)["issue_title"] is None
     with ArchiveIndex(index.path).transaction() as txn:
-        txn.entry(300)["issue_title"] = "renamed"
-        txn.touch(300)
+        txn.edit(300)["issue_title"] = "renamed"
     assert reader.find(300)["issue_title"] == "renamed"
 
 
@@ -157,3 +154,28 @@ def test_another_layout_on_disk_is_read_and_rewritten_in_ours(index, workspace, 
     raw = index.path.read_bytes()
     assert IndexDocument.from_layout(raw) is not None
     assert [e["issue_number"] for e in json.loads(raw)["archives"]] == [300, 41, 12, 7]
+
+
+def test_an_edited_entry_is_written_without_being_told(index):
+    """The safe way is the only way: an entry taken for change is written back."""
+    with index.transaction() as txn:
+        txn.edit(7)["issue_title"] = "edited"
+    assert ArchiveIndex(index.path).find(7)["issue_title"] == "edited"
+    assert json.loads(index.path.read_text())["archives"][-1]["issue_title"] == "edited"
+
+
+def test_what_readers_get_cannot_change_the_index(index):
+    before = index.path.read_bytes()
+    found = index.find(12)
+    found["issue_title"] = "scribbled"
+    found["logs"].clear()
+    index.read()["archives"][0]["issue_title"] = "scribbled too"
+    with index.transaction() as txn:
+        txn.get(300)["issue_title"] = "looked at, not edited"
+    assert index.find(12)["logs"] and index.find(12)["issue_title"] != "scribbled"
+    assert index.find(300)["issue_title"] != "looked at, not edited"
+    with index.transaction() as txn:  # another entry changes: the rest is written as it was
+        txn.edit(7)["issue_title"] = "changed"
+    after = json.loads(index.path.read_text())
+    assert {e["issue_number"]: e for e in after["archives"]}[12] == \
+        {e["issue_number"]: e for e in json.loads(before)["archives"]}[12]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from gitutil import init_repo, run_git
-from log_archiver.index.file import dumps, recompute_entry, validate_document
+from log_archiver.index.file import dumps, validate_document
 from log_archiver.index.merge import (
     DRIVER_NAME,
     Conflict,
@@ -20,6 +20,7 @@ from log_archiver.index.merge import (
     merge_documents,
     merge_index_files,
 )
+from log_archiver.model.records import recompute_entry
 
 INDEX = "logs/.archive-index.json"
 DRIVER = f'"{sys.executable}" -m log_archiver.index.merge %O %A %B'

@@ -11,6 +11,8 @@ import sys
 import pytest
 
 from conftest import Result, check_output, script
+from log_archiver.config import load_config
+from log_archiver.repository import Repository
 from log_archiver.util.samples import write_sample_logs
 from log_archiver.util.schemas import violations
 
@@ -100,11 +102,10 @@ def test_cleanup_without_a_store_deletes_nothing(workspace, planned):
 
     index = ArchiveIndex(workspace / "logs/.archive-index.json")
     with index.transaction() as txn:
-        for log in txn.entry(5)["logs"]:
+        for log in txn.edit(5)["logs"]:
             log["upload_status"] = "verified"
-        txn.touch(5)
     before = local_files(workspace)
-    report = cleanup_local(index, 5, workspace / "logs", store=None)
+    report = cleanup_local(Repository(load_config()), 5, verify_with_store=False)
     assert report.deleted == [] and local_files(workspace) == before
     assert len(report.kept) == len(index.find(5)["logs"]) > 0
     assert all("no store" in kept["reason"] for kept in report.kept)

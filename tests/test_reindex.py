@@ -252,7 +252,7 @@ def test_tampered_metadata_is_not_believed(workspace, logs, run_cli, tmp_path):
     assert "builds/123-other.log" not in paths and "builds/123-build.log" in paths
 
 
-def test_log_neither_stored_nor_on_disk_stays_marked_failed(workspace, logs, backend, run_cli):
+def test_log_neither_stored_nor_on_disk_is_marked_lost(workspace, logs, backend, run_cli):
     assert run_cli("archive", "123").exit_code == 0
     lost = next(log for log in entry_of(workspace)["logs"]
                 if log["local_path"] == "builds/123-build.log")
@@ -268,7 +268,7 @@ def test_log_neither_stored_nor_on_disk_stays_marked_failed(workspace, logs, bac
     assert any("builds/123-build.log" in w for w in result.json["warnings"])
     record = next(log for log in entry_of(workspace)["logs"]
                   if log["local_path"] == "builds/123-build.log")
-    assert record["upload_status"] == "failed" and record["last_error"].startswith("lost:")
+    assert record["upload_status"] == "lost" and record["last_error"].startswith("lost:")
     assert record["checksum"] == lost["checksum"]  # what it was is still known
     entry = entry_of(workspace)
     assert entry["partial_archive"] and entry["total_logs"] == 4

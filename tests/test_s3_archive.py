@@ -13,8 +13,8 @@ import json
 import pytest
 
 from log_archiver.archive.pipeline import archive
-from log_archiver.archive.prepare import Context
 from log_archiver.config import load_config
+from log_archiver.repository import Repository as Context
 from log_archiver.util.retry import RetryPolicy
 from log_archiver.util.samples import write_sample_logs
 
@@ -240,8 +240,8 @@ def test_a_timeout_is_retried_with_a_longer_timeout(s3_workspace, logs, monkeypa
     store = S3Store.from_url(config.storage, config).with_timeout(1.0)
     place.proxy.delay = 1.4
     place.proxy.fail_next(2, "slow")  # the first HEAD, and the first retry's HEAD
-    report = upload_records(ctx.index, 123, store, config.logs_dir, policy=ctx.policy,
-                            concurrency=1)
+    ctx.store = store
+    report = upload_records(ctx, 123)
     assert report.failed == [] and len(report.verified) == 4
     # 1 s timed out; 2 s was enough: one retry (with the same timeout, two, then luck)
     assert report.retries == 1

@@ -15,8 +15,8 @@ import sys
 import pytest
 
 from conftest import script
-from log_archiver.index.file import recompute_entry
 from log_archiver.index.rules import validate_index_document, validate_index_file
+from log_archiver.model.records import recompute_entry
 from log_archiver.util.samples import write_sample_logs
 
 ISSUES = (30, 7)

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from log_archiver.errors import ArchiveError
-from log_archiver.index.file import STORED_STATES, ArchiveIndex
-from log_archiver.storage import Store, verify_record
+from log_archiver.model import states
+from log_archiver.repository import Repository
+from log_archiver.storage import verify_record
 from log_archiver.util.hashing import bare, sha256_file
-from log_archiver.util.retry import RetryPolicy
 
 
 @dataclass
@@ -38,17 +38,18 @@ def _original_unchanged(path: Path, log: dict) -> bool:
     return sha256_file(path) == bare(log["original_checksum"])
 
 
-def cleanup_local(index: ArchiveIndex, issue: int, logs_dir: Path, *,
-                  store: Store | None = None, policy: RetryPolicy | None = None,
-                  only_compressed: bool = False, dry_run: bool = False,
-                  workers: int = 2) -> CleanupReport:
+def cleanup_local(repo: Repository, issue: int, *, only_compressed: bool = False,
+                  verify_with_store: bool = True) -> CleanupReport:
     """Delete the local files of every stored log of ``issue``; record them ``cleaned``.
 
     ``only_compressed`` removes just the compressed copies (a partial archive keeps its
     originals). Each log whose status says it is stored is verified against ``store``
-    first, whatever that status is; without a store nothing is deleted.
+    first, whatever that status is; without a store (``verify_with_store`` false) nothing
+    is deleted.
     """
-    policy = policy or RetryPolicy()
+    index, logs_dir, policy = repo.index, repo.logs_dir, repo.policy
+    store = repo.store if verify_with_store else None
+    dry_run, workers = repo.dry_run, repo.config.workers
     report = CleanupReport()
     entry = index.read_entry(issue)
     new_status: dict[str, str] = {}
@@ -62,12 +63,12 @@ def cleanup_local(index: ArchiveIndex, issue: int, logs_dir: Path, *,
     def check(log: dict) -> tuple[dict, str | None, str | None]:
         """(log, status it may be cleaned from, reason to keep it)."""
         status = log["upload_status"]
-        if status not in STORED_STATES:
+        if status not in states.STORED:
             return log, None, f"upload status is {status}"
         original = logs_dir / log["local_path"]
         if not only_compressed and original.exists() and not _original_unchanged(original, log):
             return log, None, "changed since it was archived; re-archive it with --force"
-        if status != "uploaded" and not any(target.exists() for target in targets_of(log)):
+        if status != states.UPLOADED and not any(target.exists() for target in targets_of(log)):
             return log, status, None  # nothing left here to lose
         if store is None:
             return log, None, f"upload status is {status}, but no store to verify it against"
@@ -75,7 +76,7 @@ def cleanup_local(index: ArchiveIndex, issue: int, logs_dir: Path, *,
             verify_record(store, log, policy)
         except ArchiveError as error:
             return log, None, f"stored copy not verified: {error.message}"
-        return log, "verified" if status == "uploaded" else status, None
+        return log, states.VERIFIED if status == states.UPLOADED else status, None
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         checked = list(pool.map(check, entry["logs"]))
@@ -105,15 +106,15 @@ def cleanup_local(index: ArchiveIndex, issue: int, logs_dir: Path, *,
             if status != log["upload_status"]:
                 new_status[name] = status
         elif not any(f["local_path"] == name for f in report.failed):
-            new_status[name] = "cleaned"
+            new_status[name] = states.CLEANED
         elif status != log["upload_status"]:
             new_status[name] = status
     current = {log["local_path"]: log["upload_status"] for log in entry["logs"]}
     new_status = {name: s for name, s in new_status.items() if s != current[name]}
     if new_status and not dry_run:
         with index.transaction() as txn:
-            for log in txn.entry(issue)["logs"]:
+            entry = txn.edit(issue)
+            for log in entry["logs"] if entry else []:
                 if log["local_path"] in new_status:
-                    log["upload_status"] = new_status[log["local_path"]]
-            txn.touch(issue)
+                    states.transition(log, new_status[log["local_path"]])
     return report

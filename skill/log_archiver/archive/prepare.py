@@ -1,72 +1,37 @@
-"""The archive workflow, one function a step; ``archive`` runs them all in order.
+"""The first steps of the workflow: collect the logs, compress and checksum them, and
+record the upload plan in the index (every new record ``pending``).
 
-validate -> collect -> compress -> prepare -> upload -> update index -> comment
--> clean local -> commit index -> summary. Every step is safe to run again: after
-success it changes nothing, after a crash it finishes the job.
+Every step is safe to run again: after success it changes nothing, after a crash it
+finishes the job.
 """
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 
-from log_archiver.archive.collect import FoundLog, collect_logs
+from log_archiver.archive.collect import FoundLog, collect_logs, remove_stale_temps
 from log_archiver.archive.compress import StoredFile, gzip_many, hash_as_is, zstd_one
-from log_archiver.config import Config
-from log_archiver.errors import ArchiveError, UsageError
-from log_archiver.index.file import STORED_STATES, ArchiveIndex
-from log_archiver.model.records import log_record, merge_records, new_entry
-from log_archiver.util.retry import RetryPolicy
-
-REASONS = ("issue_closed", "pr_merged", "manual", "retention")
+from log_archiver.errors import ArchiveError
+from log_archiver.integrations.comment import session_duration
+from log_archiver.model import states
+from log_archiver.model.records import merge_records, new_entry, prepared_record
+from log_archiver.repository import Repository
 
 
-@dataclass
-class Context:
-    config: Config
-    policy: RetryPolicy = field(default_factory=RetryPolicy)
-    dry_run: bool = False
-
-    @cached_property
-    def index(self) -> ArchiveIndex:
-        return ArchiveIndex(self.config.index_path)
-
-    @cached_property
-    def store(self):
-        from log_archiver.storage import open_store
-
-        return open_store(self.config.storage, self.config)
-
-    @property
-    def logs_dir(self) -> Path:
-        return self.config.logs_dir
-
-
-def check_logs_dir(config: Config) -> None:
-    if not config.logs_dir.is_dir():
-        raise UsageError(f"logs dir {config.logs_dir} does not exist",
-                         "set LOG_ARCHIVER_LOGS_DIR or logs_dir in .log-archiver.json")
-
-
-def collect(ctx: Context, issue: int) -> tuple[list[FoundLog], list]:
-    check_logs_dir(ctx.config)
-    found, skipped = collect_logs(ctx.logs_dir, issue)
-    entry = _entry_or_none(ctx, issue)
+def collect(repo: Repository, issue: int) -> tuple[list[FoundLog], list]:
+    repo.check_logs_dir()
+    found, skipped = collect_logs(repo.logs_dir, issue)
+    entry = repo.index.find(issue)
     if entry is not None:  # compressed copies we made are not logs of their own
         artifacts = {log["stored_path"] for log in entry["logs"] if log["compressed"]}
         found = [log for log in found if log.relative not in artifacts]
     return found, skipped
 
 
-def _entry_or_none(ctx: Context, issue: int) -> dict | None:
-    return ctx.index.find(issue)
-
-
-def compress(ctx: Context, files: list[Path]) -> tuple[list[StoredFile], list[dict]]:
+def compress(repo: Repository, files: list[Path]) -> tuple[list[StoredFile], list[dict]]:
     """Compress the files over the threshold and checksum the rest, on every core."""
-    config = ctx.config
+    config = repo.config
     big = [p for p in files if p.stat().st_size > config.compress_threshold_bytes]
     small = [p for p in files if p not in set(big)]
     results: dict[Path, StoredFile] = {}
@@ -100,39 +65,38 @@ def _keep(results, errors, source, result) -> None:
         raise result
 
 
-def prepare(ctx: Context, issue: int, *, reason: str = "manual", force: bool = False,
+def prepare(repo: Repository, issue: int, *, reason: str = "manual", force: bool = False,
             title: str | None = None, url: str | None = None) -> dict:
     """Collect, compress and record the upload plan (every new record ``pending``)."""
-    found, skipped = collect(ctx, issue)
-    entry = _entry_or_none(ctx, issue)
+    found, skipped = collect(repo, issue)
+    entry = repo.index.find(issue)
     done = {log["local_path"]: log for log in (entry or {}).get("logs", [])
-            if log["upload_status"] in STORED_STATES}
+            if states.is_stored(log)}
     to_prepare = [f for f in found if force or f.relative not in done]
     unchanged = [f.relative for f in found if f.relative in done and not force]
     result = {"issue_number": issue, "found": [f.relative for f in found],
               "skipped": [vars(s) for s in skipped], "already_stored": unchanged,
               "errors": [], "files": []}
-    if ctx.dry_run:
+    if repo.dry_run:
         result["files"] = [{"local_path": f.relative, "type": f.type, "size_bytes": f.size,
-                            "compress": f.size > ctx.config.compress_threshold_bytes}
+                            "compress": f.size > repo.config.compress_threshold_bytes}
                            for f in to_prepare]
         return result
-    from log_archiver.archive.collect import remove_stale_temps
-
-    result["stale_temps_removed"] = remove_stale_temps(ctx.logs_dir)
-    stored, errors = compress(ctx, [f.path for f in to_prepare])
+    result["stale_temps_removed"] = remove_stale_temps(repo.logs_dir)
+    stored, errors = compress(repo, [f.path for f in to_prepare])
     result["errors"] = errors
     by_source = {s.source: s for s in stored}
-    fresh = [log_record(f, by_source[f.path], ctx.logs_dir)
+    fresh = [prepared_record_of(f, by_source[f.path], repo.logs_dir)
              for f in to_prepare if f.path in by_source]
-    with ctx.index.transaction() as txn:
-        current = txn.entry(issue)
-        if current is None:
-            current = new_entry(issue, reason, ctx.store.url, title=title, url=url)
+    with repo.index.transaction() as txn:
+        current = txn.get(issue)
+        created = current is None
+        if created:
+            current = new_entry(issue, reason, repo.store.url, title=title, url=url)
         before = {key: current.get(key) for key in _HEADER_KEYS}
         if force:
             current["archive_reason"] = reason
-            current["storage_url"] = ctx.store.url  # --force may move an entry's store
+            current["storage_url"] = repo.store.url  # --force may move an entry's store
         if title:
             current["issue_title"] = title
         if url:
@@ -140,7 +104,7 @@ def prepare(ctx: Context, issue: int, *, reason: str = "manual", force: bool = F
         _note_unprepared(current, errors)
         merge_records(current, fresh)
         header_changed = any(current.get(key) != value for key, value in before.items())
-        if fresh or header_changed or txn.entry(issue) is None:
+        if fresh or header_changed or created:
             txn.put(current)
         planned = {r["local_path"] for r in fresh}
         result["files"] = [log for log in current["logs"] if log["local_path"] in planned]
@@ -165,12 +129,32 @@ def _note_unprepared(entry: dict, errors: list[dict]) -> None:
         entry["partial_reason"] = None
 
 
-def archive_state(entry: dict | None) -> str:
-    """``none``, ``incomplete`` (uploads to do), ``stored`` (local files left) or ``done``."""
-    if entry is None:
-        return "none"
-    if not entry["upload_complete"] or entry["partial_archive"]:
-        return "incomplete"
-    if any(log["upload_status"] != "cleaned" for log in entry["logs"]):
-        return "stored"
-    return "done"
+def prepared_record_of(found: FoundLog, stored: StoredFile, logs_dir: Path) -> dict:
+    return prepared_record(
+        log_type=found.type, local_path=found.relative,
+        stored_path=stored.path.relative_to(logs_dir).as_posix(), stored_name=stored.path.name,
+        size=stored.size, original_size=stored.original_size, compression=stored.compression,
+        sha256=stored.sha256, original_sha256=stored.original_sha256, mtime=found.mtime,
+        duration_seconds=_session_seconds(found))
+
+
+def _session_seconds(found: FoundLog) -> int | None:
+    """Kept in the index so the comment can say it once the log itself is cleaned up."""
+    if found.type != "session":
+        return None
+    duration = session_duration(found.path)
+    return int(duration.total_seconds()) if duration is not None else None
+
+
+def prepare_upload(repo: Repository, issue: int, *, reason: str = "manual",
+                   pr: int | None = None, force: bool = False) -> dict:
+    """``prepare-upload``: check the reason on GitHub as archive does, then :func:`prepare`."""
+    from log_archiver.archive.trigger import check_reason
+
+    checked: dict = {"warnings": []}
+    info = check_reason(repo, issue, reason, pr, force, checked)
+    plan = prepare(repo, issue, reason=reason, force=force, title=info.get("title"),
+                   url=info.get("url"))
+    status = "error" if plan["errors"] else ("ok" if plan["files"] else "noop")
+    return {"status": status, "storage_url": repo.config.storage, **plan,
+            "warnings": checked["warnings"]}

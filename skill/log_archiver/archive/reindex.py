@@ -28,16 +28,16 @@ from pathlib import Path
 from log_archiver.archive.collect import FoundLog, collect_logs
 from log_archiver.archive.compress import SUFFIX, hash_as_is
 from log_archiver.errors import UsageError
+from log_archiver.model import keys, states
 from log_archiver.model.issues import prefixed_matches
 from log_archiver.model.object_metadata import FOLDERS, described_log
-from log_archiver.model.records import merge_records, new_entry
+from log_archiver.model.records import merge_records, new_entry, stored_record
+from log_archiver.repository import Repository
 from log_archiver.storage import ObjectInfo, Store
 from log_archiver.util.clock import from_timestamp, now_iso
 from log_archiver.util.fsutil import temp_path_for
 from log_archiver.util.hashing import prefixed
 
-ROOT = "archive/logs/"
-_KEY = re.compile(r"^archive/logs/(\d{4})/(\d{2})/([1-9][0-9]*)/([^/]+)$")
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 BY_SUFFIX = {suffix: name for name, suffix in SUFFIX.items()}
 
@@ -54,11 +54,9 @@ class ReindexReport:
     extra_objects: list[str] = field(default_factory=list)
 
 
-def reindex(ctx, issue: int) -> dict:
+def reindex(ctx: Repository, issue: int) -> dict:
     """Rebuild the entry of ``issue``; returns the JSON payload (``status`` included)."""
-    from log_archiver.archive.prepare import check_logs_dir
-
-    check_logs_dir(ctx.config)
+    ctx.check_logs_dir()
     result: dict = {"issue_number": issue, "index_path": str(ctx.index.path),
                     "storage_url": ctx.store.url, "warnings": [], "errors": []}
     if ctx.dry_run:
@@ -68,13 +66,13 @@ def reindex(ctx, issue: int) -> dict:
         changed = True
     else:
         with ctx.index.transaction() as txn:
-            old = txn.entry(issue)
+            old = txn.get(issue)
             _same_store(old, ctx.store.url, issue)
             entry, report = _rebuild(ctx, issue, old)
             changed = old is None or _comparable(old) != _comparable(entry)
             if changed:
                 txn.put(entry)
-            entry = txn.entry(issue)
+            entry = txn.get(issue)
     result["reindex"] = vars(report)
     result["files"] = [{key: log[key] for key in ("local_path", "remote_path", "upload_status")}
                        for log in entry["logs"]]
@@ -87,7 +85,7 @@ def reindex(ctx, issue: int) -> dict:
                                   "archiving); it is kept: re-archive it with --force")
     for name in report.missing:
         result["warnings"].append(f"{name} was in the entry but is neither stored nor on disk; "
-                                  "it stays in the entry, marked failed: put the file back "
+                                  "it stays in the entry, marked lost: put the file back "
                                   f"under {ctx.logs_dir} and run "
                                   f"`log-archiver archive {issue} --retry`")
     for key in report.extra_objects:
@@ -146,15 +144,15 @@ def _rebuild(ctx, issue: int, old: dict | None) -> tuple[dict, ReindexReport]:
         stored_path = path + suffix
         if path in local:
             consumed.add(path)
-            status = "verified"
+            status = states.VERIFIED
             if described["original_sha256"] != hashed[path]:
                 report.changed.append(path)
         elif stored_path in local and hashed[stored_path] == info.sha256:
             consumed.add(stored_path)  # only the compressed copy is left: ours to clean
-            status = "verified"
+            status = states.VERIFIED
         else:
-            status = "cleaned"
-        (report.verified if status == "verified" else report.cleaned).append(path)
+            status = states.CLEANED
+        (report.verified if status == states.VERIFIED else report.cleaned).append(path)
         records.append(_stored_record(store, info, described, stored_path, status,
                                       old_logs.get(path), local.get(path)))
 
@@ -173,9 +171,9 @@ def _rebuild(ctx, issue: int, old: dict | None) -> tuple[dict, ReindexReport]:
     for path in report.missing:  # kept, and marked: the index is all that says it existed
         log = old_logs[path]
         lost = f"lost: not at {log['cloud_url'] or log['remote_path']} and not on disk"
-        if (log["upload_status"], log["last_error"]) != ("failed", lost):
-            log = {**log, "upload_status": "failed", "upload_timestamp": now_iso(),
-                   "last_error": lost}
+        if (log["upload_status"], log["last_error"]) != (states.LOST, lost):
+            log = states.transition(dict(log), states.LOST, upload_timestamp=now_iso(),
+                                    last_error=lost)
         entry["logs"].append(log)
     entry["logs"].sort(key=lambda log: log["local_path"])
     return entry, report
@@ -183,10 +181,10 @@ def _rebuild(ctx, issue: int, old: dict | None) -> tuple[dict, ReindexReport]:
 
 def _stored_objects(store: Store, issue: int, workers: int) -> list[ObjectInfo]:
     """Every object under ``archive/logs/*/*/ISSUE/``, with its checksum and metadata."""
-    keys = [info.key for info in store.list(ROOT)
-            if (match := _KEY.match(info.key)) and int(match.group(3)) == issue]
+    found = [info.key for info in store.list(keys.ROOT)
+             if keys.issue_of_key(info.key) == issue]
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        heads = list(pool.map(store.head, keys))
+        heads = list(pool.map(store.head, found))
     return [info for info in heads if info is not None]
 
 
@@ -206,13 +204,19 @@ def _archived_at(old: dict | None, objects: list[ObjectInfo]) -> str:
         return old["archived_at"]
     if not objects:
         return now_iso()
-    newest = max(_KEY.match(info.key).group(1, 2) for info in objects)
+    months = {info.key: _month(info.key) for info in objects}
+    newest = max(months.values())
     times = [info.modified for info in objects
-             if info.modified and _KEY.match(info.key).group(1, 2) == newest]
+             if info.modified and months[info.key] == newest]
     stamp = from_timestamp(min(times)) if times else None
     if stamp and (stamp[:4], stamp[5:7]) == newest:
         return stamp
     return f"{newest[0]}-{newest[1]}-01T00:00:00Z"
+
+
+def _month(key: str) -> tuple[str, str]:
+    parsed = keys.parse_key(key)
+    return parsed.year, parsed.month
 
 
 def _stored_record(store: Store, info: ObjectInfo, described: dict, stored_path: str,
@@ -220,31 +224,24 @@ def _stored_record(store: Store, info: ObjectInfo, described: dict, stored_path:
     checksum = prefixed(info.sha256)
     if old is not None and old["remote_path"] == info.key and old["checksum"] == checksum \
             and old["stored_path"] == stored_path:
-        return {**old, "upload_status": status, "last_error": None,
-                "cloud_url": store.url_for(info.key),
-                "public_url": store.public_url_for(info.key)}
+        return states.adopt({**old, "last_error": None, "cloud_url": store.url_for(info.key),
+                             "public_url": store.public_url_for(info.key)}, status)
     stamp = from_timestamp(info.modified) if info.modified else now_iso()
     created = described.get("created")
     if not (created and _ISO.match(created)):
         created = from_timestamp(found.mtime) if found else stamp
-    path = described["local_path"]
-    return {
-        "type": described["type"], "filename": path.rsplit("/", 1)[-1], "local_path": path,
-        "stored_path": stored_path, "remote_path": info.key,
-        "cloud_url": store.url_for(info.key), "public_url": store.public_url_for(info.key),
-        "size_bytes": info.size, "original_size_bytes": described["original_size"],
-        "compressed": described["compression"] is not None,
-        "compression": described["compression"], "checksum": checksum,
-        "original_checksum": prefixed(described["original_sha256"]), "created": created,
-        "archived": stamp, "upload_status": status, "upload_timestamp": stamp,
-        "upload_attempt": max(1, old["upload_attempt"] if old else 1), "last_error": None,
-    }
+    return stored_record(
+        log_type=described["type"], local_path=described["local_path"],
+        stored_path=stored_path, key=info.key, size=info.size, sha256=info.sha256,
+        original_size=described["original_size"], original_sha256=described["original_sha256"],
+        compression=described["compression"], created=created, stamp=stamp, status=status,
+        cloud_url=store.url_for(info.key), public_url=store.public_url_for(info.key),
+        upload_attempt=old["upload_attempt"] if old else 1)
 
 
 def _prepare(ctx, todo: list[FoundLog]) -> list[dict]:
     """Pending records for local logs the store does not hold (compressed as archive does)."""
-    from log_archiver.archive.prepare import compress
-    from log_archiver.model.records import log_record
+    from log_archiver.archive.prepare import compress, prepared_record_of
 
     stored, errors = compress(ctx, [f.path for f in todo])
     if errors:
@@ -254,7 +251,7 @@ def _prepare(ctx, todo: list[FoundLog]) -> list[dict]:
         raise LocalFileError(f"cannot prepare {first['file']}: {first['message']}",
                              first.get("hint") or "fix the file and run again")
     by_source = {s.source: s for s in stored}
-    return [log_record(f, by_source[f.path], ctx.logs_dir) for f in todo]
+    return [prepared_record_of(f, by_source[f.path], ctx.logs_dir) for f in todo]
 
 
 def _pending_stub(found: FoundLog) -> dict:

@@ -7,7 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from log_archiver.errors import ArchiveError, NotArchivedError, UsageError
-from log_archiver.index.file import STATE_ORDER, ArchiveIndex
+from log_archiver.model import states
+from log_archiver.repository import Repository
 from log_archiver.storage import Store, verify_record
 from log_archiver.util.clock import now_iso
 from log_archiver.util.retry import RetryPolicy
@@ -29,84 +30,98 @@ def _find_log(entry: dict, file: str, logs_dir: Path) -> dict:
                      f"pick one of: {', '.join(log['local_path'] for log in entry['logs'])}")
 
 
-def update_file_status(index: ArchiveIndex, issue: int, file: str, status: str,
-                       cloud_url: str | None, logs_dir: Path, error: str | None = None) -> dict:
-    if status not in STATE_ORDER:
-        raise UsageError(f"status {status!r} is not one of {', '.join(STATE_ORDER)}",
-                         "use uploaded with the cloud URL, or failed")
-    if status in ("verified", "cleaned"):
-        raise UsageError(f"status {status!r} is set only after the stored copy is checked",
-                         "mark it uploaded; cleanup-local verifies it before deleting anything")
-    with index.transaction() as txn:
-        entry = txn.entry(issue)
+def update_file_status(repo: Repository, issue: int, file: str, status: str,
+                       cloud_url: str | None, error: str | None = None) -> dict:
+    """Record a file's state by hand. ``verified`` and ``cleaned`` are never taken on
+    word: they are reached only by checking the store. A ``cloud_url`` must be the one
+    the store gives the log's key (the index publishes only URLs it can derive)."""
+    if status not in states.HAND_SETTABLE:
+        if status in (states.VERIFIED, states.CLEANED):
+            raise UsageError(f"status {status!r} is set only after the stored copy is checked",
+                             "mark it uploaded; cleanup-local verifies it before deleting "
+                             "anything")
+        raise UsageError(f"status {status!r} is not one of {', '.join(states.HAND_SETTABLE)}",
+                         "use uploaded, or failed")
+    with repo.index.transaction() as txn:
+        entry = txn.edit(issue)
         if entry is None:
-            raise NotArchivedError(f"issue {issue} has no entry in {index.path}",
+            raise NotArchivedError(f"issue {issue} has no entry in {repo.index.path}",
                                    f"run `prepare-upload {issue}` first")
-        log = _find_log(entry, file, logs_dir)
+        log = _find_log(entry, file, repo.logs_dir)
         before = log["upload_status"]
-        log["upload_status"] = status
-        log["upload_timestamp"] = now_iso()
-        if status == "uploaded":
-            log["cloud_url"] = cloud_url or log["cloud_url"]
-            log["archived"] = log["archived"] or log["upload_timestamp"]
-            log["last_error"] = None
-        elif status == "failed":
-            log["last_error"] = error or log["last_error"] or "marked failed by hand"
-        txn.touch(issue)
+        fields: dict = {"upload_timestamp": now_iso()}
+        if status == states.UPLOADED:
+            fields.update(cloud_url=_derived_url(repo, log, cloud_url),
+                          public_url=repo.store.public_url_for(log["remote_path"]),
+                          archived=log["archived"] or fields["upload_timestamp"],
+                          last_error=None)
+        elif status == states.FAILED:
+            fields["last_error"] = error or log["last_error"] or "marked failed by hand"
+        states.transition(log, status, **fields)
     return {"local_path": log["local_path"], "previous_status": before, "upload_status": status,
             "cloud_url": log["cloud_url"]}
 
 
-def mark_partial(index: ArchiveIndex, issue: int, reason: str) -> dict:
-    with index.transaction() as txn:
-        entry = txn.entry(issue)
+def _derived_url(repo: Repository, log: dict, given: str | None) -> str:
+    """The store's URL of the log's key; a URL given by hand must be that one."""
+    derived = repo.store.url_for(log["remote_path"])
+    if given is not None and given != derived:
+        raise UsageError(f"cloud URL {given!r} is not where this store keeps "
+                         f"{log['local_path']}: it is {derived!r}",
+                         "leave CLOUD_URL out (it is derived from the store and the key), or "
+                         "pass --storage with the store that holds the object")
+    return derived
+
+
+def mark_partial(repo: Repository, issue: int, reason: str | None) -> dict:
+    """Flag the entry partial with ``reason``, or clear a flag set so (``reason`` None)."""
+    with repo.index.transaction() as txn:
+        entry = txn.edit(issue)
         if entry is None:
-            raise NotArchivedError(f"issue {issue} has no entry in {index.path}",
+            raise NotArchivedError(f"issue {issue} has no entry in {repo.index.path}",
                                    f"run `prepare-upload {issue}` first")
+        previous = entry.get("partial_reason")
         entry["partial_reason"] = reason
-        txn.touch(issue)
-    return {"partial_reason": reason}
+    return {"partial_reason": reason, "previous_reason": previous}
 
 
-def update_index(index: ArchiveIndex, issue: int, metadata, storage_url: str, logs_dir: Path,
-                 *, store: Store | None = None, policy: RetryPolicy | None = None,
-                 workers: int = 4) -> dict:
+def update_index(repo: Repository, issue: int, metadata) -> dict:
     """Add or replace the entry of ``issue`` from metadata: an entry, or a list of logs.
 
-    The metadata is checked and completed first (:mod:`.metadata`). A log it claims is
-    stored (``uploaded``, ``verified``, ``cleaned``) is recorded so only if its object in
-    ``store`` has the recorded size and SHA-256; otherwise it is recorded ``pending``, the
-    claim and the reason in ``downgraded``, so ``retry-failed-uploads`` uploads it and
-    ``cleanup-local`` never deletes it.
+    The metadata is checked and completed first (:mod:`.repair_input`). A log it claims
+    is stored (``uploaded``, ``verified``, ``cleaned``) is recorded so only if its object
+    in the store has the recorded size and SHA-256; otherwise it is recorded ``pending``,
+    the claim and the reason in ``downgraded``, so ``retry-failed-uploads`` uploads it and
+    ``cleanup-local`` never deletes it. Every URL is the one the store gives the key.
     """
-    from log_archiver.archive.repair_input import STORED_CLAIMS, entry_from_metadata
+    from log_archiver.archive.repair_input import entry_from_metadata
 
-    entry = entry_from_metadata(metadata, issue, storage_url, logs_dir,
-                                store.url if store is not None else None)
-    claims = [log for log in entry["logs"] if log["upload_status"] in STORED_CLAIMS]
+    store = repo.store
+    entry = entry_from_metadata(metadata, issue, repo.config.storage, repo.logs_dir, store.url)
+    claims = [log for log in entry["logs"] if states.is_stored(log)]
     downgraded = []
-    for log, reason in _unverified(claims, store, policy or RetryPolicy(), workers):
+    for log, reason in _unverified(claims, store, repo.policy, repo.config.workers):
         downgraded.append({"local_path": log["local_path"], "claimed": log["upload_status"],
                            "reason": reason})
-        log.update(upload_status="pending", last_error=f"claimed {log['upload_status']} "
-                   f"by update-index, but {reason}")
-    for log in claims:
-        if log["upload_status"] != "pending" and store is not None and not log["cloud_url"]:
+        states.claim(log, states.PENDING)
+        log["last_error"] = f"claimed {downgraded[-1]['claimed']} by update-index, but {reason}"
+    for log in entry["logs"]:
+        if states.is_stored(log):
             log["cloud_url"] = store.url_for(log["remote_path"])
-    with index.transaction() as txn:
-        existed = txn.entry(issue) is not None
+            log["public_url"] = store.public_url_for(log["remote_path"])
+        else:
+            log["cloud_url"] = log["public_url"] = None
+    with repo.index.transaction() as txn:
+        existed = txn.has(issue)
         txn.put(entry)
     return {"status": "partial" if downgraded else "ok",
             "action": "replaced" if existed else "created", "total_logs": entry["total_logs"],
             "downgraded": downgraded}
 
 
-def _unverified(claims: list[dict], store: Store | None, policy: RetryPolicy,
+def _unverified(claims: list[dict], store: Store, policy: RetryPolicy,
                 workers: int) -> list[tuple[dict, str]]:
     """The logs among ``claims`` whose stored object does not verify, and why."""
-    if store is None:
-        return [(log, "there is no store to verify it against") for log in claims]
-
     def check(log: dict) -> str | None:
         try:
             verify_record(store, log, policy)

@@ -15,10 +15,10 @@ from urllib.parse import unquote
 
 from log_archiver.archive.compress import SUFFIX
 from log_archiver.errors import UsageError
+from log_archiver.model import states
 from log_archiver.model.issues import parse_issue
-from log_archiver.model.records import new_entry
+from log_archiver.model.records import given_record, new_entry, recompute_entry
 
-STORED_CLAIMS = ("uploaded", "verified", "cleaned")
 _COMPRESSION_OF = {suffix: name for name, suffix in SUFFIX.items()}
 _MISSING = re.compile(r"'([^']+)' is a required property")
 
@@ -29,8 +29,6 @@ def entry_from_metadata(metadata, issue: int, storage_url: str, logs_dir: Path,
 
     A ``cloud_url`` under ``storage_url`` (or ``store_url``, the same store as the store
     spells it) gives a missing ``remote_path``."""
-    from log_archiver.index.file import recompute_entry
-
     if isinstance(metadata, dict) and "logs" in metadata:
         entry = {**new_entry(issue, "manual", storage_url), **metadata}
         where = "$.logs"
@@ -120,13 +118,11 @@ def _complete_log(record: dict, bases: tuple[str, str], logs_dir: Path) -> tuple
     if isinstance(log.get("local_path"), str):
         log.setdefault("filename", PurePosixPath(log["local_path"]).name)
     claimed = log.get("upload_status") or ("uploaded" if log.get("cloud_url") else "pending")
-    log["upload_status"] = claimed
-    for name, default in (("cloud_url", None), ("public_url", None), ("archived", None),
-                          ("last_error", None)):
-        log.setdefault(name, default)
-    log.setdefault("upload_timestamp", log["archived"])
-    log.setdefault("upload_attempt", 1 if claimed in STORED_CLAIMS else 0)
-    return log, problems
+    if claimed not in states.STATES:
+        problems.append((".upload_status", f"{claimed!r} is not one of "
+                                           f"{', '.join(states.STATES)}"))
+        claimed = states.PENDING
+    return given_record(log, claimed), problems
 
 
 def _remote_from_url(log: dict, bases: tuple[str, str]) -> str | None:

@@ -13,15 +13,21 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from log_archiver.errors import ArchiveError, StorageConflictError
-from log_archiver.index.file import ArchiveIndex
+from log_archiver.errors import (
+    ArchiveError,
+    LocalFileError,
+    NotArchivedError,
+    StorageConflictError,
+    UsageError,
+)
+from log_archiver.model import states
 from log_archiver.model.object_metadata import object_metadata
+from log_archiver.repository import Repository
 from log_archiver.storage import Store, at_timeout, read_timeout, verify_record
 from log_archiver.util.clock import now_iso
 from log_archiver.util.hashing import bare
 from log_archiver.util.retry import RetryPolicy
 
-UPLOADABLE = ("pending", "retrying", "uploaded")
 FLUSH_SECONDS = 1.0
 
 
@@ -40,12 +46,10 @@ def check_same_store(entry: dict | None, store: Store, *, move: bool = False) ->
     lets a run take the entry to another store."""
     if entry is None or entry.get("storage_url") in (None, store.url):
         return
-    from log_archiver.errors import UsageError
-
     issue = entry["issue_number"]
     if move:
         only_there = [log["local_path"] for log in entry["logs"]
-                      if log["upload_status"] == "cleaned"]
+                      if log["upload_status"] == states.CLEANED]
         if not only_there:
             return
         raise UsageError(
@@ -62,8 +66,8 @@ def check_same_store(entry: dict | None, store: Store, *, move: bool = False) ->
 
 
 def wants_upload(record: dict, retry_failed: bool) -> bool:
-    return record["upload_status"] in UPLOADABLE or (
-        retry_failed and record["upload_status"] == "failed")
+    return record["upload_status"] in states.UPLOADABLE or (
+        retry_failed and record["upload_status"] == states.FAILED)
 
 
 def _upload_one(store: Store, logs_dir: Path, record: dict, policy: RetryPolicy,
@@ -74,13 +78,11 @@ def _upload_one(store: Store, logs_dir: Path, record: dict, policy: RetryPolicy,
     key = record["remote_path"]
     local = logs_dir / record["stored_path"]
     retries = 0
-    if record["upload_status"] != "uploaded":
+    if record["upload_status"] != states.UPLOADED:
         if not local.exists():
             info = store.head(key)
             if info is not None and info.size == size and info.sha256 == sha256:
                 return "exists", 0
-            from log_archiver.errors import LocalFileError
-
             raise LocalFileError(
                 f"local file {local} to upload is missing and {store.url_for(key)} "
                 "does not hold it",
@@ -96,12 +98,11 @@ def _upload_one(store: Store, logs_dir: Path, record: dict, policy: RetryPolicy,
     return outcome, retries + more
 
 
-def upload_records(index: ArchiveIndex, issue: int, store: Store, logs_dir: Path, *,
-                   local_paths: set[str] | None = None, retry_failed: bool = False,
-                   overwrite: bool = False, policy: RetryPolicy | None = None,
-                   concurrency: int = 4) -> UploadReport:
+def upload_records(repo: Repository, issue: int, *, local_paths: set[str] | None = None,
+                   retry_failed: bool = False, overwrite: bool = False) -> UploadReport:
     """Upload every record of ``issue`` that is not stored yet (or only ``local_paths``)."""
-    policy = policy or RetryPolicy()
+    index, store, logs_dir = repo.index, repo.store, repo.logs_dir
+    policy, concurrency = repo.policy, repo.config.upload_concurrency
     report = UploadReport()
     entry = index.read_entry(issue)
     check_same_store(entry, store, move=overwrite)
@@ -119,12 +120,17 @@ def upload_records(index: ArchiveIndex, issue: int, store: Store, logs_dir: Path
         if not changes:
             return
         with index.transaction() as txn:
-            current = txn.entry(issue)
+            current = txn.edit(issue)
+            if current is None:
+                raise NotArchivedError(
+                    f"the entry of issue {issue} left {index.path} while its logs were being "
+                    "uploaded (was the index restored or another branch checked out?)",
+                    f"run `log-archiver archive {issue}` again: stored objects are found and "
+                    "kept, nothing is uploaded twice")
             for log in current["logs"]:
                 update = changes.get(log["local_path"])
                 if update is not None and log["checksum"] == update.pop("_checksum"):
-                    log.update(update)
-            txn.touch(issue)
+                    states.transition(log, update.pop("_status"), **update)
         changes.clear()
 
     with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(todo)))) as pool:
@@ -154,7 +160,7 @@ def _result_update(record: dict, future, store: Store, report: UploadReport) -> 
         report.retries += retries
         report.failed.append({"local_path": name, "remote_path": record["remote_path"],
                               **error.to_dict()})
-        update.update(upload_status="failed", last_error=error.message,
+        update.update(_status=states.FAILED, last_error=error.message,
                       upload_attempt=record["upload_attempt"] + 1 + retries)
         if isinstance(error, StorageConflictError):
             update["last_error"] = f"{error.message} ({error.hint})"
@@ -164,7 +170,7 @@ def _result_update(record: dict, future, store: Store, report: UploadReport) -> 
     if outcome == "replaced":
         report.replaced.append(name)
     key = record["remote_path"]
-    update.update(upload_status="verified", last_error=None, archived=stamp,
+    update.update(_status=states.VERIFIED, last_error=None, archived=stamp,
                   cloud_url=store.url_for(key), public_url=store.public_url_for(key),
                   upload_attempt=record["upload_attempt"] + 1 + retries)
     return update

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from log_archiver.cli import output
-from log_archiver.cli.options import build_context, common_options, issue_argument
+from log_archiver.cli.options import build_repository, common_options, issue_argument
 from log_archiver.errors import UsageError
 
 
@@ -77,7 +77,7 @@ def validate_index_command(paths, settings):
     from log_archiver.index.rules import HINTS, index_file, validate_index_file
 
     def body():
-        targets = [index_file(p) for p in paths] or [build_context(settings).index.path]
+        targets = [index_file(p) for p in paths] or [build_repository(settings).index.path]
         violations, errors = [], []
         for target in targets:
             for problem in validate_index_file(target):
@@ -104,7 +104,7 @@ def commit_command(issue, settings):
     from log_archiver.integrations.git import commit_archive
 
     def body():
-        ctx = build_context(settings)
+        ctx = build_repository(settings)
         done = commit_archive(ctx.index, issue, repo_root=ctx.config.root)
         return {"status": done["status"], "issue_number": issue, "commit": done}
 

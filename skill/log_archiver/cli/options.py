@@ -49,10 +49,10 @@ def dry_run_option(function):
                         help="Say what would happen; change nothing.")(function)
 
 
-def build_context(settings: dict, dry_run: bool = False):
-    """The library context from the config, the environment and the flags."""
-    from log_archiver.archive.prepare import Context
-    from log_archiver.config import load_config
+def build_repository(settings: dict, dry_run: bool = False):
+    """The repository every operation takes, from the config, the environment and the flags."""
+    from log_archiver.config import check_config, load_config
+    from log_archiver.repository import Repository
 
     config = load_config()
     overrides = {}
@@ -61,7 +61,5 @@ def build_context(settings: dict, dry_run: bool = False):
     if settings.get("storage"):
         overrides["storage"] = settings["storage"]
     config = config.with_overrides(**overrides)
-    from log_archiver.config import check_config
-
     check_config(config)
-    return Context(config=config, dry_run=dry_run)
+    return Repository(config=config, dry_run=dry_run)

@@ -9,7 +9,7 @@ import click
 
 from log_archiver.cli import output
 from log_archiver.cli.options import (
-    build_context,
+    build_repository,
     common_options,
     dry_run_option,
     issue_argument,
@@ -31,9 +31,7 @@ def update_index_command(issue, metadata, settings):
 
     def body():
         data = load_metadata(metadata.read(), metadata.name)
-        ctx = build_context(settings)
-        result = update_index(ctx.index, issue, data, ctx.config.storage, ctx.logs_dir,
-                              store=ctx.store, policy=ctx.policy, workers=ctx.config.workers)
+        result = update_index(build_repository(settings), issue, data)
         errors = [{"type": "not_stored", "message": f"{d['local_path']} was claimed "
                    f"{d['claimed']} but {d['reason']}; recorded as pending",
                    "retryable": True, "file": d["local_path"],
@@ -56,9 +54,8 @@ def update_file_status_command(issue, file, status, cloud_url, error_text, setti
     from log_archiver.archive.repair import update_file_status
 
     def body():
-        ctx = build_context(settings)
         return {"status": "ok", "issue_number": issue,
-                **update_file_status(ctx.index, issue, file, status, cloud_url, ctx.logs_dir,
+                **update_file_status(build_repository(settings), issue, file, status, cloud_url,
                                      error_text)}
 
     output.run("update-file-status", body, quiet=settings["quiet"])
@@ -66,15 +63,25 @@ def update_file_status_command(issue, file, status, cloud_url, error_text, setti
 
 @click.command("mark-partial-archive")
 @issue_argument
-@click.argument("reason")
+@click.argument("reason", required=False)
+@click.option("--clear", is_flag=True,
+              help="Remove the partial flag a REASON set, once its cause is fixed.")
 @common_options
-def mark_partial_archive_command(issue, reason, settings):
-    """Flag the archive of ISSUE as partial, recording REASON (e.g. index update failed)."""
+def mark_partial_archive_command(issue, reason, clear, settings):
+    """Flag the archive of ISSUE as partial, recording REASON (e.g. index update failed).
+
+    With --clear (and no REASON), remove that flag again; the entry stays partial only
+    while some of its logs are not stored.
+    """
     from log_archiver.archive.repair import mark_partial
 
+    if clear == (reason is not None):
+        raise click.UsageError("pass either REASON or --clear" if not clear else
+                               "--clear takes no REASON")
+
     def body():
-        ctx = build_context(settings)
-        return {"status": "ok", "issue_number": issue, **mark_partial(ctx.index, issue, reason)}
+        return {"status": "ok", "issue_number": issue,
+                **mark_partial(build_repository(settings), issue, reason)}
 
     output.run("mark-partial-archive", body, quiet=settings["quiet"])
 
@@ -88,7 +95,7 @@ def retry_failed_uploads_command(issue, execute, settings):
     from log_archiver.archive.upload import upload_records, wants_upload
 
     def body():
-        ctx = build_context(settings)
+        ctx = build_repository(settings)
         entry = ctx.index.read_entry(issue)
         todo = [log for log in entry["logs"] if wants_upload(log, retry_failed=True)]
         files = [{"local_path": log["local_path"], "stored_path": log["stored_path"],
@@ -99,8 +106,7 @@ def retry_failed_uploads_command(issue, execute, settings):
             return {"status": "noop", "issue_number": issue, "files": []}
         if not execute:
             return {"status": "ok", "issue_number": issue, "files": files}
-        report = upload_records(ctx.index, issue, ctx.store, ctx.logs_dir, retry_failed=True,
-                                policy=ctx.policy, concurrency=ctx.config.upload_concurrency)
+        report = upload_records(ctx, issue, retry_failed=True)
         return {"status": "partial" if report.failed else "ok", "issue_number": issue,
                 "files": files, **asdict(report)}
 
@@ -129,11 +135,10 @@ def cleanup_local_command(issue, orphans, dry_run, settings):
             raise UsageError("pass either ISSUE or --orphans, not both" if orphans else
                              "no ISSUE given", "run `cleanup-local ISSUE` to free one issue's "
                              "logs, or `cleanup-local --orphans` for abandoned files")
-        ctx = build_context(settings, dry_run)
+        ctx = build_repository(settings, dry_run)
         if orphans:
             return _orphans(ctx, dry_run)
-        report = cleanup_local(ctx.index, issue, ctx.logs_dir, store=ctx.store, policy=ctx.policy,
-                               dry_run=dry_run, workers=ctx.config.workers)
+        report = cleanup_local(ctx, issue)
         status = "error" if report.failed else ("ok" if report.deleted else "noop")
         errors = [{"type": "local_file", "message": f"cannot delete {f['path']}: {f['message']}",
                    "retryable": False, "hint": "fix its permissions and run cleanup-local again"}
@@ -150,9 +155,8 @@ def cleanup_local_command(issue, orphans, dry_run, settings):
 
 def _orphans(ctx, dry_run: bool) -> dict:
     from log_archiver.archive.orphans import find_and_remove_orphans
-    from log_archiver.archive.prepare import check_logs_dir
 
-    check_logs_dir(ctx.config)
+    ctx.check_logs_dir()
     report = find_and_remove_orphans(ctx.index, ctx.logs_dir, dry_run=dry_run, store=ctx.store)
     errors = [_orphan_error(failure) for failure in report.failed]
     status = "error" if report.failed else ("ok" if report.orphans else "noop")

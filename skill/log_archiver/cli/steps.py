@@ -9,7 +9,12 @@ from pathlib import Path
 import click
 
 from log_archiver.cli import output
-from log_archiver.cli.options import build_context, common_options, dry_run_option, issue_argument
+from log_archiver.cli.options import (
+    build_repository,
+    common_options,
+    dry_run_option,
+    issue_argument,
+)
 from log_archiver.errors import UsageError
 
 REASON = click.Choice(["issue_closed", "pr_merged", "manual", "retention"])
@@ -41,7 +46,7 @@ def archive_command(issue, reason, force, retry, pr, no_commit, reindex_only, dr
         return _reindex(issue, force or retry, dry_run, settings)
 
     def body():
-        ctx = build_context(settings, dry_run)
+        ctx = build_repository(settings, dry_run)
         say = (lambda m: None) if settings["quiet"] else (lambda m: click.echo(f"… {m}", err=True))
         return archive(ctx, issue, reason=reason, force=force, retry=retry, pr=pr,
                        commit=not no_commit, progress=say)
@@ -57,7 +62,7 @@ def _reindex(issue, other_mode, dry_run, settings):
             raise UsageError("--reindex-only cannot be combined with --force or --retry",
                              f"run `log-archiver archive {issue} --reindex-only` first, then "
                              f"`log-archiver archive {issue} --retry`")
-        return reindex(build_context(settings, dry_run), issue)
+        return reindex(build_repository(settings, dry_run), issue)
 
     output.run("archive", body, dry_run=dry_run, quiet=settings["quiet"], human=reindex_summary)
 
@@ -70,7 +75,7 @@ def collect_logs_command(issue, settings):
     from log_archiver.archive.prepare import collect
 
     def body():
-        ctx = build_context(settings)
+        ctx = build_repository(settings)
         found, skipped = collect(ctx, issue)
         return {"status": "ok", "issue_number": issue, "logs_dir": str(ctx.logs_dir),
                 "files": [str(f.path) for f in found],
@@ -89,7 +94,7 @@ def compress_logs_command(files, settings):
     from log_archiver.archive.prepare import compress
 
     def body():
-        ctx = build_context(settings)
+        ctx = build_repository(settings)
         missing = [str(f) for f in files if not f.is_file()]
         if missing:
             raise UsageError(f"not a file: {', '.join(missing)}",
@@ -120,21 +125,14 @@ def prepare_upload_command(issue, reason, force, pr, dry_run, settings):
 
     issue_closed and pr_merged are checked on GitHub first, as archive does (--force
     skips the check)."""
-    from log_archiver.archive.pipeline import check_reason
-    from log_archiver.archive.prepare import prepare
+    from log_archiver.archive.prepare import prepare_upload
 
     if pr is not None and reason != "pr_merged":
         raise click.UsageError(f"--pr {pr} needs --reason pr_merged (the reason is {reason})")
 
     def body():
-        ctx = build_context(settings, dry_run)
-        checked: dict = {"warnings": []}
-        info = check_reason(ctx, issue, reason, pr, force, checked)
-        plan = prepare(ctx, issue, reason=reason, force=force, title=info.get("title"),
-                       url=info.get("url"))
-        status = "error" if plan["errors"] else ("ok" if plan["files"] else "noop")
-        return {"status": status, "storage_url": ctx.config.storage, **plan,
-                "warnings": checked["warnings"]}
+        return prepare_upload(build_repository(settings, dry_run), issue, reason=reason, pr=pr,
+                              force=force)
 
     output.run("prepare-upload", body, dry_run=dry_run, quiet=settings["quiet"])
 
@@ -160,10 +158,9 @@ def file_manager_upload(plan, force, settings):
         except (ValueError, KeyError, TypeError) as error:
             raise UsageError(f"plan {plan.name} is not prepare-upload output ({error})",
                              "pass the JSON printed by `prepare-upload ISSUE`") from None
-        ctx = build_context(settings)
-        report = upload_records(ctx.index, issue, ctx.store, ctx.logs_dir, local_paths=paths,
-                                retry_failed=True, overwrite=force, policy=ctx.policy,
-                                concurrency=ctx.config.upload_concurrency)
+        ctx = build_repository(settings)
+        report = upload_records(ctx, issue, local_paths=paths, retry_failed=True,
+                                overwrite=force)
         entry = ctx.index.read_entry(issue)
         status = "partial" if report.failed else (
             "ok" if report.verified or report.already_stored else "noop")

@@ -28,7 +28,10 @@ from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
+import orjson
+
 from log_archiver.errors import IndexCorruptError, IndexLockTimeout
+from log_archiver.model.records import recompute_entry
 from log_archiver.util.clock import now_iso
 from log_archiver.util.fsutil import (
     local_error,
@@ -38,8 +41,6 @@ from log_archiver.util.fsutil import (
 )
 
 SCHEMA_VERSION = 1
-STATE_ORDER = ("pending", "retrying", "failed", "uploaded", "verified", "cleaned")
-STORED_STATES = frozenset({"uploaded", "verified", "cleaned"})
 
 
 def empty_index() -> dict:
@@ -50,20 +51,9 @@ def sort_archives(archives: list[dict]) -> list[dict]:
     return sorted(archives, key=lambda entry: entry["issue_number"], reverse=True)
 
 
-def recompute_entry(entry: dict) -> dict:
-    """Derive the totals and the completion flags from the entry's logs."""
-    logs = entry["logs"]
-    stored = sum(log["size_bytes"] for log in logs)
-    original = sum(log["original_size_bytes"] for log in logs)
-    entry["total_logs"] = len(logs)
-    entry["total_size_bytes"] = stored
-    entry["total_original_size_bytes"] = original
-    entry["compression_ratio"] = round(stored / original, 4) if original else None
-    entry["retry_count"] = sum(max(log["upload_attempt"] - 1, 0) for log in logs)
-    complete = all(log["upload_status"] in STORED_STATES for log in logs)
-    entry["upload_complete"] = complete
-    entry["partial_archive"] = not complete or bool(entry.get("partial_reason"))
-    return entry
+def copied(entry: dict | None) -> dict | None:
+    """A private copy of an entry: what readers get, so no caller changes the cache."""
+    return None if entry is None else orjson.loads(orjson.dumps(entry))
 
 
 def dumps(doc: dict) -> bytes:
@@ -74,8 +64,6 @@ def dumps(doc: dict) -> bytes:
 
 
 def loads(raw: bytes):
-    import orjson
-
     return orjson.loads(raw)
 
 
@@ -153,14 +141,14 @@ class ArchiveIndex:
     def read(self) -> dict:
         """The current index as a dict (an empty one when there is none yet), validated.
 
-        Parses every entry: code that needs one issue uses :meth:`find` instead. The
-        entries may be shared with later reads: change them only in a transaction.
+        Parses every entry: code that needs one issue uses :meth:`find` instead. What it
+        returns is a copy: changes reach the file only through :meth:`transaction`.
         """
-        return self._document().to_dict()
+        return orjson.loads(orjson.dumps(self._document().to_dict()))
 
     def find(self, issue: int) -> dict | None:
-        """The entry of ``issue``, or None (see :meth:`read` on sharing)."""
-        return self._document().find(issue)
+        """A copy of the entry of ``issue``, or None."""
+        return copied(self._document().find(issue))
 
     def _document(self):
         from log_archiver.index.layout import IndexDocument
@@ -329,21 +317,29 @@ class ArchiveIndex:
 
 
 class IndexTransaction:
-    """The index being changed, and which issues the change touched."""
+    """The index being changed. An entry taken with :meth:`edit` is written back when
+    the transaction ends (validated, its totals derived again); nothing else is."""
 
     def __init__(self, document):
         self.document = document
         self.changed: set[int] = set()
 
-    def entry(self, issue: int) -> dict | None:
-        return self.document.find(issue)
+    def has(self, issue: int) -> bool:
+        return self.document.find(issue) is not None
+
+    def get(self, issue: int) -> dict | None:
+        """A copy of the entry of ``issue`` to look at (changing it changes nothing)."""
+        return copied(self.document.find(issue))
+
+    def edit(self, issue: int) -> dict | None:
+        """The entry of ``issue`` to change in place, or None; it will be written."""
+        entry = self.document.find(issue)
+        if entry is not None:
+            self.changed.add(issue)
+        return entry
 
     def put(self, entry: dict) -> None:
         """Insert or replace the entry of its issue (its totals computed now)."""
         recompute_entry(entry)
         self.document.put(entry)
         self.changed.add(entry["issue_number"])
-
-    def touch(self, issue: int) -> None:
-        """Record that the entry of ``issue`` was changed in place."""
-        self.changed.add(issue)

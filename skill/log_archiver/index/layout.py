@@ -51,8 +51,8 @@ def _issue_of(body: bytes) -> int | None:
 class IndexDocument:
     """``schema_version``, ``last_updated`` and the entries, newest issue first.
 
-    Entries handed out are live: change them only inside a transaction, and say so with
-    ``IndexTransaction.touch`` (an untouched entry is written back as it was read).
+    Entries handed out are live: only ``IndexTransaction`` hands them out for change, and
+    it records which it handed out (an entry not handed out is written back as it was read).
     """
 
     def __init__(self, schema_version: int, last_updated: str, issues: list[int],
@@ -93,9 +93,6 @@ class IndexDocument:
 
     def issues(self) -> list[int]:
         return list(self._issues)
-
-    def __len__(self) -> int:
-        return len(self._issues)
 
     def find(self, issue: int) -> dict | None:
         try:

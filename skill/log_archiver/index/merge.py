@@ -32,12 +32,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from log_archiver.errors import ArchiveError, GitError, IndexCorruptError
+from log_archiver.model import states
 from log_archiver.util.fsutil import write_bytes_atomic
 
 DRIVER_NAME = "log-archiver-index"
 DRIVER_COMMAND = "log-archiver merge-index %O %A %B"
-STATE_RANK = {name: rank for rank, name in enumerate(
-    ("pending", "retrying", "failed", "uploaded", "verified", "cleaned"))}
+STATE_RANK = {name: rank for rank, name in enumerate(states.STATES)}
 
 
 @dataclass
@@ -161,7 +161,8 @@ def _merge_entry(issue: int, base: dict | None, ours: dict, theirs: dict,
 
 def merge_documents(base: dict, ours: dict, theirs: dict) -> tuple[dict, list[Conflict]]:
     """The merged index and the conflicts found (merged is meaningless if any)."""
-    from log_archiver.index.file import recompute_entry, sort_archives
+    from log_archiver.index.file import sort_archives
+    from log_archiver.model.records import recompute_entry
 
     conflicts: list[Conflict] = []
 

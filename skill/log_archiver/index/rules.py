@@ -24,7 +24,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from log_archiver.index.file import STORED_STATES, recompute_entry
+from log_archiver.model.records import recompute_entry
+from log_archiver.model.states import STORED as STORED_STATES
 
 INDEX_NAME = ".archive-index.json"
 INDEX_SCHEMA = "archive-index.schema.json"

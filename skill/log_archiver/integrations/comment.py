@@ -27,6 +27,8 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from log_archiver.model.states import STORED as STORED_STATES
+
 MARKER = "<!-- log-archiver:archive issue={issue} -->"
 PEEK_BYTES = 4096
 MAX_LIST_CHARS = 55_000  # GitHub refuses comment bodies over 65,536 characters
@@ -37,7 +39,6 @@ GROUPS = (
     ("deployment", "Deployment Logs"),
     ("debug", "Debug Logs"),
 )
-STORED_STATES = ("uploaded", "verified", "cleaned")
 
 _MARKER_RE = re.compile(r"<!--\s*log-archiver:archive\s+issue=(\d+)\s*-->")
 _TS = (r"(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?"

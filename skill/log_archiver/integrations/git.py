@@ -68,7 +68,7 @@ def commit_archive(index, issue: int, *, repo_root: Path | None = None,
             freed_bytes = sum(log["original_size_bytes"]
                               + (log["size_bytes"] if log["compressed"] else 0)
                               for log in entry["logs"] if log["upload_status"] == "cleaned")
-        from log_archiver.index.file import STORED_STATES
+        from log_archiver.model.states import STORED as STORED_STATES
 
         stored = sum(log["upload_status"] in STORED_STATES for log in entry["logs"])
         message = commit_message(issue, entry["total_logs"], freed_bytes,

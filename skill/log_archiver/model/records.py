@@ -1,4 +1,8 @@
-"""The upload plan: one index record per log, with the remote path it will live at.
+"""The records the index keeps: an entry per issue, a log record per file.
+
+The one place a log record is built (:func:`prepared_record` for a log about to be
+uploaded, :func:`stored_record` for an object found in the store, :func:`given_record`
+for one a person hands to ``update-index``) and an entry's totals are derived.
 
 The plan is recorded in the index (every record ``pending``) before anything is
 uploaded, so a retry next month keeps the same remote paths and a crash loses nothing.
@@ -6,15 +10,16 @@ uploaded, so a retry next month keeps the same remote paths and a crash loses no
 
 from __future__ import annotations
 
-from log_archiver.archive.collect import FoundLog
-from log_archiver.archive.compress import StoredFile
-from log_archiver.util.clock import from_timestamp, now_iso, parse_iso
+from log_archiver.model import keys, states
+from log_archiver.util.clock import from_timestamp, now_iso
 from log_archiver.util.hashing import prefixed
 
-
-def remote_folder(issue: int, archived_at: str) -> str:
-    moment = parse_iso(archived_at)
-    return f"archive/logs/{moment.year:04d}/{moment.month:02d}/{issue}"
+LOG_FIELDS = (
+    "type", "filename", "local_path", "stored_path", "remote_path", "cloud_url", "public_url",
+    "size_bytes", "original_size_bytes", "compressed", "compression", "checksum",
+    "original_checksum", "created", "duration_seconds", "archived", "upload_status",
+    "upload_timestamp", "upload_attempt", "last_error",
+)
 
 
 def new_entry(issue: int, reason: str, storage_url: str, *, title: str | None = None,
@@ -38,69 +43,97 @@ def new_entry(issue: int, reason: str, storage_url: str, *, title: str | None = 
     }
 
 
-def _session_seconds(found: FoundLog) -> int | None:
-    """Kept in the index so the comment can say it once the log itself is cleaned up."""
-    if found.type != "session":
-        return None
-    from log_archiver.integrations.comment import session_duration
+def recompute_entry(entry: dict) -> dict:
+    """Derive the totals and the completion flags from the entry's logs."""
+    logs = entry["logs"]
+    stored = sum(log["size_bytes"] for log in logs)
+    original = sum(log["original_size_bytes"] for log in logs)
+    entry["total_logs"] = len(logs)
+    entry["total_size_bytes"] = stored
+    entry["total_original_size_bytes"] = original
+    entry["compression_ratio"] = round(stored / original, 4) if original else None
+    entry["retry_count"] = sum(max(log["upload_attempt"] - 1, 0) for log in logs)
+    complete = all(states.is_stored(log) for log in logs)
+    entry["upload_complete"] = complete
+    entry["partial_archive"] = not complete or bool(entry.get("partial_reason"))
+    return entry
 
-    duration = session_duration(found.path)
-    return int(duration.total_seconds()) if duration is not None else None
 
-
-def log_record(found: FoundLog, stored: StoredFile, logs_dir) -> dict:
-    """A pending record; :func:`merge_records` gives it its remote path."""
-    return {
-        "type": found.type,
-        "filename": found.path.name,
-        "local_path": found.relative,
-        "stored_path": stored.path.relative_to(logs_dir).as_posix(),
-        "remote_path": stored.path.name,
+def prepared_record(*, log_type: str, local_path: str, stored_path: str, stored_name: str,
+                    size: int, original_size: int, compression: str | None, sha256: str,
+                    original_sha256: str, mtime: float,
+                    duration_seconds: int | None = None) -> dict:
+    """A pending record for a log about to be uploaded; :func:`merge_records` gives it
+    its remote path (``stored_name`` until then)."""
+    return states.start({
+        "type": log_type,
+        "filename": local_path.rsplit("/", 1)[-1],
+        "local_path": local_path,
+        "stored_path": stored_path,
+        "remote_path": stored_name,
         "cloud_url": None,
         "public_url": None,
-        "size_bytes": stored.size,
-        "original_size_bytes": stored.original_size,
-        "compressed": stored.compression is not None,
-        "compression": stored.compression,
-        "checksum": prefixed(stored.sha256),
-        "original_checksum": prefixed(stored.original_sha256),
-        "created": from_timestamp(found.mtime),
-        "duration_seconds": _session_seconds(found),
+        "size_bytes": size,
+        "original_size_bytes": original_size,
+        "compressed": compression is not None,
+        "compression": compression,
+        "checksum": prefixed(sha256),
+        "original_checksum": prefixed(original_sha256),
+        "created": from_timestamp(mtime),
+        "duration_seconds": duration_seconds,
         "archived": None,
-        "upload_status": "pending",
         "upload_timestamp": None,
         "upload_attempt": 0,
         "last_error": None,
-    }
+    })
 
 
-def remote_path_for(entry: dict, record_name: str, log_type: str, taken: set[str]) -> str:
-    """``archive/logs/YYYY/MM/N/name``; a name two folders share gets its type in front."""
-    folder = remote_folder(entry["issue_number"], entry["archived_at"])
-    name = record_name
-    if f"{folder}/{name}" in taken:
-        name = f"{log_type}-{record_name}"
-    return f"{folder}/{name}"
+def stored_record(*, log_type: str, local_path: str, stored_path: str, key: str, size: int,
+                  sha256: str, original_size: int, original_sha256: str,
+                  compression: str | None, created: str, stamp: str, status: str,
+                  cloud_url: str, public_url: str | None, upload_attempt: int = 1) -> dict:
+    """The record of an object found in the store, in the state the check found."""
+    return states.adopt({
+        "type": log_type, "filename": local_path.rsplit("/", 1)[-1], "local_path": local_path,
+        "stored_path": stored_path, "remote_path": key, "cloud_url": cloud_url,
+        "public_url": public_url, "size_bytes": size, "original_size_bytes": original_size,
+        "compressed": compression is not None, "compression": compression,
+        "checksum": prefixed(sha256), "original_checksum": prefixed(original_sha256),
+        "created": created, "archived": stamp, "upload_timestamp": stamp,
+        "upload_attempt": max(1, upload_attempt), "last_error": None,
+    }, status)
+
+
+def given_record(record: dict, claimed: str) -> dict:
+    """A record a person handed to update-index, completed with the defaults it lacks;
+    its claimed state counts only once the store confirms it."""
+    log = states.claim(dict(record), claimed)
+    for name, default in (("cloud_url", None), ("public_url", None), ("archived", None),
+                          ("last_error", None)):
+        log.setdefault(name, default)
+    log.setdefault("upload_timestamp", log["archived"])
+    log.setdefault("upload_attempt", 1 if claimed in states.STORED else 0)
+    return log
 
 
 def merge_records(entry: dict, fresh: list[dict]) -> None:
     """Put freshly prepared records into the entry, keeping each existing remote path."""
+    folder = keys.remote_folder(entry["issue_number"], entry["archived_at"])
     by_path = {log["local_path"]: log for log in entry["logs"]}
     taken = {log["remote_path"] for log in entry["logs"]}
     for record in fresh:
         old = by_path.get(record["local_path"])
+        name = record["remote_path"]
         if old is not None:
-            name = record["remote_path"]
-            if old["remote_path"].rsplit("/", 1)[1] == name:
+            taken.discard(old["remote_path"])
+            if keys.is_key_for(old["remote_path"], name, record["type"]) \
+                    and old["remote_path"] not in taken:
                 record["remote_path"] = old["remote_path"]
             else:  # the log now compresses, or no longer: a new object name
-                taken.discard(old["remote_path"])
-                record["remote_path"] = remote_path_for(entry, name, record["type"], taken)
+                record["remote_path"] = keys.unique_key(folder, name, record["type"], taken)
             record["upload_attempt"] = old["upload_attempt"]
-            by_path[record["local_path"]] = record
         else:
-            record["remote_path"] = remote_path_for(entry, record["remote_path"], record["type"],
-                                                    taken)
-            by_path[record["local_path"]] = record
+            record["remote_path"] = keys.unique_key(folder, name, record["type"], taken)
+        by_path[record["local_path"]] = record
         taken.add(record["remote_path"])
     entry["logs"] = sorted(by_path.values(), key=lambda log: log["local_path"])

@@ -1,0 +1,100 @@
+"""The per-file state machine: the one place a log's ``upload_status`` is written.
+
+::
+
+    pending -> uploaded -> verified -> cleaned
+        \\-> failed / retrying (on the side)      lost: stored copy gone, no local copy
+
+A local file may be deleted only in ``verified`` (its stored object was checked against
+the recorded size and SHA-256). ``verified`` and ``cleaned`` are reached only through a
+check of the store, never by a claim: :func:`transition` refuses every move the table
+below does not list, so a bug elsewhere cannot skip a step.
+
+An entry's state (:func:`entry_state`) is decided here too.
+"""
+
+from __future__ import annotations
+
+from log_archiver.errors import ArchiveError
+
+PENDING, RETRYING, FAILED = "pending", "retrying", "failed"
+UPLOADED, VERIFIED, CLEANED, LOST = "uploaded", "verified", "cleaned", "lost"
+
+STATES = (PENDING, RETRYING, FAILED, UPLOADED, VERIFIED, CLEANED, LOST)
+STORED = frozenset({UPLOADED, VERIFIED, CLEANED})   # the store holds it (maybe unchecked)
+UPLOADABLE = frozenset({PENDING, RETRYING, UPLOADED})
+HAND_SETTABLE = (PENDING, RETRYING, FAILED, UPLOADED)  # update-file-status may claim these
+
+# Every state may be planned again (a re-prepare replaces the record with a pending one),
+# fail, or be found lost; the rest of the table is the happy path and its checks.
+_ANY = {PENDING, FAILED, RETRYING, LOST}
+TRANSITIONS: dict[str, frozenset[str]] = {
+    PENDING: frozenset(_ANY | {UPLOADED, VERIFIED}),
+    RETRYING: frozenset(_ANY | {UPLOADED, VERIFIED}),
+    FAILED: frozenset(_ANY | {UPLOADED, VERIFIED}),
+    UPLOADED: frozenset(_ANY | {UPLOADED, VERIFIED}),
+    VERIFIED: frozenset(_ANY | {VERIFIED, CLEANED, LOST}),
+    CLEANED: frozenset(_ANY | {CLEANED, VERIFIED, LOST}),
+    LOST: frozenset(_ANY | {LOST, VERIFIED, CLEANED}),
+}
+
+
+class TransitionError(ArchiveError):
+    type = "internal"
+    retryable = False
+
+
+def check_transition(before: str, after: str) -> None:
+    if after not in TRANSITIONS.get(before, ()):
+        raise TransitionError(f"a log cannot move from {before!r} to {after!r}",
+                              "this is a bug in log-archiver; the index was not changed")
+
+
+def transition(log: dict, after: str, **fields) -> dict:
+    """Move ``log`` to ``after`` (checked against the table), setting ``fields`` too.
+
+    Returns the log.
+    """
+    check_transition(log["upload_status"], after)
+    log.update(fields)
+    log["upload_status"] = after
+    return log
+
+
+def start(log: dict) -> dict:
+    """A record being built: it starts ``pending``."""
+    log["upload_status"] = PENDING
+    return log
+
+
+def adopt(log: dict, status: str) -> dict:
+    """A record built from what the store holds (a reindex): the state the check found."""
+    if status not in (VERIFIED, CLEANED):
+        raise TransitionError(f"a rebuilt record cannot start as {status!r}",
+                              "this is a bug in log-archiver; the index was not changed")
+    log["upload_status"] = status
+    return log
+
+
+def claim(log: dict, status: str) -> dict:
+    """A record given by hand (update-index): its claim, to be verified before it counts."""
+    if status not in STATES:
+        raise TransitionError(f"status {status!r} is not one of {', '.join(STATES)}",
+                              "use one of the listed states")
+    log["upload_status"] = status
+    return log
+
+
+def is_stored(log: dict) -> bool:
+    return log["upload_status"] in STORED
+
+
+def entry_state(entry: dict | None) -> str:
+    """``none``, ``incomplete`` (uploads to do), ``stored`` (local files left) or ``done``."""
+    if entry is None:
+        return "none"
+    if not entry["upload_complete"] or entry["partial_archive"]:
+        return "incomplete"
+    if any(log["upload_status"] != CLEANED for log in entry["logs"]):
+        return "stored"
+    return "done"

@@ -1,0 +1,71 @@
+"""What every operation needs, built once per command: the repository.
+
+It carries the configuration, the archive index, the store, the retry policy, a GitHub
+client made on first use, and the dry-run flag. Operations take one and nothing else
+from their caller's world.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from log_archiver.config import Config
+from log_archiver.errors import ArchiveError, UsageError
+from log_archiver.index.file import ArchiveIndex
+from log_archiver.util.retry import RetryPolicy
+
+
+@dataclass
+class Repository:
+    config: Config
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    dry_run: bool = False
+
+    @cached_property
+    def index(self) -> ArchiveIndex:
+        return ArchiveIndex(self.config.index_path)
+
+    @cached_property
+    def store(self):
+        from log_archiver.storage import open_store
+
+        return open_store(self.config.storage, self.config)
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.config.logs_dir
+
+    @cached_property
+    def _github(self) -> tuple[object | None, ArchiveError | None]:
+        from log_archiver.integrations.github import GitHubClient
+
+        try:
+            return GitHubClient.from_config(self.config, policy=self.policy), None
+        except ArchiveError as error:
+            return None, error
+
+    @property
+    def github(self):
+        """The GitHub client of the configured repository, or None (see :attr:`github_error`)."""
+        return self._github[0]
+
+    @property
+    def github_error(self) -> ArchiveError | None:
+        """Why there is no GitHub client, when making one failed (not just unconfigured)."""
+        return self._github[1]
+
+    def github_warning(self) -> str | None:
+        """What to tell the user when the GitHub steps are skipped."""
+        if self.github is not None:
+            return None
+        if self.github_error is not None:
+            return f"GitHub steps skipped: {self.github_error.message}"
+        return ("GitHub steps skipped: no GitHub repository is known "
+                "(set GITHUB_REPOSITORY=owner/name)")
+
+    def check_logs_dir(self) -> None:
+        if not self.logs_dir.is_dir():
+            raise UsageError(f"logs dir {self.logs_dir} does not exist",
+                             "set LOG_ARCHIVER_LOGS_DIR or logs_dir in .log-archiver.json")
