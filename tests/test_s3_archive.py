@@ -203,8 +203,8 @@ def test_permanent_errors_are_not_retried_and_touch_nothing(s3_workspace, logs, 
     assert place.objects() == {}
 
 
-def test_different_object_at_a_key_is_kept_until_force_replaces_it(s3_workspace, logs,
-                                                                   run_cli):
+def test_different_object_at_a_key_is_kept_and_force_stores_the_log_beside_it(
+        s3_workspace, logs, run_cli):
     place = s3_workspace
     plan = run_cli("prepare-upload", "123").json
     build = next(f for f in plan["files"] if f["local_path"] == "builds/123-build.log")
@@ -223,7 +223,15 @@ def test_different_object_at_a_key_is_kept_until_force_replaces_it(s3_workspace,
     forced = run_cli("archive", "123", "--force")
     assert forced.exit_code == 0, forced.stdout
     assert forced.json["upload"]["replaced"] == ["builds/123-build.log"]
-    assert place.read(build["remote_path"]) == logs["builds/123-build.log"]
+    # --force never destroys the only copy of any bytes: the other object stays, recorded
+    assert place.read(build["remote_path"]) == b"another writer's bytes"
+    entry = entry_of(place.root)
+    record = next(log for log in entry["logs"] if log["local_path"] == "builds/123-build.log")
+    assert record["remote_path"] != build["remote_path"]
+    assert place.read(record["remote_path"]) == logs["builds/123-build.log"]
+    [kept] = entry["kept_objects"]
+    assert kept["remote_path"] == build["remote_path"] and kept["reason"] == "other_object_at_key"
+    assert kept["size_bytes"] == len(b"another writer's bytes")
 
 
 def test_a_timeout_is_retried_with_a_longer_timeout(s3_workspace, logs, monkeypatch):

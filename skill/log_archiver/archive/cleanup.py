@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from log_archiver.errors import ArchiveError
+from log_archiver.errors import ArchiveError, StorageNotFoundError
 from log_archiver.model import states
 from log_archiver.repository import Repository
 from log_archiver.storage import verify_record
@@ -28,7 +28,19 @@ class CleanupReport:
     deleted: list[str] = field(default_factory=list)
     kept: list[dict] = field(default_factory=list)
     failed: list[dict] = field(default_factory=list)
+    requeued: list[str] = field(default_factory=list)  # stored copy gone; upload again
+    lost: list[dict] = field(default_factory=list)     # stored copy gone, no local copy
     freed_bytes: int = 0
+
+
+def lost_errors(report: CleanupReport, issue: int) -> list[dict]:
+    """One error for each log whose only copy, the stored one, went missing."""
+    return [{"type": "storage_not_found", "message": f"{lost['local_path']} is lost: "
+             f"{lost['message']}", "retryable": False,
+             "hint": f"restore the object at {lost['remote_path']} from another copy of the "
+                     f"store, or put the log back under the logs dir and run "
+                     f"`log-archiver archive {issue}`; the index records it as lost"}
+            for lost in report.lost]
 
 
 def _original_unchanged(path: Path, log: dict) -> bool:
@@ -54,6 +66,9 @@ def cleanup_local(repo: Repository, issue: int, *, only_compressed: bool = False
     entry = index.read_entry(issue)
     new_status: dict[str, str] = {}
 
+    def _all_local(log: dict) -> list[Path]:
+        return [logs_dir / log["local_path"], logs_dir / log["stored_path"]]
+
     def targets_of(log: dict) -> list[Path]:
         targets = [logs_dir / log["stored_path"]] if log["compressed"] else []
         if not only_compressed:
@@ -67,13 +82,18 @@ def cleanup_local(repo: Repository, issue: int, *, only_compressed: bool = False
             return log, None, f"upload status is {status}"
         original = logs_dir / log["local_path"]
         if not only_compressed and original.exists() and not _original_unchanged(original, log):
-            return log, None, "changed since it was archived; re-archive it with --force"
-        if status != states.UPLOADED and not any(target.exists() for target in targets_of(log)):
+            return log, None, (f"changed since it was archived; kept: `log-archiver archive "
+                               f"{issue} --force` archives the new version under a key of its "
+                               "own, and the stored version is kept")
+        local_left = [target for target in _all_local(log) if target.exists()]
+        if status == states.CLEANED and not local_left:
             return log, status, None  # nothing left here to lose
         if store is None:
             return log, None, f"upload status is {status}, but no store to verify it against"
         try:
             verify_record(store, log, policy)
+        except StorageNotFoundError as error:
+            return log, states.PENDING if local_left else states.LOST, error.message
         except ArchiveError as error:
             return log, None, f"stored copy not verified: {error.message}"
         return log, states.VERIFIED if status == states.UPLOADED else status, None
@@ -82,6 +102,16 @@ def cleanup_local(repo: Repository, issue: int, *, only_compressed: bool = False
         checked = list(pool.map(check, entry["logs"]))
     for log, status, reason in checked:
         name = log["local_path"]
+        if status in (states.PENDING, states.LOST):  # the stored copy vanished
+            new_status[name] = status
+            if status == states.PENDING:
+                report.requeued.append(name)
+                report.kept.append({"local_path": name, "reason": f"{reason}; the local copy "
+                                    "is kept and the log goes back to be uploaded"})
+            else:
+                report.lost.append({"local_path": name, "remote_path": log["remote_path"],
+                                    "message": f"{reason}, and no local copy is left"})
+            continue
         if reason is not None:
             report.kept.append({"local_path": name, "reason": reason})
             continue
@@ -115,6 +145,14 @@ def cleanup_local(repo: Repository, issue: int, *, only_compressed: bool = False
         with index.transaction() as txn:
             entry = txn.edit(issue)
             for log in entry["logs"] if entry else []:
-                if log["local_path"] in new_status:
-                    states.transition(log, new_status[log["local_path"]])
+                after = new_status.get(log["local_path"])
+                if after == states.LOST:
+                    states.transition(log, after, last_error="lost: the stored copy is "
+                                      "missing and no local copy is left")
+                elif after == states.PENDING:
+                    states.transition(log, after, cloud_url=None, public_url=None,
+                                      last_error="the stored copy went missing after it was "
+                                      "verified; to be uploaded again")
+                elif after is not None:
+                    states.transition(log, after)
     return report

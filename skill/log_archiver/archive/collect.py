@@ -6,15 +6,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from log_archiver.model.issues import prefixed_matches, session_matches
+from log_archiver.model.log_types import LOG_TYPES
 from log_archiver.util.fsutil import is_temp_name, remove_stale_temps_in
 
-LOG_TYPES = {
-    "sessions": ("session", session_matches),
-    "builds": ("build", prefixed_matches),
-    "deployments": ("deployment", prefixed_matches),
-    "debug": ("debug", prefixed_matches),
-}
 COMPRESSED_SUFFIXES = (".gz", ".zst")
 
 

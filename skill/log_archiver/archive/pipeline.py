@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-from log_archiver.archive.cleanup import cleanup_local
+from log_archiver.archive.cleanup import cleanup_local, lost_errors
 from log_archiver.archive.collect import collect_logs
-from log_archiver.archive.prepare import prepare
+from log_archiver.archive.prepare import UNPREPARED, changed_since_archived, prepare
 from log_archiver.archive.trigger import check_reason, note_github
 from log_archiver.archive.upload import check_same_store, upload_records
 from log_archiver.errors import ArchiveError
@@ -34,8 +34,9 @@ def archive(repo: Repository, issue: int, *, reason: str = "manual", force: bool
         found, _ = collect_logs(config.logs_dir, issue)
         known = {log["local_path"] for log in entry["logs"]}
         result["new_logs"] = [f.relative for f in found if f.relative not in known]
+        result["changed_logs"] = changed_since_archived(entry, found)
         if not result["new_logs"]:
-            return _settle(repo, entry, result, commit=commit)
+            return _report_changed(_settle(repo, entry, result, commit=commit), issue)
         progress(f"{len(result['new_logs'])} log(s) of issue #{issue} appeared since it was "
                  "archived")
     if repo.dry_run:
@@ -56,7 +57,7 @@ def archive(repo: Repository, issue: int, *, reason: str = "manual", force: bool
     result["skipped"] = plan["skipped"]
     result["errors"].extend(plan["errors"])
     progress(f"uploading to {repo.store.url}")
-    report = upload_records(repo, issue, retry_failed=retry or force, overwrite=force)
+    report = upload_records(repo, issue, retry_failed=retry or force, move_on_conflict=force)
     result["upload"] = asdict(report)
     entry = repo.index.read_entry(issue)
     result["compressed"] = _compression_summary(entry)
@@ -67,6 +68,8 @@ def archive(repo: Repository, issue: int, *, reason: str = "manual", force: bool
     progress("freeing local disk")
     cleaned = cleanup_local(repo, issue, only_compressed=partial)
     result["cleanup"] = asdict(cleaned)
+    result["errors"].extend(lost_errors(cleaned, issue))
+    partial = partial or bool(cleaned.lost or cleaned.requeued)
     if commit and config.commit:
         result["commit"] = _commit(repo, issue, cleaned.freed_bytes)
         if result["commit"]["status"] == "error":
@@ -83,10 +86,44 @@ def archive(repo: Repository, issue: int, *, reason: str = "manual", force: bool
                                      for error in plan["errors"]])
         result["hint"] = f"run `log-archiver archive {issue} --retry` once the cause is fixed"
         if any(f.get("type") == "storage_conflict" for f in report.failed):
-            result["hint"] += (f"; a different object already at a key is replaced only by "
+            result["hint"] += (f"; a different object already at a key is kept, and the log is "
+                               f"stored under a key of its own by "
                                f"`log-archiver archive {issue} --force`")
+        _explain_partial_reason(entry, result)
     else:
         result["status"] = "ok"
+    result["changed_logs"] = plan["changed"]
+    return _report_changed(result, issue)
+
+
+def _explain_partial_reason(entry: dict, result: dict) -> None:
+    """A reason set by hand keeps an entry partial whatever uploads: say it, and how to
+    clear it."""
+    reason = entry.get("partial_reason")
+    if not reason:
+        return
+    result["partial_reason"] = reason
+    if not reason.startswith(UNPREPARED):
+        issue = entry["issue_number"]
+        result["hint"] = (f"the entry is marked partial: {reason!r}; once that is fixed, run "
+                          f"`mark-partial-archive {issue} --clear`, then "
+                          f"`log-archiver archive {issue} --retry` if logs are still to upload")
+
+
+def _report_changed(result: dict, issue: int) -> dict:
+    """Logs that changed after they were archived are never a silent success."""
+    changed = result.get("changed_logs") or []
+    if not changed:
+        return result
+    shown = ", ".join(changed[:5]) + (", ..." if len(changed) > 5 else "")
+    result["warnings"].append(
+        f"{len(changed)} log(s) changed since they were archived ({shown}): the stored "
+        "versions are kept and the new content is not archived yet")
+    if result["status"] in ("ok", "noop"):
+        result["status"] = "partial"
+        result["hint"] = (f"run `log-archiver archive {issue} --force` to archive the new "
+                          "versions under keys of their own; the stored versions are kept "
+                          "(listed in the entry's kept_objects)")
     return result
 
 

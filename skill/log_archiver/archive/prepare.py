@@ -17,6 +17,7 @@ from log_archiver.integrations.comment import session_duration
 from log_archiver.model import states
 from log_archiver.model.records import merge_records, new_entry, prepared_record
 from log_archiver.repository import Repository
+from log_archiver.util.hashing import prefixed, sha256_file
 
 
 def collect(repo: Repository, issue: int) -> tuple[list[FoundLog], list]:
@@ -74,8 +75,10 @@ def prepare(repo: Repository, issue: int, *, reason: str = "manual", force: bool
             if states.is_stored(log)}
     to_prepare = [f for f in found if force or f.relative not in done]
     unchanged = [f.relative for f in found if f.relative in done and not force]
+    changed = [] if force else changed_since_archived(entry, found)
     result = {"issue_number": issue, "found": [f.relative for f in found],
               "skipped": [vars(s) for s in skipped], "already_stored": unchanged,
+              "changed": changed,
               "errors": [], "files": []}
     if repo.dry_run:
         result["files"] = [{"local_path": f.relative, "type": f.type, "size_bytes": f.size,
@@ -127,6 +130,22 @@ def _note_unprepared(entry: dict, errors: list[dict]) -> None:
                                        f"{first.get('file')}: {first.get('message')}")
     elif reason.startswith(UNPREPARED):
         entry["partial_reason"] = None
+
+
+def changed_since_archived(entry: dict | None, found: list[FoundLog]) -> list[str]:
+    """The logs on disk whose stored record holds other bytes: grown, shrunk, rewritten,
+    or recreated under an archived name after cleanup."""
+    stored = {log["local_path"]: log for log in (entry or {}).get("logs", [])
+              if states.is_stored(log)}
+    changed = []
+    for log in found:
+        record = stored.get(log.relative)
+        if record is None:
+            continue
+        if log.size != record["original_size_bytes"] \
+                or prefixed(sha256_file(log.path)) != record["original_checksum"]:
+            changed.append(log.relative)
+    return changed
 
 
 def prepared_record_of(found: FoundLog, stored: StoredFile, logs_dir: Path) -> dict:

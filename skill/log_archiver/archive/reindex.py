@@ -30,7 +30,8 @@ from log_archiver.archive.compress import SUFFIX, hash_as_is
 from log_archiver.errors import UsageError
 from log_archiver.model import keys, states
 from log_archiver.model.issues import prefixed_matches
-from log_archiver.model.object_metadata import FOLDERS, described_log
+from log_archiver.model.log_types import FOLDERS
+from log_archiver.model.object_metadata import described_log
 from log_archiver.model.records import merge_records, new_entry, stored_record
 from log_archiver.repository import Repository
 from log_archiver.storage import ObjectInfo, Store

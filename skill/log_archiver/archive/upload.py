@@ -9,6 +9,7 @@ the next run finds those objects already stored with the same checksum and moves
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from log_archiver.errors import (
 )
 from log_archiver.model import states
 from log_archiver.model.object_metadata import object_metadata
+from log_archiver.model.records import keep_object, other_key
 from log_archiver.repository import Repository
 from log_archiver.storage import Store, at_timeout, read_timeout, verify_record
 from log_archiver.util.clock import now_iso
@@ -35,7 +37,7 @@ FLUSH_SECONDS = 1.0
 class UploadReport:
     verified: list[str] = field(default_factory=list)
     already_stored: list[str] = field(default_factory=list)
-    replaced: list[str] = field(default_factory=list)  # a different object, replaced (--force)
+    replaced: list[str] = field(default_factory=list)  # moved to a key of their own (--force)
     failed: list[dict] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     retries: int = 0
@@ -71,41 +73,63 @@ def wants_upload(record: dict, retry_failed: bool) -> bool:
 
 
 def _upload_one(store: Store, logs_dir: Path, record: dict, policy: RetryPolicy,
-                overwrite: bool) -> tuple[str, int]:
-    """Store one record's file and verify it; returns the put outcome and retries."""
+                elsewhere: Callable[[dict], str] | None) -> tuple[str, int, dict | None]:
+    """Store one record's file and verify it; returns the put outcome, the retries, and,
+    when a different object held the key and ``elsewhere`` gave the log a key of its own,
+    what was left at the old key."""
     sha256 = bare(record["checksum"])
     size = record["size_bytes"]
     key = record["remote_path"]
     local = logs_dir / record["stored_path"]
-    retries = 0
+    retries, moved = 0, None
     if record["upload_status"] != states.UPLOADED:
         if not local.exists():
             info = store.head(key)
             if info is not None and info.size == size and info.sha256 == sha256:
-                return "exists", 0
+                return "exists", 0, None
             raise LocalFileError(
                 f"local file {local} to upload is missing and {store.url_for(key)} "
                 "does not hold it",
                 "restore the log file, or re-collect with `log-archiver archive ISSUE --force`")
         meta = object_metadata(record)
-        outcome, retries = policy.run(
-            lambda timeout: at_timeout(store, timeout).put(
-                key, local, sha256=sha256, size=size, overwrite=overwrite, metadata=meta),
-            base_timeout=read_timeout(store))
+
+        def put(at: str):
+            return policy.run(lambda timeout: at_timeout(store, timeout).put(
+                at, local, sha256=sha256, size=size, metadata=meta),
+                base_timeout=read_timeout(store))
+
+        try:
+            outcome, retries = put(key)
+        except StorageConflictError:
+            if elsewhere is None:
+                raise
+            there = store.head(key)
+            new_key = elsewhere(record)
+            moved = {"remote_path": key, "size_bytes": there.size if there else 0,
+                     "checksum": f"sha256:{there.sha256}" if there and there.sha256 else None,
+                     "new_key": new_key}
+            record = {**record, "remote_path": new_key}
+            outcome, retries = put(new_key)
+            outcome = "replaced"
     else:
         outcome = "exists"
     _, more = verify_record(store, record, policy)
-    return outcome, retries + more
+    return outcome, retries + more, moved
 
 
 def upload_records(repo: Repository, issue: int, *, local_paths: set[str] | None = None,
-                   retry_failed: bool = False, overwrite: bool = False) -> UploadReport:
-    """Upload every record of ``issue`` that is not stored yet (or only ``local_paths``)."""
+                   retry_failed: bool = False, move_on_conflict: bool = False) -> UploadReport:
+    """Upload every record of ``issue`` that is not stored yet (or only ``local_paths``).
+
+    A different object already at a log's key is never overwritten: the upload fails
+    (``storage_conflict``), or with ``move_on_conflict`` (``--force``) the log is stored
+    under a key of its own and the other object is recorded in ``kept_objects``.
+    """
     index, store, logs_dir = repo.index, repo.store, repo.logs_dir
     policy, concurrency = repo.policy, repo.config.upload_concurrency
     report = UploadReport()
     entry = index.read_entry(issue)
-    check_same_store(entry, store, move=overwrite)
+    check_same_store(entry, store, move=move_on_conflict)
     todo = [log for log in entry["logs"]
             if wants_upload(log, retry_failed)
             and (local_paths is None or log["local_path"] in local_paths)]
@@ -130,11 +154,18 @@ def upload_records(repo: Repository, issue: int, *, local_paths: set[str] | None
             for log in current["logs"]:
                 update = changes.get(log["local_path"])
                 if update is not None and log["checksum"] == update.pop("_checksum"):
+                    moved = update.pop("_moved", None)
+                    if moved is not None:
+                        keep_object(current, log, "other_object_at_key",
+                                    remote_path=moved["remote_path"],
+                                    checksum=moved["checksum"], size=moved["size_bytes"])
+                        update["remote_path"] = moved["new_key"]
                     states.transition(log, update.pop("_status"), **update)
         changes.clear()
 
     with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(todo)))) as pool:
-        futures = {pool.submit(_upload_one, store, logs_dir, record, policy, overwrite): record
+        elsewhere = (lambda record: other_key(entry, record)) if move_on_conflict else None
+        futures = {pool.submit(_upload_one, store, logs_dir, record, policy, elsewhere): record
                    for record in todo}
         pending = set(futures)
         while pending:
@@ -154,7 +185,7 @@ def _result_update(record: dict, future, store: Store, report: UploadReport) -> 
     name = record["local_path"]
     update = {"_checksum": record["checksum"], "upload_timestamp": stamp}
     try:
-        outcome, retries = future.result()
+        outcome, retries, moved = future.result()
     except ArchiveError as error:
         retries = getattr(error, "retries", 0)
         report.retries += retries
@@ -167,9 +198,11 @@ def _result_update(record: dict, future, store: Store, report: UploadReport) -> 
         return update
     report.retries += retries
     (report.already_stored if outcome == "exists" else report.verified).append(name)
-    if outcome == "replaced":
-        report.replaced.append(name)
     key = record["remote_path"]
+    if moved is not None:
+        report.replaced.append(name)
+        update["_moved"] = moved
+        key = moved["new_key"]
     update.update(_status=states.VERIFIED, last_error=None, archived=stamp,
                   cloud_url=store.url_for(key), public_url=store.public_url_for(key),
                   upload_attempt=record["upload_attempt"] + 1 + retries)

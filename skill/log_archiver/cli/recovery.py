@@ -127,7 +127,7 @@ def cleanup_local_command(issue, orphans, dry_run, settings):
 
     With --orphans (and no ISSUE), remove orphaned files under the logs dir instead.
     """
-    from log_archiver.archive.cleanup import cleanup_local
+    from log_archiver.archive.cleanup import cleanup_local, lost_errors
     from log_archiver.errors import UsageError
 
     def body():
@@ -139,11 +139,16 @@ def cleanup_local_command(issue, orphans, dry_run, settings):
         if orphans:
             return _orphans(ctx, dry_run)
         report = cleanup_local(ctx, issue)
-        status = "error" if report.failed else ("ok" if report.deleted else "noop")
         errors = [{"type": "local_file", "message": f"cannot delete {f['path']}: {f['message']}",
                    "retryable": False, "hint": "fix its permissions and run cleanup-local again"}
-                  for f in report.failed]
-        return {"status": status, "issue_number": issue, **asdict(report), "errors": errors}
+                  for f in report.failed] + lost_errors(report, issue)
+        status = "error" if errors else (
+            "partial" if report.requeued else ("ok" if report.deleted else "noop"))
+        payload = {"status": status, "issue_number": issue, **asdict(report), "errors": errors}
+        if report.requeued:
+            payload["hint"] = (f"run `log-archiver archive {issue}` to upload again the logs "
+                               "whose stored copy went missing")
+        return payload
 
     def human(doc):
         from log_archiver.archive.orphans import orphan_summary

@@ -25,7 +25,8 @@ REASON = click.Choice(["issue_closed", "pr_merged", "manual", "retention"])
 @click.option("--reason", type=REASON, default="manual", show_default=True,
               help="Why the logs are archived; issue_closed and pr_merged are checked on GitHub.")
 @click.option("--force", is_flag=True,
-              help="Archive again even if already archived; replaces stored objects that differ.")
+              help="Archive again even if already archived; a log whose stored copy differs "
+                   "gets a key of its own (the stored copy is kept).")
 @click.option("--retry", is_flag=True, help="Upload again the files that failed before.")
 @click.option("--pr", type=click.IntRange(min=1), default=None,
               help="The pull request that must be merged (with --reason pr_merged).")
@@ -144,7 +145,9 @@ def file_manager_group():
 
 @file_manager_group.command("upload")
 @click.argument("plan", type=click.File("r"))
-@click.option("--force", is_flag=True, help="Replace stored objects that differ.")
+@click.option("--force", is_flag=True,
+              help="Store a log under a key of its own when a different object holds its key "
+                   "(that object is kept).")
 @common_options
 def file_manager_upload(plan, force, settings):
     """Upload the files of PLAN (prepare-upload's output, a file or -), verifying each."""
@@ -160,7 +163,7 @@ def file_manager_upload(plan, force, settings):
                              "pass the JSON printed by `prepare-upload ISSUE`") from None
         ctx = build_repository(settings)
         report = upload_records(ctx, issue, local_paths=paths, retry_failed=True,
-                                overwrite=force)
+                                move_on_conflict=force)
         entry = ctx.index.read_entry(issue)
         status = "partial" if report.failed else (
             "ok" if report.verified or report.already_stored else "noop")

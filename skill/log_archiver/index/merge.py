@@ -156,6 +156,9 @@ def _merge_entry(issue: int, base: dict | None, ours: dict, theirs: dict,
         else:
             entry[field] = later.get(field, o)
     entry["logs"] = logs
+    kept = {k["remote_path"]: k for side in (ours, theirs) for k in side.get("kept_objects", [])}
+    if kept:  # what either side keeps in the store stays recorded
+        entry["kept_objects"] = sorted(kept.values(), key=lambda k: k["remote_path"])
     return entry
 
 

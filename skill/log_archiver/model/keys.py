@@ -66,3 +66,13 @@ def is_key_for(key: str, name: str, log_type: str) -> bool:
         return True
     middle = leaf.removeprefix(f"{log_type}-").removesuffix(f"-{name}")
     return leaf != middle and middle.isdigit() and leaf == f"{log_type}-{middle}-{name}"
+
+
+def base_name(key: str, log_type: str) -> str:
+    """The name :func:`unique_key` started from when it gave ``key`` to a log of this type."""
+    leaf = key.rsplit("/", 1)[-1]
+    rest = leaf.removeprefix(f"{log_type}-")
+    number, dash, name = rest.partition("-")
+    if rest != leaf and dash and number.isdigit() and name:
+        return name
+    return rest if rest != leaf and rest else leaf

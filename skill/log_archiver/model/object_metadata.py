@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import quote, unquote
 
-from log_archiver.archive.collect import LOG_TYPES
+from log_archiver.model.log_types import FOLDERS
 from log_archiver.util.hashing import bare
 
 LOG_TYPE = "log-type"
@@ -22,7 +22,6 @@ ORIGINAL_SIZE = "original-size"
 COMPRESSION = "compression"
 CREATED = "created"
 STORED_SHA256 = "sha256"
-FOLDERS = {log_type: folder for folder, (log_type, _match) in LOG_TYPES.items()}
 
 
 def object_metadata(record: dict) -> dict[str, str]:

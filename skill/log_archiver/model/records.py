@@ -117,23 +117,55 @@ def given_record(record: dict, claimed: str) -> dict:
 
 
 def merge_records(entry: dict, fresh: list[dict]) -> None:
-    """Put freshly prepared records into the entry, keeping each existing remote path."""
+    """Put freshly prepared records into the entry, keeping each existing remote path.
+
+    A key whose object holds other bytes than a fresh record's is never given to it: the
+    stored version is kept (recorded in ``kept_objects``) and the new bytes get a key of
+    their own, so no run ever overwrites the only copy of anything.
+    """
     folder = keys.remote_folder(entry["issue_number"], entry["archived_at"])
     by_path = {log["local_path"]: log for log in entry["logs"]}
     taken = {log["remote_path"] for log in entry["logs"]}
+    taken |= {kept["remote_path"] for kept in entry.get("kept_objects", [])}
     for record in fresh:
         old = by_path.get(record["local_path"])
         name = record["remote_path"]
-        if old is not None:
+        if old is not None and states.is_stored(old) and old["checksum"] != record["checksum"]:
+            keep_object(entry, old, "replaced_by_newer_version")
+            record["remote_path"] = keys.unique_key(folder, name, record["type"], taken)
+        elif old is not None:
             taken.discard(old["remote_path"])
             if keys.is_key_for(old["remote_path"], name, record["type"]) \
                     and old["remote_path"] not in taken:
                 record["remote_path"] = old["remote_path"]
             else:  # the log now compresses, or no longer: a new object name
                 record["remote_path"] = keys.unique_key(folder, name, record["type"], taken)
-            record["upload_attempt"] = old["upload_attempt"]
         else:
             record["remote_path"] = keys.unique_key(folder, name, record["type"], taken)
+        if old is not None:
+            record["upload_attempt"] = old["upload_attempt"]
         by_path[record["local_path"]] = record
         taken.add(record["remote_path"])
     entry["logs"] = sorted(by_path.values(), key=lambda log: log["local_path"])
+
+
+def keep_object(entry: dict, log: dict, reason: str, *, remote_path: str | None = None,
+                checksum: str | None = None, size: int | None = None) -> None:
+    """Record that the object at a key stays in the store though no log points at it."""
+    entry.setdefault("kept_objects", []).append({
+        "local_path": log["local_path"],
+        "remote_path": remote_path or log["remote_path"],
+        "checksum": checksum if remote_path else log["checksum"],
+        "size_bytes": size if size is not None else log["size_bytes"],
+        "reason": reason,
+        "kept_at": now_iso(),
+    })
+
+
+def other_key(entry: dict, log: dict) -> str:
+    """A key of its own for ``log``, beside every key the entry uses or keeps."""
+    folder = log["remote_path"].rsplit("/", 1)[0]
+    taken = {other["remote_path"] for other in entry["logs"]}
+    taken |= {kept["remote_path"] for kept in entry.get("kept_objects", [])}
+    name = keys.base_name(log["remote_path"], log["type"])
+    return keys.unique_key(folder, name, log["type"], taken)
