@@ -46,6 +46,7 @@ def archive(ctx: Context, issue: int, *, reason: str = "manual", force: bool = F
     plan = prepare(ctx, issue, reason=reason, force=force,
                    title=issue_info.get("title"), url=issue_info.get("url"))
     result["collected"] = len(plan["found"])
+    result["already_stored"] = plan["already_stored"]
     if not plan["found"] and not (entry or {}).get("logs"):
         result["message"] = f"No logs found for issue #{issue}; an empty entry records that"
     result["skipped"] = plan["skipped"]

@@ -9,7 +9,13 @@ from pathlib import Path
 import click
 
 from log_archiver.cli import output
-from log_archiver.cli.options import build_context, common_options, dry_run_option, issue_argument
+from log_archiver.cli.options import (
+    CommandGroup,
+    build_context,
+    common_options,
+    dry_run_option,
+    issue_argument,
+)
 from log_archiver.errors import UsageError
 
 REASON = click.Choice(["issue_closed", "pr_merged", "manual", "retention"])
@@ -50,7 +56,8 @@ def archive_command(issue, reason, force, retry, pr, no_commit, reindex_only, dr
 
 
 def _reindex(issue, other_mode, dry_run, settings):
-    from log_archiver.archive.reindex import reindex, reindex_summary
+    from log_archiver.archive.reindex import reindex
+    from log_archiver.cli.render import reindex_summary
 
     def body():
         if other_mode:
@@ -95,7 +102,7 @@ def compress_logs_command(files, settings):
             raise UsageError(f"not a file: {', '.join(missing)}",
                              "pass log files, e.g. the paths collect-logs prints")
         stored, errors = compress(ctx, [f.absolute() for f in files])
-        return {"status": "error" if errors else "ok",
+        return {"status": "partial" if errors else "ok",
                 "files": [{"source": str(s.source), "path": str(s.path),
                            "compressed": s.compression is not None,
                            "compression": s.compression, "size_bytes": s.size,
@@ -132,14 +139,19 @@ def prepare_upload_command(issue, reason, force, pr, dry_run, settings):
         info = check_reason(ctx, issue, reason, pr, force, checked)
         plan = prepare(ctx, issue, reason=reason, force=force, title=info.get("title"),
                        url=info.get("url"))
-        status = "error" if plan["errors"] else ("ok" if plan["files"] else "noop")
-        return {"status": status, "storage_url": ctx.config.storage, **plan,
-                "warnings": checked["warnings"]}
+        # as in archive: a log that could not be prepared makes the run partial, not failed
+        status = "partial" if plan["errors"] else ("ok" if plan["files"] else "noop")
+        result = {"status": status, "storage_url": ctx.config.storage, **plan,
+                  "warnings": checked["warnings"]}
+        if plan["errors"]:
+            result["failed_files"] = [_relative(error["file"], ctx.logs_dir)
+                                      for error in plan["errors"]]
+        return result
 
     output.run("prepare-upload", body, dry_run=dry_run, quiet=settings["quiet"])
 
 
-@click.group("file-manager")
+@click.group("file-manager", cls=CommandGroup)
 def file_manager_group():
     """Perform storage operations for the archive (the uploading agent's tool)."""
 
@@ -174,3 +186,9 @@ def file_manager_upload(plan, force, settings):
     output.run("file-manager", body, quiet=settings["quiet"])
 
 
+
+def _relative(path: str, logs_dir: Path) -> str:
+    try:
+        return Path(path).relative_to(logs_dir).as_posix()
+    except ValueError:
+        return str(path)
