@@ -365,3 +365,14 @@ def test_a_hash_before_the_number_is_the_same_issue(workspace, run_cli):
     plain, hashed = run_cli("collect-logs", "7"), run_cli("collect-logs", "#7")
     assert plain.exit_code == hashed.exit_code == 0
     assert plain.json["files"] == hashed.json["files"] and len(plain.json["files"]) == 4
+
+
+@pytest.mark.parametrize("number", [-5, True, 5.9, "007", [5]])
+def test_a_plan_with_a_bad_issue_number_is_refused(archived_inputs, run_cli, number):
+    plan = json.loads((archived_inputs / "plan.json").read_text())
+    (archived_inputs / "bad.json").write_text(json.dumps({**plan, "issue_number": number}))
+    result = run_cli("file-manager", "upload", archived_inputs / "bad.json")
+    assert result.exit_code == 2, result.stdout
+    [error] = one_object(result)["errors"]
+    assert error["type"] == "usage"
+    assert str(number) in error["message"] or json.dumps(number) in error["message"]

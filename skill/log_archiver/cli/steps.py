@@ -17,6 +17,7 @@ from log_archiver.cli.options import (
     issue_argument,
 )
 from log_archiver.errors import UsageError
+from log_archiver.model.issues import parse_issue
 
 REASON = click.Choice(["issue_closed", "pr_merged", "manual", "retention"])
 
@@ -167,10 +168,17 @@ def file_manager_upload(plan, force, settings):
     def body():
         try:
             document = json.load(plan)
-            issue = int(document["issue_number"])
+            number = document["issue_number"]
             paths = {f["local_path"] for f in document["files"]}
-        except (ValueError, KeyError, TypeError) as error:
+            if not all(isinstance(path, str) for path in paths):
+                raise TypeError("each local_path must be text")
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise UsageError(f"plan {plan.name} is not prepare-upload output ({error})",
+                             "pass the JSON printed by `prepare-upload ISSUE`") from None
+        try:
+            issue = parse_issue(json.dumps(number) if isinstance(number, bool) else number)
+        except UsageError as error:
+            raise UsageError(f"plan {plan.name}: {error.message}",
                              "pass the JSON printed by `prepare-upload ISSUE`") from None
         ctx = build_context(settings)
         report = upload_records(ctx.index, issue, ctx.store, ctx.logs_dir, local_paths=paths,
