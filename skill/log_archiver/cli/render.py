@@ -30,8 +30,8 @@ def archive_summary(doc: dict) -> str:
         if status == "noop" and not doc.get("warnings"):
             return f"✓ Issue #{issue} is already archived; nothing to do"
         mark = "⚠" if doc.get("warnings") else "✓"
-        return f"{mark} {doc.get('message') or f'Issue #{issue} is already archived'}" \
-               f"{_warned(doc)}"
+        message = doc.get("message") or f"issue #{issue} is already archived"
+        return f"{mark} {message[:1].upper()}{message[1:]}{_warned(doc)}"
     entry = doc.get("entry", {})
     packed = doc.get("compressed", {})
     upload = doc.get("upload", {})

@@ -194,7 +194,6 @@ def file_manager_upload(plan, force, settings):
     output.run("file-manager", body, quiet=settings["quiet"])
 
 
-
 def _relative(path: str, logs_dir: Path) -> str:
     try:
         return Path(path).relative_to(logs_dir).as_posix()
