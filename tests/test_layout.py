@@ -95,7 +95,7 @@ def _writes_upload_status(tree: ast.AST) -> list[int]:
         if isinstance(node, ast.Call) and any(kw.arg == "upload_status" for kw in node.keywords):
             lines.append(node.lineno)
         keys = {k.value for k in getattr(node, "keys", []) if isinstance(k, ast.Constant)}
-        if isinstance(node, ast.Dict) and {"upload_status", "remote_path"} <= keys:
+        if isinstance(node, ast.Dict) and {"upload_status", "checksum"} <= keys:
             lines.append(node.lineno)  # a record built by hand
     return lines
 

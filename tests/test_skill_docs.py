@@ -152,7 +152,43 @@ def test_every_named_script_exists_and_answers_help(name, subcommand):
     args = [sys.executable, str(launcher), *([subcommand] if subcommand else []), "--help"]
     done = subprocess.run(args, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.startswith("Usage: "), done.stdout
+    assert done.stdout.startswith(f"Usage: {name} "), done.stdout
+
+
+@pytest.mark.parametrize("name", sorted(console_scripts()))
+def test_every_console_script_names_itself_in_its_usage(name):
+    """`archive-issue-logs --help` says `Usage: archive-issue-logs`, not the command's name."""
+    done = subprocess.run([*script(name), "--help"], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith(f"Usage: {name} "), done.stdout
+    wrong = subprocess.run([*script(name), "--no-such-option"], capture_output=True,
+                           text=True, timeout=60)
+    assert wrong.returncode == 2
+    assert f"`{name}" in json.loads(wrong.stdout)["errors"][0]["hint"], wrong.stdout
+
+
+def test_the_skill_names_every_script():
+    text = SKILL.read_text(encoding="utf-8")
+    missing = [name for name in console_scripts()
+               if not re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text)]
+    assert not missing, f"SKILL.md never names the scripts {missing}"
+
+
+def test_the_docs_state_the_issue_number_rule_the_code_keeps():
+    from log_archiver.errors import UsageError
+    from log_archiver.model.issues import parse_issue
+
+    assert parse_issue("#123") == parse_issue("123") == 123
+    with pytest.raises(UsageError) as refused:
+        parse_issue("0123")
+    assert "write it as 123" in f"{refused.value.message}; {refused.value.hint}"
+    for doc in (SKILL, REPO / "README.md"):
+        paragraph = next(block for block in doc.read_text(encoding="utf-8").split("\n\n")
+                         if re.search(r"issue numbers", block, re.IGNORECASE)
+                         and "`#123`" in block)
+        assert "`0123` is refused" in paragraph and "`123`" in paragraph, doc.name
+        assert "leading zero" in paragraph, doc.name
 
 
 def test_every_command_has_help_and_is_documented():
@@ -578,6 +614,34 @@ def test_every_flag_shown_with_a_command_is_in_its_help():
              for _, command, args in command_lines(text)
              for flag in FLAG.findall(" ".join(args)) if flag not in help_options(command)]
     assert not wrong, "flags the commands do not have: " + ", ".join(wrong)
+
+
+NO_FLAG = re.compile(r"(?:takes|has|accepts) no `(--[a-z][a-z-]*)`")
+
+
+def wrong_absent_flags(text: str) -> list[str]:
+    """Claims that a command has no flag its --help lists ("it takes no `--pr`")."""
+    wrong = []
+    for _, block, _ in blocks(text):
+        commands = command_lines(block)
+        for claim in NO_FLAG.finditer(block):
+            before = [command for offset, command, _ in commands if offset < claim.start()]
+            if before and claim.group(1) in help_options(before[-1]):
+                wrong.append(f"{before[-1]} {claim.group(0)}")
+    return wrong
+
+
+def test_no_doc_says_a_command_lacks_a_flag_it_has():
+    wrong = [f"{name}: {claim}" for name, text in DOC_TEXTS
+             for claim in wrong_absent_flags(text)]
+    assert not wrong, "the commands do have these flags: " + "; ".join(wrong)
+
+
+def test_the_absent_flag_check_catches_a_wrong_claim():
+    claim = ("2. Prepare: `${CLAUDE_PLUGIN_ROOT}/scripts/prepare-upload ISSUE --reason R`; "
+             "it takes no `--pr`.\n")
+    assert wrong_absent_flags(claim) == ["prepare-upload takes no `--pr`"]
+    assert not wrong_absent_flags(claim.replace("--pr", "--retry"))
 
 
 @pytest.mark.parametrize("path", COMMANDS, ids=[p.stem for p in COMMANDS])

@@ -106,8 +106,9 @@ def cleanup_local(repo: Repository, issue: int, *, only_compressed: bool = False
             new_status[name] = status
             if status == states.PENDING:
                 report.requeued.append(name)
-                report.kept.append({"local_path": name, "reason": f"{reason}; the local copy "
-                                    "is kept and the log goes back to be uploaded"})
+                report.kept.append({"local_path": name, "reason": f"stored copy not verified: "
+                                    f"{reason}; the local copy is kept and the log goes back "
+                                    "to be uploaded"})
             else:
                 report.lost.append({"local_path": name, "remote_path": log["remote_path"],
                                     "message": f"{reason}, and no local copy is left"})

@@ -255,21 +255,3 @@ def _remove(path: Path, relative: str, kind: str, reason: str, stat: os.stat_res
             return
     report.orphans.append(record)
     report.freed_bytes += stat.st_size
-
-
-def orphan_summary(doc: dict) -> str:
-    """The human summary of ``cleanup-local --orphans``, for stderr."""
-    from log_archiver.integrations.comment import human_size
-
-    if doc["status"] == "error" and "orphans" not in doc:
-        return ""
-    verb = "would be removed" if doc["dry_run"] else "removed"
-    lines = [f"Orphaned files {verb}: {len(doc['orphans'])} "
-             f"({human_size(doc['freed_bytes'])})"]
-    for orphan in doc["orphans"]:
-        days = orphan["age_seconds"] / 86_400
-        lines.append(f"  {orphan['path']}: {orphan['reason']} ({days:.1f} days, "
-                     f"{human_size(orphan['size_bytes'])})")
-    for kept in doc["kept"]:
-        lines.append(f"  kept {kept['path']}: {kept['reason']}")
-    return "\n".join(lines)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from pathlib import Path
 
 from log_archiver.archive.cleanup import cleanup_local, lost_errors
 from log_archiver.archive.collect import collect_logs
-from log_archiver.archive.prepare import UNPREPARED, changed_since_archived, prepare
+from log_archiver.archive.prepare import (
+    UNPREPARED,
+    changed_since_archived,
+    prepare,
+    relative_to_logs,
+)
 from log_archiver.archive.trigger import check_reason, note_github
 from log_archiver.archive.upload import check_same_store, upload_records
 from log_archiver.errors import ArchiveError
@@ -52,6 +56,7 @@ def archive(repo: Repository, issue: int, *, reason: str = "manual", force: bool
     plan = prepare(repo, issue, reason=reason, force=force,
                    title=issue_info.get("title"), url=issue_info.get("url"))
     result["collected"] = len(plan["found"])
+    result["already_stored"] = plan["already_stored"]
     if not plan["found"] and not (entry or {}).get("logs"):
         result["message"] = f"No logs found for issue #{issue}; an empty entry records that"
     result["skipped"] = plan["skipped"]
@@ -82,7 +87,7 @@ def archive(repo: Repository, issue: int, *, reason: str = "manual", force: bool
     if partial:
         result["status"] = "partial"
         result["failed_files"] = ([f["local_path"] for f in report.failed]
-                                  + [_relative(error["file"], config.logs_dir)
+                                  + [relative_to_logs(error["file"], config.logs_dir)
                                      for error in plan["errors"]])
         result["hint"] = f"run `log-archiver archive {issue} --retry` once the cause is fixed"
         if any(f.get("type") == "storage_conflict" for f in report.failed):
@@ -166,13 +171,6 @@ def _commit(repo: Repository, issue: int, freed: int | None) -> dict:
         return commit_archive(repo.index, issue, repo_root=repo.config.root, freed_bytes=freed)
     except ArchiveError as error:
         return {"status": "error", **error.to_dict()}
-
-
-def _relative(path: str, logs_dir) -> str:
-    try:
-        return Path(path).relative_to(logs_dir).as_posix()
-    except ValueError:
-        return str(path)
 
 
 def _compression_summary(entry: dict) -> dict:

@@ -174,6 +174,19 @@ def prepare_upload(repo: Repository, issue: int, *, reason: str = "manual",
     info = check_reason(repo, issue, reason, pr, force, checked)
     plan = prepare(repo, issue, reason=reason, force=force, title=info.get("title"),
                    url=info.get("url"))
-    status = "error" if plan["errors"] else ("ok" if plan["files"] else "noop")
-    return {"status": status, "storage_url": repo.config.storage, **plan,
-            "warnings": checked["warnings"]}
+    # as in archive: a log that could not be prepared makes the run partial, not failed
+    status = "partial" if plan["errors"] else ("ok" if plan["files"] else "noop")
+    result = {"status": status, "storage_url": repo.config.storage, **plan,
+              "warnings": checked["warnings"]}
+    if plan["errors"]:
+        result["failed_files"] = [relative_to_logs(error["file"], repo.logs_dir)
+                                  for error in plan["errors"]]
+    return result
+
+
+def relative_to_logs(path: str, logs_dir: Path) -> str:
+    """A path as the index writes it (relative to the logs dir), when it lies inside."""
+    try:
+        return Path(path).relative_to(logs_dir).as_posix()
+    except ValueError:
+        return str(path)

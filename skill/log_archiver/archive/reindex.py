@@ -333,24 +333,3 @@ def _decompressed_digest(path: Path, compression: str) -> tuple[str, int] | None
     except (gzip.BadGzipFile, EOFError, zlib.error, zstandard.ZstdError):
         return None
     return digest.hexdigest(), size
-
-
-def reindex_summary(doc: dict) -> str:
-    """The human summary of a reindex, for stderr."""
-    issue = doc.get("issue_number")
-    if doc["status"] == "error":
-        return f"✗ Reindex of issue #{issue} failed"
-    counts = doc["reindex"]
-    verb = "would be rebuilt" if doc.get("dry_run") else (
-        "unchanged" if doc["status"] == "noop" else "rebuilt")
-    lines = [f"Index entry of issue #{issue} {verb} from {doc['storage_url']}",
-             f"  Stored objects: {counts['objects']}, local logs: {counts['local_logs']}",
-             f"  Verified (stored and local): {len(counts['verified'])}",
-             f"  Cleaned (stored only): {len(counts['cleaned'])}",
-             f"  Pending (local only): {len(counts['pending'])}"]
-    if counts["missing"]:
-        lines.append(f"  Missing (neither stored nor local): {len(counts['missing'])}")
-    lines += [f"  Warning: {warning}" for warning in doc.get("warnings", [])]
-    if doc.get("hint"):
-        lines.append(f"  Next: {doc['hint']}")
-    return "\n".join(lines)

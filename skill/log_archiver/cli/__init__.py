@@ -7,12 +7,14 @@ import sys
 import click
 
 from log_archiver import __version__
+from log_archiver.cli import output
 from log_archiver.cli.admin import (
     commit_command,
     init_command,
     merge_index_command,
     validate_index_command,
 )
+from log_archiver.cli.options import CommandGroup
 from log_archiver.cli.output import emit, envelope
 from log_archiver.cli.recovery import (
     cleanup_local_command,
@@ -37,7 +39,7 @@ COMMANDS = [
 ]
 
 
-@click.group("log-archiver")
+@click.group("log-archiver", cls=CommandGroup)
 @click.version_option(__version__, prog_name="log-archiver")
 def cli():
     """Archive the logs of a GitHub issue to durable storage.
@@ -64,25 +66,44 @@ def _command_name(ctx: click.Context | None) -> str | None:
     return chain[0].command.name
 
 
+def _command_of_words(command: click.Command, words: list[str]) -> str:
+    """The command a command line runs, read from its words (no context is left by then)."""
+    if command is cli:
+        for word in words:
+            if not word.startswith("-"):
+                return word if word in cli.commands else cli.name
+    return command.name or "log-archiver"
+
+
 def _invoke(command: click.Command, args=None, prog_name=None) -> None:
-    """Run a click command so that even a usage error prints the JSON envelope."""
+    """Run a click command so that every way out prints the JSON envelope."""
+    output.reset()
+    words = sys.argv[1:] if args is None else list(args)
+    quiet = "--quiet" in words or "-q" in words  # asked for, even if the rest is wrong
+    dry_run = "--dry-run" in words
     try:
         command.main(args=args, prog_name=prog_name, standalone_mode=False)
-    except click.UsageError as error:
-        name = _command_name(error.ctx) or command.name
+    except click.ClickException as error:
+        ctx = getattr(error, "ctx", None)
+        name = _command_name(ctx) or _command_of_words(command, words)
         message = error.format_message()
-        document = envelope(name or "log-archiver", "error", False, {}, [{
+        path = ctx.command_path if ctx else (prog_name or name)
+        document = envelope(name, "error", dry_run, {}, [{
             "type": "usage", "message": message, "retryable": False,
-            "hint": f"run `{error.ctx.command_path if error.ctx else name} --help`"}])
-        words = sys.argv[1:] if args is None else list(args)
-        quiet = "--quiet" in words or "-q" in words  # asked for, even if the rest is wrong
+            "hint": f"run `{path} --help`"}])
         emit(document, quiet=quiet, human=f"error: {message}")
         sys.exit(2)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(1)
+    except click.exceptions.Abort as abort:  # click's form of Ctrl-C (or of an EOF)
+        name = _command_of_words(command, words)
+        if isinstance(abort.__context__, KeyboardInterrupt):
+            output.interrupted(name, dry_run=dry_run, quiet=quiet)
+        output.crash(name, abort.__context__ or abort, dry_run=dry_run, quiet=quiet)
     except click.exceptions.Exit as exit_:
         sys.exit(exit_.exit_code)
+    except KeyboardInterrupt:
+        output.interrupted(_command_of_words(command, words), dry_run=dry_run, quiet=quiet)
+    except Exception as error:
+        output.crash(_command_of_words(command, words), error, dry_run=dry_run, quiet=quiet)
     sys.exit(0)
 
 
@@ -114,18 +135,19 @@ def main(args=None) -> None:
     _exit_when_done(lambda: _invoke(cli, None, "log-archiver"))
 
 
-def _script(command: click.Command):
-    return lambda: _exit_when_done(lambda: _invoke(command, None, command.name))
+def _script(command: click.Command, name: str):
+    """The console script ``name``: its --help and its hints say ``name``, as it was typed."""
+    return lambda: _exit_when_done(lambda: _invoke(command, None, name))
 
 
-archive_main = _script(archive_command)
-collect_logs_main = _script(collect_logs_command)
-compress_logs_main = _script(compress_logs_command)
-prepare_upload_main = _script(prepare_upload_command)
-file_manager_main = _script(file_manager_group)
-update_index_main = _script(update_index_command)
-update_file_status_main = _script(update_file_status_command)
-mark_partial_archive_main = _script(mark_partial_archive_command)
-retry_failed_uploads_main = _script(retry_failed_uploads_command)
-cleanup_local_main = _script(cleanup_local_command)
-validate_index_main = _script(validate_index_command)
+archive_main = _script(archive_command, "archive-issue-logs")
+collect_logs_main = _script(collect_logs_command, "collect-logs")
+compress_logs_main = _script(compress_logs_command, "compress-logs")
+prepare_upload_main = _script(prepare_upload_command, "prepare-upload")
+file_manager_main = _script(file_manager_group, "file-manager")
+update_index_main = _script(update_index_command, "update-index")
+update_file_status_main = _script(update_file_status_command, "update-file-status")
+mark_partial_archive_main = _script(mark_partial_archive_command, "mark-partial-archive")
+retry_failed_uploads_main = _script(retry_failed_uploads_command, "retry-failed-uploads")
+cleanup_local_main = _script(cleanup_local_command, "cleanup-local")
+validate_index_main = _script(validate_index_command, "validate-index")

@@ -11,6 +11,21 @@ from log_archiver.errors import UsageError
 from log_archiver.model.issues import parse_issue
 
 
+class CommandGroup(click.Group):
+    """A group that answers an unknown command with the list of its commands.
+
+    click guesses the closest name ("Did you mean 'archive'?" for ``search``), which sends
+    a user to an unrelated command."""
+
+    def resolve_command(self, ctx, args):
+        try:
+            return super().resolve_command(ctx, args)
+        except click.exceptions.NoSuchCommand:
+            raise click.UsageError(
+                f"no such command {args[0]!r}; the commands are: "
+                f"{', '.join(sorted(self.commands))}", ctx) from None
+
+
 def _issue_callback(ctx, param, value):
     try:
         return parse_issue(value)

@@ -1,12 +1,17 @@
 """The contract every command keeps: one JSON object on stdout, humans on stderr.
 
-Exit codes: 0 ok/noop, 1 error, 2 usage, 3 partial.
+Exit codes: 0 ok/noop, 1 error, 2 usage, 3 partial, 130 interrupted (Ctrl-C).
+
+Every path ends here, including the ones no one planned for: an exception that is not
+an :class:`ArchiveError` becomes an error of type ``internal``, and an interrupt one of
+type ``interrupted``, so stdout always carries exactly one JSON object.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import traceback
 from collections.abc import Callable
 
 import click
@@ -14,6 +19,16 @@ import click
 from log_archiver.errors import ArchiveError, UsageError
 
 EXIT_CODES = {"ok": 0, "noop": 0, "error": 1, "usage": 2, "partial": 3}
+INTERRUPTED_EXIT = 130
+# click's own control flow, which the command line around ``run`` turns into output
+_CLICK_FLOW = (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort)
+
+_state = {"emitted": False}
+
+
+def reset() -> None:
+    """Forget that an object was printed (one command line runs per call of ``_invoke``)."""
+    _state["emitted"] = False
 
 
 def envelope(command: str, status: str, dry_run: bool, payload: dict, errors: list) -> dict:
@@ -22,8 +37,17 @@ def envelope(command: str, status: str, dry_run: bool, payload: dict, errors: li
 
 
 def emit(document: dict, *, quiet: bool, human: str | None = None) -> None:
-    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
-    sys.stdout.flush()
+    _write(json.dumps(document, indent=2, ensure_ascii=False), human, quiet)
+
+
+def _write(text: str, human: str | None, quiet: bool) -> None:
+    if not _state["emitted"]:
+        _state["emitted"] = True
+        try:
+            sys.stdout.write(text + "\n")
+            sys.stdout.flush()
+        except OSError:  # stdout closed (a reader that went away): stderr still tells
+            pass
     if human and not quiet:
         click.echo(human, err=True)
 
@@ -37,26 +61,77 @@ def error_human(errors: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def warnings_human(document: dict) -> str:
+    return "\n".join(f"warning: {warning}" for warning in document.get("warnings") or [])
+
+
 def run(command: str, body: Callable[[], dict], *, dry_run: bool = False, quiet: bool = False,
         human: Callable[[dict], str] | None = None) -> None:
     """Run ``body`` and exit with the code its status calls for."""
     try:
         payload = body()
+        status = payload.pop("status", "ok")
+        errors = payload.pop("errors", [])
+        document = envelope(command, status, dry_run, payload, errors)
+        text = json.dumps(document, indent=2, ensure_ascii=False)
+    except _CLICK_FLOW:
+        raise
     except UsageError as error:
         fail(command, error, dry_run=dry_run, quiet=quiet, code=2)
     except ArchiveError as error:
         fail(command, error, dry_run=dry_run, quiet=quiet, code=1)
-    status = payload.pop("status", "ok")
-    errors = payload.pop("errors", [])
-    document = envelope(command, status, dry_run, payload, errors)
-    text = human(document) if human else None
-    if errors and status != "ok":
-        text = "\n".join(filter(None, [text, error_human(errors)]))
-    emit(document, quiet=quiet, human=text)
+    except KeyboardInterrupt:
+        interrupted(command, dry_run=dry_run, quiet=quiet)
+    except Exception as error:
+        crash(command, error, dry_run=dry_run, quiet=quiet)
+    _write(text, None if quiet else _human_text(document, human), quiet)
     sys.exit(EXIT_CODES.get(status, 1))
+
+
+def _human_text(document: dict, human: Callable[[dict], str] | None) -> str:
+    try:
+        summary = human(document) if human else None
+    except Exception as error:  # the JSON is complete; a summary bug must not hide it
+        summary = (f"(no summary: {type(error).__name__}: {error}; "
+                   "the JSON object on stdout is complete)")
+    errors = document["errors"] if document["status"] != "ok" else []
+    return "\n".join(filter(None, [summary, warnings_human(document), error_human(errors)]))
 
 
 def fail(command: str, error: ArchiveError, *, dry_run: bool, quiet: bool, code: int):
     document = envelope(command, "error", dry_run, {}, [error.to_dict()])
     emit(document, quiet=quiet, human=error_human(document["errors"]))
     sys.exit(code)
+
+
+def internal_error(command: str, error: BaseException) -> dict:
+    name = type(error).__name__
+    detail = str(error).strip()
+    return {"type": "internal",
+            "message": f"internal error in {command}: {name}: {detail}" if detail
+            else f"internal error in {command}: {name}",
+            "retryable": False,
+            "hint": f"run the same `{command}` command again (every step is safe to rerun); "
+                    "if it fails the same way, report it with this message"}
+
+
+def crash(command: str, error: BaseException, *, dry_run: bool = False, quiet: bool = False):
+    """The last resort: an exception no layer turned into an :class:`ArchiveError`."""
+    document = envelope(command, "error", dry_run, {}, [internal_error(command, error)])
+    human = error_human(document["errors"])
+    frames = traceback.extract_tb(error.__traceback__)
+    if frames:
+        last = frames[-1]
+        human += f"\n  at {last.filename}:{last.lineno} in {last.name}"
+    emit(document, quiet=quiet, human=human)
+    sys.exit(1)
+
+
+def interrupted(command: str, *, dry_run: bool = False, quiet: bool = False):
+    document = envelope(command, "error", dry_run, {}, [{
+        "type": "interrupted", "message": f"{command} was interrupted (Ctrl-C or SIGINT)",
+        "retryable": True,
+        "hint": f"run the same `{command}` command again: it finishes what the interrupted "
+                "run left (nothing is lost; see `validate-index` if in doubt)"}])
+    emit(document, quiet=quiet, human=error_human(document["errors"]))
+    sys.exit(INTERRUPTED_EXIT)

@@ -98,17 +98,24 @@ def retry_failed_uploads_command(issue, execute, settings):
         ctx = build_repository(settings)
         entry = ctx.index.read_entry(issue)
         todo = [log for log in entry["logs"] if wants_upload(log, retry_failed=True)]
-        files = [{"local_path": log["local_path"], "stored_path": log["stored_path"],
-                  "remote_path": log["remote_path"], "upload_status": log["upload_status"],
-                  "last_error": log["last_error"],
-                  "local_exists": (ctx.logs_dir / log["stored_path"]).exists()} for log in todo]
+
+        def described(logs):
+            return [{"local_path": log["local_path"], "stored_path": log["stored_path"],
+                     "remote_path": log["remote_path"], "upload_status": log["upload_status"],
+                     "last_error": log["last_error"],
+                     "local_exists": (ctx.logs_dir / log["stored_path"]).exists()}
+                    for log in logs]
+
         if not todo:
             return {"status": "noop", "issue_number": issue, "files": []}
         if not execute:
-            return {"status": "ok", "issue_number": issue, "files": files}
+            return {"status": "ok", "issue_number": issue, "files": described(todo)}
         report = upload_records(ctx, issue, retry_failed=True)
+        # the files as they are now, after the uploads (the same logs, re-read)
+        names = {log["local_path"] for log in todo}
+        after = [log for log in ctx.index.read_entry(issue)["logs"] if log["local_path"] in names]
         return {"status": "partial" if report.failed else "ok", "issue_number": issue,
-                "files": files, **asdict(report)}
+                "files": described(after), **asdict(report)}
 
     output.run("retry-failed-uploads", body, quiet=settings["quiet"])
 
@@ -151,7 +158,7 @@ def cleanup_local_command(issue, orphans, dry_run, settings):
         return payload
 
     def human(doc):
-        from log_archiver.archive.orphans import orphan_summary
+        from log_archiver.cli.render import orphan_summary
 
         return orphan_summary(doc) if orphans else None
 

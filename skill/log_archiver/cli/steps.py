@@ -10,12 +10,14 @@ import click
 
 from log_archiver.cli import output
 from log_archiver.cli.options import (
+    CommandGroup,
     build_repository,
     common_options,
     dry_run_option,
     issue_argument,
 )
 from log_archiver.errors import UsageError
+from log_archiver.model.issues import parse_issue
 
 REASON = click.Choice(["issue_closed", "pr_merged", "manual", "retention"])
 
@@ -56,7 +58,8 @@ def archive_command(issue, reason, force, retry, pr, no_commit, reindex_only, dr
 
 
 def _reindex(issue, other_mode, dry_run, settings):
-    from log_archiver.archive.reindex import reindex, reindex_summary
+    from log_archiver.archive.reindex import reindex
+    from log_archiver.cli.render import reindex_summary
 
     def body():
         if other_mode:
@@ -101,7 +104,7 @@ def compress_logs_command(files, settings):
             raise UsageError(f"not a file: {', '.join(missing)}",
                              "pass log files, e.g. the paths collect-logs prints")
         stored, errors = compress(ctx, [f.absolute() for f in files])
-        return {"status": "error" if errors else "ok",
+        return {"status": "partial" if errors else "ok",
                 "files": [{"source": str(s.source), "path": str(s.path),
                            "compressed": s.compression is not None,
                            "compression": s.compression, "size_bytes": s.size,
@@ -138,7 +141,7 @@ def prepare_upload_command(issue, reason, force, pr, dry_run, settings):
     output.run("prepare-upload", body, dry_run=dry_run, quiet=settings["quiet"])
 
 
-@click.group("file-manager")
+@click.group("file-manager", cls=CommandGroup)
 def file_manager_group():
     """Perform storage operations for the archive (the uploading agent's tool)."""
 
@@ -156,10 +159,17 @@ def file_manager_upload(plan, force, settings):
     def body():
         try:
             document = json.load(plan)
-            issue = int(document["issue_number"])
+            number = document["issue_number"]
             paths = {f["local_path"] for f in document["files"]}
-        except (ValueError, KeyError, TypeError) as error:
+            if not all(isinstance(path, str) for path in paths):
+                raise TypeError("each local_path must be text")
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise UsageError(f"plan {plan.name} is not prepare-upload output ({error})",
+                             "pass the JSON printed by `prepare-upload ISSUE`") from None
+        try:
+            issue = parse_issue(json.dumps(number) if isinstance(number, bool) else number)
+        except UsageError as error:
+            raise UsageError(f"plan {plan.name}: {error.message}",
                              "pass the JSON printed by `prepare-upload ISSUE`") from None
         ctx = build_repository(settings)
         report = upload_records(ctx, issue, local_paths=paths, retry_failed=True,
@@ -172,5 +182,3 @@ def file_manager_upload(plan, force, settings):
                 "files": [log for log in entry["logs"] if log["local_path"] in paths]}
 
     output.run("file-manager", body, quiet=settings["quiet"])
-
-

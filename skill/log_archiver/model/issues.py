@@ -8,6 +8,7 @@ from log_archiver.errors import UsageError
 
 MAX_ISSUE = 2**31 - 1
 _DIGITS = re.compile(r"[1-9][0-9]{0,9}")
+_LEADING_ZERO = re.compile(r"0+[1-9][0-9]{0,9}")
 # Dates and times inside names (2025-01-12, 20250112, T14-30-00) hold numbers that are no issue.
 _DATE_OR_TIME = re.compile(
     r"\d{4}-\d{2}-\d{2}|(?:19|20)\d{2}(?:0[1-9]|1[0-2])[0-3]\d|[T_]\d{2}[-:]\d{2}(?:[-:]\d{2})?")
@@ -15,14 +16,25 @@ _SESSION_OWNER = re.compile(r"^session-([0-9]+)(?:[-_.]|$)")
 
 
 def parse_issue(value) -> int:
-    """A positive issue number from user input, or :class:`UsageError`."""
+    """A positive issue number from user input, or :class:`UsageError`.
+
+    The one rule: an optional leading ``#``, then a positive decimal number with no
+    leading zero (``7`` and ``#7``; never ``007``, ``+7`` or ``7.0``). Surrounding
+    whitespace is ignored.
+    """
     text = str(value).strip() if value is not None else ""
     if text.startswith("#"):
         text = text[1:]
+    if _LEADING_ZERO.fullmatch(text) and 0 < int(text) <= MAX_ISSUE:
+        raise UsageError(
+            f"issue number {str(value)!r} has a leading zero",
+            f"write it as {int(text)}, e.g. `log-archiver archive {int(text)}`",
+        )
     if not _DIGITS.fullmatch(text) or int(text) > MAX_ISSUE:
         raise UsageError(
             f"issue number {str(value)!r} is not a positive whole number",
-            "pass the issue number alone, e.g. `log-archiver archive 123`",
+            "pass the issue number alone (an optional leading # is allowed), "
+            "e.g. `log-archiver archive 123`",
         )
     return int(text)
 
