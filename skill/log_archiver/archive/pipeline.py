@@ -90,7 +90,8 @@ def archive(ctx: Context, issue: int, *, reason: str = "manual", force: bool = F
 
 def _settle(ctx: Context, entry: dict, result: dict, *, commit: bool) -> dict:
     """An issue archived whole: post its comment and commit the index if an earlier run
-    could not (``ok``), or change nothing at all (``noop``)."""
+    could not (``ok``), or change nothing at all (``noop``). A commit that was due and
+    failed makes it ``partial``: the archive stands, the commit step is still to run."""
     issue = entry["issue_number"]
     result.update(entry=_entry_summary(entry),
                   message=f"issue #{issue} is already archived ({entry['archived_at']})")
@@ -100,11 +101,19 @@ def _settle(ctx: Context, entry: dict, result: dict, *, commit: bool) -> dict:
         result["comment"] = _comment(ctx, entry, result)
         if result["comment"]["action"] in ("created", "updated"):
             did.append(f"comment {result['comment']['action']}")
+    failed = False
     if commit and ctx.config.commit and not ctx.dry_run:
         result["commit"] = _commit(ctx, issue, None)
         if result["commit"]["status"] == "ok":
-            did.append("index committed")
-    result["status"] = "ok" if did else "noop"
+            did.append("index committed" if result["commit"].get("committed", True)
+                       else "git index repaired")
+        elif result["commit"]["status"] == "error":
+            failed = True
+            result["warnings"].append(
+                f"index not committed: {result['commit']['message']}; once that is fixed, "
+                f"run `log-archiver commit {issue}`")
+            result["hint"] = f"run `log-archiver commit {issue}` once the cause is fixed"
+    result["status"] = "partial" if failed else "ok" if did else "noop"
     if did:
         result["message"] += "; " + " and ".join(did) + " now"
     return result
@@ -169,7 +178,8 @@ def _commit(ctx: Context, issue: int, freed: int | None) -> dict:
     from log_archiver.integrations.git import commit_archive
 
     try:
-        return commit_archive(ctx.index, issue, repo_root=ctx.config.root, freed_bytes=freed)
+        return commit_archive(ctx.index, issue, repo_root=ctx.config.root, freed_bytes=freed,
+                              untrack_logs=ctx.config.untrack_cleaned_logs)
     except ArchiveError as error:
         return {"status": "error", **error.to_dict()}
 

@@ -105,7 +105,8 @@ def commit_command(issue, settings):
 
     def body():
         ctx = build_context(settings)
-        done = commit_archive(ctx.index, issue, repo_root=ctx.config.root)
+        done = commit_archive(ctx.index, issue, repo_root=ctx.config.root,
+                              untrack_logs=ctx.config.untrack_cleaned_logs)
         return {"status": done["status"], "issue_number": issue, "commit": done}
 
     output.run("commit", body, quiet=settings["quiet"])
