@@ -230,13 +230,20 @@ def setup_repository(root: Path, index_path: Path) -> dict:
 
 
 def ignore_index_files(work: Path, index_rel: str) -> dict:
-    """Add the index's lock, backup, validity record and temp file names to ``.gitignore``
-    (once)."""
+    """Add what the tool writes beside the logs to ``.gitignore`` (once): the index's
+    lock, backup, validity record and temp file, and in the logs dir our temp files
+    (``*.la-*.tmp``, ``.*.part``) and the compressed copies made before upload (``*.gz``,
+    ``*.zst`` in the log folders; a log that arrives compressed is ignored by git too)."""
     from log_archiver.util.fsutil import TEMP_MARKER, TEMP_SUFFIX, write_bytes_atomic
 
     base = "/" + _gitignore_literal(index_rel)
     wanted = [f"{base}.lock", f"{base}.backup", f"{base}.valid",
               f"{base}{TEMP_MARKER}*{TEMP_SUFFIX}"]
+    folder = index_rel.rpartition("/")[0]
+    if folder:  # (logs at the top of the work tree: these would reach the whole project)
+        logs = "/" + _gitignore_literal(folder)
+        wanted += [f"{logs}/**/*{TEMP_MARKER}*{TEMP_SUFFIX}", f"{logs}/**/.*.part",
+                   f"{logs}/*/*.gz", f"{logs}/*/*.zst"]
     path = Path(work) / ".gitignore"
     text = path.read_text(encoding="utf-8") if path.exists() else ""
     present = {line.strip() for line in text.splitlines()}
@@ -244,7 +251,8 @@ def ignore_index_files(work: Path, index_rel: str) -> dict:
     if missing:
         if text and not text.endswith("\n"):
             text += "\n"
-        text += "# log-archiver: the archive index's own lock, backup and temp files\n"
+        text += ("# log-archiver: the archive index's lock, backup and temp files, and the "
+                 "temp files and compressed copies it makes beside the logs\n")
         text += "".join(f"{line}\n" for line in missing)
         write_bytes_atomic(path, text.encode("utf-8"))
     return {"gitignore": str(path), "gitignore_changed": bool(missing), "ignored": wanted}
