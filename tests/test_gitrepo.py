@@ -527,3 +527,18 @@ def test_a_hostile_local_path_never_untracks_anything_else(tracked_logs, run_cli
     assert result["status"] == "ok" and result["untracked"] == []
     assert "a.txt" in git(tracked_logs, "ls-files").split()
     assert git(tracked_logs, "show", "--name-only", "--format=", "HEAD").split() == [INDEX]
+
+
+def test_killed_after_head_moved_the_untracked_logs_leave_the_git_index_too(
+        tracked_logs, run_cli, tmp_path):
+    assert run_cli("archive", "31", "--no-commit").exit_code == 0
+    kill(start_paused_commit(tracked_logs, tmp_path, "update-index", 2))
+    assert "logs/builds/31-build.log" not in git(tracked_logs, "ls-tree", "-r", "--name-only",
+                                                  "HEAD").split()
+    assert "logs/builds/31-build.log" in git(tracked_logs, "ls-files").split()  # left behind
+
+    rerun = run_cli("commit", "31")
+
+    assert rerun.exit_code == 0 and rerun.json["commit"]["index_repaired"], rerun.stdout
+    assert git(tracked_logs, "ls-files", "logs/").split() == [INDEX, "logs/builds/32-build.log"]
+    assert status(tracked_logs) == ["M  a.txt", "?? untracked.txt"]
