@@ -27,7 +27,7 @@ def init_command(store_url, logs_dir, force, quiet):
     .gitattributes and .gitignore). Running it again changes nothing.
     """
     from log_archiver.config import CONFIG_NAME, config_template, find_root, load_config
-    from log_archiver.integrations.git import setup_repository
+    from log_archiver.integrations.gitsetup import setup_repository
     from log_archiver.util.fsutil import write_bytes_atomic
 
     def body():

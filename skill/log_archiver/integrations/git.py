@@ -2,12 +2,14 @@
 
 The commit is built with git plumbing, the way ``git commit --only -- <index>`` builds
 it: a throw-away git index starts from HEAD (or empty, in a repository without commits),
-takes the archive index's new blob, and becomes the commit's tree; HEAD moves with a
-compare-and-swap ``update-ref``. The user's own git index changes in one entry only, the
-archive index's, which is set to the committed blob (as ``--only`` does), written under
-git's own ``index.lock`` protocol. Every other staged change stays staged, every unstaged
-change stays unstaged, untouched. Hooks do not run (this is a bookkeeping commit);
-``commit.gpgSign`` is honoured (the commit is signed as ``git commit`` would sign it).
+takes the archive index's new blob (and drops the issue's archived logs that cleanup
+deleted, when git tracks them), and becomes the commit's tree; HEAD moves with a
+compare-and-swap ``update-ref``. The user's own git index changes in those entries only,
+written under git's own ``index.lock`` protocol: every other staged change stays staged,
+every unstaged change unstaged. Each run first checks that the git index agrees with
+HEAD on those entries and repairs them when not (a run killed after moving HEAD), and
+removes an ``index.lock`` a killed run of ours left (:mod:`.gitlock`). Hooks do not run
+(this is a bookkeeping commit); ``commit.gpgSign`` is honoured.
 
 The caller holds the archive index's file lock around :func:`commit_index`, so the
 committed bytes are stable. Other git processes holding ``index.lock`` are waited for
@@ -23,6 +25,7 @@ from pathlib import Path
 
 from log_archiver.errors import GitError, GitLockedError
 from log_archiver.integrations.comment import human_size
+from log_archiver.integrations.gitlock import remove_stale_files, take_lock
 from log_archiver.util.retry import RetryPolicy
 
 ZERO_SHA = "0" * 40
@@ -193,77 +196,6 @@ def _gone_under(index_path: Path, work: Path, rel: str, paths) -> list[str]:
     return kept
 
 
-def setup_repository(root: Path, index_path: Path) -> dict:
-    """Make a git repository ready for archive indexes from many branches and machines.
-
-    Installs the index merge driver (``.gitattributes`` and the repository's git config,
-    see :func:`.merge.install_merge_driver`) and ignores the index's lock, backup and
-    temp files in ``.gitignore``. Running it again changes nothing. Returns
-    ``{"installed": False, "reason"}`` when ``root`` is no git work tree or the index lies
-    outside it.
-    """
-    import git
-
-    from log_archiver.index.merge import driver_command, install_merge_driver
-
-    root = Path(root).absolute()
-    try:
-        with git.Repo(root) as repo:
-            work = Path(repo.working_tree_dir).resolve() if repo.working_tree_dir else None
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        work = None
-    if work is None:
-        return {"installed": False,
-                "reason": f"{root} is not a git work tree; run `git init` there, then "
-                          "`log-archiver init` again to install the index merge driver"}
-    try:
-        rel = Path(index_path).absolute().resolve().relative_to(work).as_posix()
-    except ValueError:
-        return {"installed": False,
-                "reason": f"the archive index {index_path} is outside the git work tree "
-                          f"{work}; there is nothing to merge"}
-    driver = install_merge_driver(work, rel, command=driver_command())
-    ignore = ignore_index_files(work, rel)
-    changed = (driver["gitattributes_changed"] or driver["git_config_changed"]
-               or ignore["gitignore_changed"])
-    return {"installed": True, "index": rel, "changed": changed, **driver, **ignore}
-
-
-def ignore_index_files(work: Path, index_rel: str) -> dict:
-    """Add what the tool writes beside the logs to ``.gitignore`` (once): the index's
-    lock, backup, validity record and temp file, and in the logs dir our temp files
-    (``*.la-*.tmp``, ``.*.part``) and the compressed copies made before upload (``*.gz``,
-    ``*.zst`` in the log folders; a log that arrives compressed is ignored by git too)."""
-    from log_archiver.util.fsutil import TEMP_MARKER, TEMP_SUFFIX, write_bytes_atomic
-
-    base = "/" + _gitignore_literal(index_rel)
-    wanted = [f"{base}.lock", f"{base}.backup", f"{base}.valid",
-              f"{base}{TEMP_MARKER}*{TEMP_SUFFIX}"]
-    folder = index_rel.rpartition("/")[0]
-    if folder:  # (logs at the top of the work tree: these would reach the whole project)
-        logs = "/" + _gitignore_literal(folder)
-        wanted += [f"{logs}/**/*{TEMP_MARKER}*{TEMP_SUFFIX}", f"{logs}/**/.*.part",
-                   f"{logs}/*/*.gz", f"{logs}/*/*.zst"]
-    path = Path(work) / ".gitignore"
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    present = {line.strip() for line in text.splitlines()}
-    missing = [line for line in wanted if line not in present]
-    if missing:
-        if text and not text.endswith("\n"):
-            text += "\n"
-        text += ("# log-archiver: the archive index's lock, backup and temp files, and the "
-                 "temp files and compressed copies it makes beside the logs\n")
-        text += "".join(f"{line}\n" for line in missing)
-        write_bytes_atomic(path, text.encode("utf-8"))
-    return {"gitignore": str(path), "gitignore_changed": bool(missing), "ignored": wanted}
-
-
-def _gitignore_literal(path: str) -> str:
-    """``path`` as a .gitignore pattern that matches it and nothing else."""
-    escaped = "".join(f"\\{ch}" if ch in "\\*?[" else ch for ch in path)
-    return escaped[:-1] + "\\ " if escaped.endswith(" ") else escaped
-
-
 class _Committer:
     def __init__(self, repo, work: Path, rel: str, message):
         self.repo, self.work, self.rel, self.message = repo, work, rel, message
@@ -300,7 +232,7 @@ class _Committer:
                                "`log-archiver commit` again")
 
     def attempt(self, untrack: list[str]) -> dict:
-        self._remove_stale_files()
+        remove_stale_files(self.git_dir, self.lock)
         blob = self._git("hash-object", "-w", "--", self.rel)
         head = self._git("rev-parse", "--verify", "-q", "HEAD", check=False) or None
         in_head = (self._git("rev-parse", "--verify", "-q", f"{head}:{self.rel}", check=False)
@@ -311,7 +243,7 @@ class _Committer:
             return _noop(f"{self.rel} is unchanged since the last commit ({head[:12]})",
                          path=self.rel, commit=head)
         branch = self._git("symbolic-ref", "-q", "HEAD", check=False) or None
-        fd, owner = self._take_lock()
+        fd, owner = take_lock(self.git_dir, self.lock)
         renamed = False
         try:
             commit = self._commit(head, blob, drop) if need_commit else head
@@ -398,63 +330,6 @@ class _Committer:
 
     def _scratch(self) -> Path:
         return self.git_dir / f"log-archiver-index-{os.getpid()}-{secrets.token_hex(4)}"
-
-    def _take_lock(self) -> tuple[int, Path | None]:
-        """Take git's ``index.lock`` as git does (create it, or fail when it exists).
-
-        The lock is made as a second name of a file whose name carries our pid, so a run
-        killed while holding it is recognised by the next one (see
-        :meth:`_remove_stale_files`), which removes the lock instead of waiting on it.
-        """
-        owner = self.git_dir / f"log-archiver-lock-{os.getpid()}-{secrets.token_hex(4)}"
-        try:
-            fd = os.open(owner, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        except OSError as error:
-            raise GitError(f"cannot write in the git folder {str(self.git_dir)!r}: {error}",
-                           "check the permissions of the .git folder") from error
-        try:
-            os.link(owner, self.lock)
-        except FileExistsError:
-            os.close(fd)
-            owner.unlink(missing_ok=True)
-            raise GitLockedError(
-                f"git index lock {str(self.lock)!r} is held by another process",
-                f"wait for the other git command to finish; if none is running, delete "
-                f"{self.lock} and run `log-archiver commit` again") from None
-        except OSError:  # a file system without hard links: a plain lock, as git takes it
-            os.close(fd)
-            owner.unlink(missing_ok=True)
-            try:
-                return os.open(self.lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), None
-            except FileExistsError:
-                raise GitLockedError(
-                    f"git index lock {str(self.lock)!r} is held by another process",
-                    f"wait for the other git command to finish; if none is running, delete "
-                    f"{self.lock} and run `log-archiver commit` again") from None
-            except OSError as error:
-                raise GitError(f"cannot create git index lock {str(self.lock)!r}: {error}",
-                               "check the permissions of the .git folder") from error
-        return fd, owner
-
-    def _remove_stale_files(self) -> None:
-        """Clear what a killed commit step of ours left in the git folder: its scratch
-        indexes, and ``index.lock`` when it is that run's lock (same file as its owner
-        record). Another process's lock is never touched."""
-        from log_archiver.util.fsutil import process_gone
-
-        for path in self.git_dir.glob("log-archiver-*"):
-            parts = path.name.split("-")
-            if len(parts) < 4 or parts[2] not in ("lock", "index") or not parts[3].isdigit():
-                continue
-            if not process_gone(int(parts[3])):
-                continue
-            if parts[2] == "lock":
-                try:
-                    if os.path.samefile(path, self.lock):
-                        self.lock.unlink(missing_ok=True)
-                except OSError:
-                    pass
-            path.unlink(missing_ok=True)
 
     def _commit(self, head: str | None, blob: str, drop: list[str]) -> str:
         scratch = self._scratch()
