@@ -24,3 +24,28 @@ def init_repo(root: Path, *, origin: str | None = None) -> Path:
     if origin:
         git(root, "remote", "add", "origin", origin)
     return root
+
+
+PAUSING_GIT = """#!/bin/sh
+# git, except that the Nth run of one subcommand first says so and sleeps (to be killed)
+if [ "$1" = "$PAUSE_GIT_AT" ]; then
+    count=$(( $(cat "$PAUSE_GIT_DIR/count" 2>/dev/null || echo 0) + 1 ))
+    echo "$count" > "$PAUSE_GIT_DIR/count"
+    if [ "$count" = "${PAUSE_GIT_NTH:-1}" ]; then
+        touch "$PAUSE_GIT_DIR/paused"
+        sleep 60
+    fi
+fi
+exec "$REAL_GIT" "$@"
+"""
+
+
+def pausing_git(folder: Path) -> Path:
+    """A folder holding a ``git`` that pauses before a chosen subcommand (see
+    :data:`PAUSING_GIT`); put it first on PATH and set PAUSE_GIT_AT, PAUSE_GIT_NTH,
+    PAUSE_GIT_DIR and REAL_GIT."""
+    folder.mkdir(parents=True, exist_ok=True)
+    wrapper = folder / "git"
+    wrapper.write_text(PAUSING_GIT)
+    wrapper.chmod(0o755)
+    return folder

@@ -74,8 +74,10 @@ def test_groups_links_sizes_total_time_and_commands():
     ]
     assert "**Total**: 3 logs, 122.7 KB stored (205.1 KB before compression)" in lines
     assert "Archived: 2025-01-15 14:00 UTC" in lines
-    assert "- `/log-archiver:read 123`" in lines
-    assert '- `/log-archiver:search "<query>"`' in lines
+    # the commands read the index, not the logs: the comment says just that
+    assert "- `/log-archiver:read 123` shows this issue's record" in lines
+    assert ('- `/log-archiver:search "<query>"` finds archived logs by name, type or issue '
+            "title (not by their content)") in lines
     assert "⚠️" not in body
 
 
@@ -87,8 +89,8 @@ def test_link_falls_back_to_cloud_url_then_remote_path():
     body = render_comment(make_entry(7, [web, s3, bare]))
     assert "- [7-deploy.log](https://bucket.example.com/x/7-deploy.log) (45.6 KB)" in body
     # GitHub drops s3:// links, so the location is shown as code instead of a dead link
-    assert "- 7-debug.log: `s3://bucket/archive/logs/2025/01/7/7-debug.log` (45.6 KB)" in body
-    assert "- 7-build.log: `archive/logs/2025/01/7/7-build.log` (45.6 KB)" in body
+    assert "- `7-debug.log`: `s3://bucket/archive/logs/2025/01/7/7-debug.log` (45.6 KB)" in body
+    assert "- `7-build.log`: `archive/logs/2025/01/7/7-build.log` (45.6 KB)" in body
 
 
 def test_awkward_names_and_urls_stay_valid_markdown():
@@ -217,3 +219,56 @@ def test_durations_survive_cleanup_in_the_index(workspace, run_cli):
     (workspace / "logs" / "debug" / "77-late.log").write_text("found later\n")
     again = run_cli("archive", "77", "--force", "--no-commit")
     assert again.exit_code == 0 and expected in again.json["comment"]["body"]
+
+
+HOSTILE = ["a\n# Heading", "@octocat", "<img src=x>", "x`y``z", "`edge`", "[x](http://e)",
+           "**bold** _it_ ~~s~~", "a\r\n\n- item", "cc @org/team #1 &lt;b&gt;", "\u202egol.exe"]
+
+
+def rendered(body: str):
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark").enable(["table", "strikethrough"])
+    return md.parse(body)
+
+
+def inline_tokens(tokens):
+    for token in tokens:
+        yield token
+        yield from token.children or []
+
+
+@pytest.mark.parametrize("link", ["public", "s3"])
+def test_hostile_file_names_render_as_plain_names(link):
+    def body_for(names):
+        return render_comment(make_entry(60, [
+            make_log(60, name, kind="build", folder="builds", public=link == "public",
+                     cloud="s3") for name in names]))
+
+    body = body_for(HOSTILE)
+    tokens = list(inline_tokens(rendered(body)))
+    plain = list(inline_tokens(rendered(body_for([f"60-{n}.log" for n in range(len(HOSTILE))]))))
+
+    # the same markdown structure as with ordinary names: no heading, list item, emphasis,
+    # image, link or HTML came from a name
+    assert [t.type for t in tokens] == [t.type for t in plain]
+    kinds = {t.type for t in tokens}
+    assert "heading_open" not in kinds and "image" not in kinds and "html_inline" not in kinds
+    [html] = [t for t in tokens if t.type == "html_block"]  # our hidden marker, nothing else
+    assert html.content.strip() == marker(60)
+    links = [t.attrGet("href") for t in tokens if t.type == "link_open"]
+    if link == "public":  # one link per log, to its own object
+        assert len(links) == len(HOSTILE)
+        for href in links:
+            assert href.startswith("https://storage.example.com/archive/logs/2025/01/60/")
+            assert not set(href) & set("\n\r<>` \u202e"), href
+    else:
+        assert links == []
+    # a mention is linked in text, not in code or a link's address
+    text = "".join(t.content for t in tokens if t.type == "text")
+    assert "@octocat" not in text and "@org" not in text
+    assert "\u202e" not in body
+    shown = "".join(t.content for t in tokens if t.type in ("text", "code_inline"))
+    for name in ("<img src=x>", "[x](http://e)", "x`y``z", "`edge`", "**bold** _it_ ~~s~~"):
+        assert name in shown.replace("\u200b", ""), name  # the name itself, as text
+    assert "a\\n# Heading" in shown and "\\u202egol.exe" in shown  # newlines made visible

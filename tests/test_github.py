@@ -356,3 +356,45 @@ def test_pacing_follows_the_retry_delay_scale(tmp_path):
     unpaced = GitHubClient.from_config(config, {"GITHUB_REPOSITORY": "o/r",
                                                 "LOG_ARCHIVER_RETRY_DELAY_SCALE": "0"})
     assert (unpaced.seconds_between_requests, unpaced.seconds_between_writes) == (0, 0)
+
+
+@pytest.mark.parametrize(("url", "clean"), [
+    ("https://x-access-token:TOKEN@ghe.example.com/api/v3", "https://ghe.example.com/api/v3"),
+    ("http://user@127.0.0.1:8080/x?q=1#f", "http://127.0.0.1:8080/x?q=1#f"),
+    ("https://a:b@c@host/p", "https://host/p"),
+    ("https://api.github.com", "https://api.github.com"),
+    ("git@github.com:o/r.git", "git@github.com:o/r.git"),  # scp-like: no userinfo secret
+    ("not a url @ all", "not a url @ all"),
+])
+def test_strip_userinfo(url, clean):
+    from log_archiver.util.urls import strip_userinfo
+
+    assert strip_userinfo(url) == clean
+
+
+def test_redact_userinfo_in_free_text():
+    from log_archiver.util.urls import redact_userinfo
+
+    text = ("failed at 'https://x:SECRET@h.example/api' and s3://K:S@bucket/k, "
+            "mail me@example.com")
+    assert redact_userinfo(text) == ("failed at 'https://h.example/api' and s3://bucket/k, "
+                                     "mail me@example.com")
+
+
+def test_client_drops_credentials_from_the_api_url():
+    client = GitHubClient("o/r", api_url="https://u:SECRET@ghe.example.com/api/v3/")
+    assert client.api_url == "https://ghe.example.com/api/v3"
+    with pytest.raises(ConfigError) as caught:
+        GitHubClient("o/r", api_url="ftp://u:SECRET@h.example/x")
+    assert "SECRET" not in caught.value.message and "ftp://h.example/x" in caught.value.message
+
+
+def test_comment_links_carry_no_credentials():
+    from log_archiver.integrations.comment import render_comment
+
+    entry = {"issue_number": 4, "archived_at": "2025-01-15T14:00:00Z", "logs": [
+        {"type": "build", "filename": "4-build.log", "size_bytes": 10,
+         "public_url": "https://cdn:SECRET@cdn.example.com/4-build.log",
+         "upload_status": "cleaned"}]}
+    body = render_comment(entry)
+    assert "SECRET" not in body and "(https://cdn.example.com/4-build.log)" in body

@@ -326,3 +326,38 @@ def test_prepare_upload_checks_the_trigger_like_archive(project, github):
     assert merged.exit_code == 0, merged.stdout
     entry = index_entry(project, 14)
     assert entry["archive_reason"] == "pr_merged" and entry["issue_title"] == "Step by step"
+
+
+PLANTED = "ghp_plantedSecret0123456789"
+
+
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_credentials_in_the_api_url_are_never_printed_or_stored(project, github):
+    github.add_issue(17, "Secret URL", state="closed")
+    logs_of(project, 17)
+    port = closed_port()
+    down = archive(project, None, "17", GITHUB_TOKEN=None,
+                   GITHUB_API_URL=f"http://x-access-token:{PLANTED}@127.0.0.1:{port}/api/v3")
+    assert down["exit_code"] == 0, down["stderr"]
+    said = " ".join(down["warnings"])
+    assert f"http://127.0.0.1:{port}/api/v3" in said  # the host is named, its secret not
+
+    with_fake = github.url.replace("http://", f"http://x-access-token:{PLANTED}@")
+    up = archive(project, None, "17", "--force", "--reason", "issue_closed",
+                 GITHUB_API_URL=with_fake)
+    assert up["exit_code"] == 0 and up["comment"]["action"] == "created", up["stderr"]
+    assert [c.headers["authorization"] for c in github.calls("POST")] == [f"token {TOKEN}"]
+
+    bad = archive(project, None, "17", GITHUB_API_URL=f"ftp://u:{PLANTED}@h.example/x")
+    assert bad["exit_code"] == 0 and any("ftp://h.example/x" in w for w in bad["warnings"])
+    for run in (down, up, bad):
+        assert PLANTED not in json.dumps(run)
+    assert PLANTED not in (project / INDEX).read_text()
+    assert PLANTED not in git(project, "log", "-p", "--all")

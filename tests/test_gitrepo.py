@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gitutil import git, init_repo
+from gitutil import git, init_repo, run_git
 from log_archiver.errors import GitError, GitLockedError
 from log_archiver.integrations.git import commit_index, commit_message
 from log_archiver.util.retry import RetryPolicy
@@ -325,3 +326,219 @@ def test_commit_of_an_issue_never_archived_says_so(archived_repo, run_cli):
     result = run_cli("commit", "32")
     assert result.exit_code == 1 and result.json["errors"][0]["type"] == "not_archived"
     assert "32" in result.json["errors"][0]["message"]
+
+
+# --- a commit step killed at any point, then run again -----------------------------------
+
+def start_paused_commit(root: Path, tmp_path: Path, subcommand: str, nth: int):
+    """`log-archiver commit 31` in its own process group, stopped before the ``nth`` run of
+    git ``subcommand``; returns the process once it is there."""
+    import os
+    import shutil
+    import time
+
+    from conftest import script
+    from gitutil import pausing_git
+
+    control = tmp_path / f"pause-{subcommand}-{nth}"
+    control.mkdir()
+    wrapper = pausing_git(tmp_path / "fake-bin")
+    env = dict(os.environ, PATH=f"{wrapper}{os.pathsep}{os.environ['PATH']}",
+               PAUSE_GIT_AT=subcommand, PAUSE_GIT_NTH=str(nth), PAUSE_GIT_DIR=str(control),
+               REAL_GIT=shutil.which("git"))
+    process = subprocess.Popen([*script("log-archiver"), "commit", "31", "--quiet"], cwd=root,
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not (control / "paused").exists():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the commit never reached the pause"
+        time.sleep(0.05)
+    return process
+
+
+def kill(process) -> None:
+    import os
+    import signal
+
+    os.killpg(process.pid, signal.SIGKILL)
+    process.communicate()
+    assert process.returncode == -signal.SIGKILL
+
+
+@pytest.mark.parametrize(("subcommand", "nth", "head_moved"), [
+    ("hash-object", 1, False),   # before anything
+    ("read-tree", 1, False),     # the blob is written
+    ("commit-tree", 1, False),   # the tree is written
+    ("update-ref", 1, False),    # the commit exists, HEAD not moved yet
+    ("update-index", 2, True),   # HEAD moved, the user's git index not updated yet
+])
+def test_commit_killed_at_any_point_is_finished_by_a_rerun(archived_repo, run_cli, tmp_path,
+                                                          subcommand, nth, head_moved):
+    assert run_cli("archive", "31", "--no-commit").exit_code == 0
+    start = git(archived_repo, "rev-parse", "HEAD").strip()
+    process = start_paused_commit(archived_repo, tmp_path, subcommand, nth)
+    kill(process)
+    moved = run_git(archived_repo, "show", f"HEAD:{INDEX}", check=False).returncode == 0
+    assert moved == head_moved  # the kill landed where it was meant to
+    if head_moved:  # HEAD has the index; the user's git index still has none staged
+        assert INDEX in git(archived_repo, "diff", "--cached", "--name-only").split()
+
+    rerun = run_cli("commit", "31")
+
+    assert rerun.exit_code == 0, rerun.stdout
+    assert git(archived_repo, "diff", "--cached", "--name-only", "--", INDEX) == ""
+    assert git(archived_repo, "show", f"HEAD:{INDEX}") == (archived_repo / INDEX).read_text()
+    assert git(archived_repo, "rev-list", "--count", f"{start}..HEAD").strip() == "1"
+    assert status(archived_repo) == ["M  a.txt", f"?? {INDEX}.lock", f"?? {INDEX}.valid"]
+    assert list((archived_repo / ".git").glob("log-archiver-*")) == []
+    again = run_cli("commit", "31")
+    assert again.exit_code == 0 and again.json["status"] == "noop"
+
+
+def test_a_git_index_that_disagrees_with_head_is_repaired_alone(archived_repo, run_cli):
+    """HEAD holds the archive index, the user's git index an older blob (a commit step
+    killed before it updated the git index, by an older version or another tool)."""
+    assert run_cli("archive", "31").json["commit"]["status"] == "ok"
+    committed = (archived_repo / INDEX).read_text()
+    old = subprocess.run(["git", "-C", str(archived_repo), "hash-object", "-w", "--stdin"],
+                         input='{"old": true}\n', capture_output=True, text=True,
+                         check=True).stdout.strip()
+    git(archived_repo, "update-index", "--cacheinfo", f"100644,{old},{INDEX}")
+    write(archived_repo / "b.txt", "new staged work\n")
+    git(archived_repo, "add", "b.txt")
+    head = git(archived_repo, "rev-parse", "HEAD")
+    assert INDEX in git(archived_repo, "diff", "--cached", "--name-only").split()
+
+    result = run_cli("commit", "31")
+
+    assert result.exit_code == 0 and result.json["status"] == "ok", result.stdout
+    assert result.json["commit"]["index_repaired"] is True
+    assert result.json["commit"]["committed"] is False
+    assert git(archived_repo, "rev-parse", "HEAD") == head  # no new commit was needed
+    assert git(archived_repo, "diff", "--cached", "--name-only").split() == ["a.txt", "b.txt"]
+    assert git(archived_repo, "show", f":{INDEX}") == committed
+    rerun = run_cli("archive", "31")  # the archive's own rerun repairs it too
+    assert rerun.json["status"] == "noop"
+
+
+def test_a_rerun_whose_commit_fails_is_partial_not_noop(archived_repo, run_cli):
+    first = run_cli("archive", "31", "--no-commit")
+    assert first.exit_code == 0 and first.json["status"] == "ok"
+    lock = write(archived_repo / ".git" / "index.lock", "")
+    head = git(archived_repo, "rev-parse", "HEAD")
+
+    rerun = run_cli("archive", "31")
+
+    assert rerun.exit_code == 3 and rerun.json["status"] == "partial", rerun.stdout
+    assert rerun.json["commit"]["type"] == "git_locked"
+    [warning] = [w for w in rerun.json["warnings"] if w.startswith("index not committed")]
+    assert str(lock) in warning and "`log-archiver commit 31`" in warning
+    assert "`log-archiver commit 31`" in rerun.json["hint"]
+    assert git(archived_repo, "rev-parse", "HEAD") == head
+    lock.unlink()
+    done = run_cli("archive", "31")
+    assert done.exit_code == 0 and done.json["status"] == "ok"
+    assert "index committed" in done.json["message"]
+
+
+# --- logs that git tracks ----------------------------------------------------------------
+
+@pytest.fixture
+def tracked_logs(workspace, monkeypatch, run_cli):
+    """A repository after `log-archiver init` whose logs of issue 31 (and 32) are committed,
+    with other work staged."""
+    monkeypatch.setenv("LOG_ARCHIVER_RETRY_DELAY_SCALE", "0")
+    new_repo(workspace, commit=False)
+    assert run_cli("init", "--quiet").exit_code == 0
+    from log_archiver.util.samples import log_text
+
+    for name in ("builds/31-build.log", "sessions/session-31-2025-01-15.md",
+                 "debug/31-trace.log", "builds/32-build.log"):
+        path = workspace / "logs" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(log_text(2_000_000 if "trace" in name else 3_000, len(name)))
+    write(workspace / "a.txt", "a\n")
+    git(workspace, "add", ".")
+    git(workspace, "commit", "-q", "-m", "logs are committed here")
+    write(workspace / "a.txt", "a\nstaged\n")
+    git(workspace, "add", "a.txt")
+    write(workspace / "untracked.txt", "mine\n")
+    return workspace
+
+
+def test_archived_logs_leave_git_in_the_same_commit_as_the_index(tracked_logs, run_cli,
+                                                                tmp_path):
+    result = run_cli("archive", "31")
+
+    assert result.exit_code == 0 and result.json["status"] == "ok", result.stdout
+    commit = result.json["commit"]
+    assert commit["status"] == "ok" and sorted(commit["untracked"]) == [
+        "logs/builds/31-build.log", "logs/debug/31-trace.log",
+        "logs/sessions/session-31-2025-01-15.md"]
+    assert git(tracked_logs, "ls-files", "logs/").split() == ["logs/.archive-index.json",
+                                                             "logs/builds/32-build.log"]
+    changed = git(tracked_logs, "show", "--name-status", "--format=", "HEAD").splitlines()
+    assert sorted(changed) == [f"A\t{INDEX}", "D\tlogs/builds/31-build.log",
+                               "D\tlogs/debug/31-trace.log",
+                               "D\tlogs/sessions/session-31-2025-01-15.md"]
+    assert "- Removed 3 archived logs from git" in git(tracked_logs, "log", "-1", "--format=%B")
+    # the archive's own files are ignored; other work is as it was
+    assert status(tracked_logs) == ["M  a.txt", "?? untracked.txt"]
+
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(tracked_logs), str(clone))
+    assert sorted(p.relative_to(clone).as_posix() for p in (clone / "logs").rglob("*")
+                  if p.is_file()) == ["logs/.archive-index.json", "logs/builds/32-build.log"]
+
+
+def test_a_rerun_untracks_logs_an_earlier_archive_left_as_deletions(tracked_logs, run_cli):
+    first = run_cli("archive", "31", "--no-commit")
+    assert first.exit_code == 0
+    assert " D logs/builds/31-build.log" in status(tracked_logs)
+    rerun = run_cli("archive", "31")
+    assert rerun.exit_code == 0 and rerun.json["status"] == "ok", rerun.stdout
+    assert len(rerun.json["commit"]["untracked"]) == 3
+    assert status(tracked_logs) == ["M  a.txt", "?? untracked.txt"]
+
+
+def test_untracking_can_be_turned_off_in_the_config(tracked_logs, run_cli):
+    config_path = tracked_logs / ".log-archiver.json"
+    config = json.loads(config_path.read_text())
+    config["git"]["untrack_cleaned_logs"] = False
+    config_path.write_text(json.dumps(config))
+    result = run_cli("archive", "31")
+    assert result.exit_code == 0 and result.json["commit"]["untracked"] == []
+    assert "logs/builds/31-build.log" in git(tracked_logs, "ls-files", "logs/").split()
+    assert " D logs/builds/31-build.log" in status(tracked_logs)
+    assert git(tracked_logs, "show", "--name-only", "--format=", "HEAD").split() == [INDEX]
+
+
+def test_a_hostile_local_path_never_untracks_anything_else(tracked_logs, run_cli):
+    from log_archiver.index.file import ArchiveIndex
+    from log_archiver.integrations.git import commit_archive
+
+    assert run_cli("archive", "32", "--no-commit").exit_code == 0
+    (tracked_logs / "a.txt").unlink()  # tracked, missing, and named by a forged record
+    index = ArchiveIndex(tracked_logs / INDEX)
+    with index.transaction() as txn:
+        txn.entry(32)["logs"][0]["local_path"] = "../a.txt"
+    result = commit_archive(index, 32, repo_root=tracked_logs)
+    assert result["status"] == "ok" and result["untracked"] == []
+    assert "a.txt" in git(tracked_logs, "ls-files").split()
+    assert git(tracked_logs, "show", "--name-only", "--format=", "HEAD").split() == [INDEX]
+
+
+def test_killed_after_head_moved_the_untracked_logs_leave_the_git_index_too(
+        tracked_logs, run_cli, tmp_path):
+    assert run_cli("archive", "31", "--no-commit").exit_code == 0
+    kill(start_paused_commit(tracked_logs, tmp_path, "update-index", 2))
+    assert "logs/builds/31-build.log" not in git(tracked_logs, "ls-tree", "-r", "--name-only",
+                                                  "HEAD").split()
+    assert "logs/builds/31-build.log" in git(tracked_logs, "ls-files").split()  # left behind
+
+    rerun = run_cli("commit", "31")
+
+    assert rerun.exit_code == 0 and rerun.json["commit"]["index_repaired"], rerun.stdout
+    assert git(tracked_logs, "ls-files", "logs/").split() == [INDEX, "logs/builds/32-build.log"]
+    assert status(tracked_logs) == ["M  a.txt", "?? untracked.txt"]

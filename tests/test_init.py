@@ -161,3 +161,43 @@ def test_a_fresh_clone_gets_the_git_config_from_init(repo, tmp_path):
     assert not driver["gitignore_changed"]
     assert files_of(clone, *tracked) == tracked
     assert git(clone, "config", "--get", f"merge.{DRIVER_NAME}.driver").strip() == DRIVER_COMMAND
+
+
+def test_init_ignores_the_tools_own_files_beside_the_logs(workspace, isolated_git, run_cli):
+    init_repo(workspace)
+    assert run_cli("init").exit_code == 0
+
+    def ignored(name: str) -> bool:
+        done = run_git(workspace, "check-ignore", "-q", "--no-index", name, check=False)
+        return done.returncode == 0
+
+    for name in ("logs/builds/31-build.log.gz", "logs/sessions/session-31-x.md.zst",
+                 "logs/builds/31-build.log.gz.la-4242-ab12cd34.tmp",
+                 "logs/.reindex.la-4242-ab12cd34.tmp", "logs/debug/.31-trace.log.4242.part"):
+        assert ignored(name), name
+    for name in ("logs/builds/31-build.log", "logs/sessions/session-31-x.md", INDEX,
+                 "src/data.gz", "logs/notes.gz"):
+        assert not ignored(name), name
+
+
+def test_init_writes_nothing_of_this_machine_into_the_config(workspace, isolated_git,
+                                                             run_cli, monkeypatch):
+    home = Path(os.environ["HOME"])
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
+    monkeypatch.delenv("LOG_ARCHIVER_STORAGE")
+    init_repo(workspace)
+    result = run_cli("init")
+    assert result.exit_code == 0, result.stdout
+    text = (workspace / ".log-archiver.json").read_text()
+    for part in {str(home), home.name, str(home.parent)}:
+        assert part not in text, part
+    assert "storage" not in json.loads(text) and "storage" not in result.json["config"]
+    from log_archiver.config import load_config
+
+    config = load_config(workspace, environ={})  # the default store comes at run time
+    assert config.storage == f"file://{home / 'data' / 'log-archiver' / 'store'}"
+
+    named = run_cli("init", "--force", "--storage", "s3://bucket/logs")
+    assert named.exit_code == 0
+    assert json.loads((workspace / ".log-archiver.json").read_text())["storage"] == (
+        "s3://bucket/logs")

@@ -20,8 +20,13 @@ MIB = 1 << 20
 
 
 def default_store_url() -> str:
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return f"file://{Path(base).absolute() / 'log-archiver' / 'store'}"
+    """The store when none is configured: a folder in this user's data dir, resolved at
+    run time (never written into the shared config). A relative ``XDG_DATA_HOME`` is
+    ignored, as the XDG spec says."""
+    base = os.environ.get("XDG_DATA_HOME") or ""
+    if not os.path.isabs(base):
+        base = str(Path.home() / ".local" / "share")
+    return f"file://{Path(base) / 'log-archiver' / 'store'}"
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,7 @@ class Config:
     public_base_url: str | None = None
     github_repository: str | None = None
     commit: bool = True
+    untrack_cleaned_logs: bool = True
     config_path: Path | None = None
 
     @property
@@ -76,6 +82,7 @@ _FILE_KEYS = {
     ("s3", "public"): "public",
     ("github", "repository"): "github_repository",
     ("git", "commit"): "commit",
+    ("git", "untrack_cleaned_logs"): "untrack_cleaned_logs",
 }
 
 _ENV_KEYS = {
@@ -176,14 +183,20 @@ def check_config(config: Config) -> None:
 
 
 def config_template(storage: str | None = None, logs_dir: str = "logs") -> dict:
-    return {
+    """The config ``init`` writes for the repository. Without ``storage`` it names no
+    store: the default (:func:`default_store_url`) is this user's own folder, so it is
+    resolved on each machine at run time rather than written into a shared file."""
+    template = {
         "logs_dir": logs_dir,
-        "storage": storage or default_store_url(),
+        "storage": storage,
         "public_base_url": None,
         "compression": {"algorithm": "gzip", "level": 6, "threshold_bytes": MIB},
         "upload": {"concurrency": 4, "multipart_threshold_bytes": 64 * MIB,
                    "multipart_chunk_bytes": 16 * MIB},
         "s3": {"endpoint_url": None, "region": None, "profile": None,
                "addressing_style": None, "public": False},
-        "git": {"commit": True},
+        "git": {"commit": True, "untrack_cleaned_logs": True},
     }
+    if storage is None:
+        del template["storage"]
+    return template

@@ -134,7 +134,8 @@ def _report_changed(result: dict, issue: int) -> dict:
 
 def _settle(repo: Repository, entry: dict, result: dict, *, commit: bool) -> dict:
     """An issue archived whole: post its comment and commit the index if an earlier run
-    could not (``ok``), or change nothing at all (``noop``)."""
+    could not (``ok``), or change nothing at all (``noop``). A commit that was due and
+    failed makes it ``partial``: the archive stands, the commit step is still to run."""
     issue = entry["issue_number"]
     result.update(entry=_entry_summary(entry),
                   message=f"issue #{issue} is already archived ({entry['archived_at']})")
@@ -144,11 +145,19 @@ def _settle(repo: Repository, entry: dict, result: dict, *, commit: bool) -> dic
         result["comment"] = _comment(repo, entry, result)
         if result["comment"]["action"] in ("created", "updated"):
             did.append(f"comment {result['comment']['action']}")
+    failed = False
     if commit and repo.config.commit and not repo.dry_run:
         result["commit"] = _commit(repo, issue, None)
         if result["commit"]["status"] == "ok":
-            did.append("index committed")
-    result["status"] = "ok" if did else "noop"
+            did.append("index committed" if result["commit"].get("committed", True)
+                       else "git index repaired")
+        elif result["commit"]["status"] == "error":
+            failed = True
+            result["warnings"].append(
+                f"index not committed: {result['commit']['message']}; once that is fixed, "
+                f"run `log-archiver commit {issue}`")
+            result["hint"] = f"run `log-archiver commit {issue}` once the cause is fixed"
+    result["status"] = "partial" if failed else "ok" if did else "noop"
     if did:
         result["message"] += "; " + " and ".join(did) + " now"
     return result
@@ -168,7 +177,8 @@ def _commit(repo: Repository, issue: int, freed: int | None) -> dict:
     from log_archiver.integrations.git import commit_archive
 
     try:
-        return commit_archive(repo.index, issue, repo_root=repo.config.root, freed_bytes=freed)
+        return commit_archive(repo.index, issue, repo_root=repo.config.root, freed_bytes=freed,
+                              untrack_logs=repo.config.untrack_cleaned_logs)
     except ArchiveError as error:
         return {"status": "error", **error.to_dict()}
 

@@ -14,7 +14,7 @@ from log_archiver.errors import UsageError
 
 @click.command("init")
 @click.option("--storage", "store_url", default=None, metavar="URL",
-              help="Store URL to write (default: a folder under the user's data dir).")
+              help="Store URL to write (default: none written; each user's data dir is used).")
 @click.option("--logs-dir", default="logs", show_default=True, help="Logs folder, relative.")
 @click.option("--force", is_flag=True, help="Overwrite an existing config file.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing on stderr.")
@@ -22,11 +22,12 @@ def init_command(store_url, logs_dir, force, quiet):
     """Write .log-archiver.json at the repository root and install the index merge driver.
 
     In a git repository it also adds the index's merge driver to .gitattributes and the
-    repository's git config, and its lock and backup files to .gitignore (run it once per
-    clone; commit .gitattributes and .gitignore). Running it again changes nothing.
+    repository's git config, and to .gitignore the index's lock and backup files and the
+    temp files and compressed copies made beside the logs (run it once per clone; commit
+    .gitattributes and .gitignore). Running it again changes nothing.
     """
     from log_archiver.config import CONFIG_NAME, config_template, find_root, load_config
-    from log_archiver.integrations.git import setup_repository
+    from log_archiver.integrations.gitsetup import setup_repository
     from log_archiver.util.fsutil import write_bytes_atomic
 
     def body():
@@ -105,7 +106,8 @@ def commit_command(issue, settings):
 
     def body():
         ctx = build_repository(settings)
-        done = commit_archive(ctx.index, issue, repo_root=ctx.config.root)
+        done = commit_archive(ctx.index, issue, repo_root=ctx.config.root,
+                              untrack_logs=ctx.config.untrack_cleaned_logs)
         return {"status": done["status"], "issue_number": issue, "commit": done}
 
     output.run("commit", body, quiet=settings["quiet"])

@@ -24,8 +24,10 @@ form is found, the duration is simply left out.
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 from log_archiver.model.states import STORED as STORED_STATES
 
@@ -148,21 +150,54 @@ def _session_path(logs_dir: Path | None, local_path: str | None) -> Path | None:
 
 
 def _link_target(log: dict) -> str:
-    return log.get("public_url") or log.get("cloud_url") or log.get("remote_path") or ""
+    from log_archiver.util.urls import strip_userinfo
+
+    target = log.get("public_url") or log.get("cloud_url") or log.get("remote_path") or ""
+    return strip_userinfo(target) if isinstance(target, str) else ""
+
+
+def _visible(text: str) -> str:
+    """``text`` on one line: control, format and line-separator characters (newlines,
+    bidi overrides) are shown as escapes (``\\n``, ``\\u202e``) instead."""
+    out = []
+    for ch in text:
+        if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp"):
+            code = ord(ch)
+            out.append({"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(ch)
+                       or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"))
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 def _escape_text(text: str) -> str:
-    return re.sub(r"([\\`*_\[\]<>|])", r"\\\1", text)
+    """A file name as plain link text: no markdown, no HTML, no mention, one line."""
+    escaped = re.sub(r"([\\`*_\[\]<>|~&])", r"\\\1", _visible(text))
+    return escaped.replace("@", "@\u200b")  # GitHub does not link "@\u200bname"
+
+
+def _code(text: str) -> str:
+    """``text`` as a code span, whatever backticks it holds (nothing in it is markdown)."""
+    text = _visible(text)
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text[:1] in ("`", " ") or text[-1:] in ("`", " ") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _url(target: str) -> str:
+    """A link destination: characters that would end it or the line are percent-encoded."""
+    target = "".join(ch if ch.isprintable() and ch not in "<>\\`" else quote(ch, safe="")
+                     for ch in target)
+    return f"<{target}>" if re.search(r"[\s()]", target) else target
 
 
 def _log_line(log: dict, logs_dir: Path | None) -> str:
-    name = _escape_text(log.get("filename") or "log")
+    name = str(log.get("filename") or "log")
     target = _link_target(log)
     if target.startswith(("https://", "http://")):
-        wrapped = f"<{target}>" if re.search(r"[\s()<>]", target) else target
-        item = f"[{name}]({wrapped})"
+        item = f"[{_escape_text(name)}]({_url(target)})"
     else:  # GitHub strips s3://, r2:// and file:// links: show the location instead
-        item = f"{name}: `{target.replace('`', '')}`"
+        item = f"{_code(name)}: {_code(target) if target else 'no location recorded'}"
     details = [human_size(int(log.get("size_bytes") or 0))]
     if log.get("type") == "session":
         if log.get("duration_seconds") is not None:
@@ -174,7 +209,7 @@ def _log_line(log: dict, logs_dir: Path | None) -> str:
             details.append(human_duration(duration))
     status = log.get("upload_status")
     if status and status not in STORED_STATES:
-        details.append(f"upload {status}")
+        details.append(f"upload {_escape_text(str(status))}")
     return f"- {item} ({', '.join(details)})"
 
 
@@ -233,7 +268,8 @@ def render_comment(entry: dict, *, logs_dir: Path | None = None, now=None) -> st
                       "uploads them.", ""]
     moment = _archived_at(entry, now)
     lines += [f"Archived: {moment.strftime('%Y-%m-%d %H:%M')} UTC", ""]
-    lines += ["Read or search these logs any time with:",
-              f"- `/log-archiver:read {issue}`",
-              '- `/log-archiver:search "<query>"`']
+    lines += ["The repository's archive index records where each log is stored:",
+              f"- `/log-archiver:read {issue}` shows this issue's record",
+              '- `/log-archiver:search "<query>"` finds archived logs by name, type or '
+              "issue title (not by their content)"]
     return "\n".join(lines) + "\n"

@@ -2,12 +2,14 @@
 
 The commit is built with git plumbing, the way ``git commit --only -- <index>`` builds
 it: a throw-away git index starts from HEAD (or empty, in a repository without commits),
-takes the archive index's new blob, and becomes the commit's tree; HEAD moves with a
-compare-and-swap ``update-ref``. The user's own git index changes in one entry only, the
-archive index's, which is set to the committed blob (as ``--only`` does), written under
-git's own ``index.lock`` protocol. Every other staged change stays staged, every unstaged
-change stays unstaged, untouched. Hooks do not run (this is a bookkeeping commit);
-``commit.gpgSign`` is honoured (the commit is signed as ``git commit`` would sign it).
+takes the archive index's new blob (and drops the issue's archived logs that cleanup
+deleted, when git tracks them), and becomes the commit's tree; HEAD moves with a
+compare-and-swap ``update-ref``. The user's own git index changes in those entries only,
+written under git's own ``index.lock`` protocol: every other staged change stays staged,
+every unstaged change unstaged. Each run first checks that the git index agrees with
+HEAD on those entries and repairs them when not (a run killed after moving HEAD), and
+removes an ``index.lock`` a killed run of ours left (:mod:`.gitlock`). Hooks do not run
+(this is a bookkeeping commit); ``commit.gpgSign`` is honoured.
 
 The caller holds the archive index's file lock around :func:`commit_index`, so the
 committed bytes are stable. Other git processes holding ``index.lock`` are waited for
@@ -23,6 +25,7 @@ from pathlib import Path
 
 from log_archiver.errors import GitError, GitLockedError
 from log_archiver.integrations.comment import human_size
+from log_archiver.integrations.gitlock import remove_stale_files, take_lock
 from log_archiver.util.retry import RetryPolicy
 
 ZERO_SHA = "0" * 40
@@ -34,9 +37,10 @@ _IN_PROGRESS = {"MERGE_HEAD": "a merge", "CHERRY_PICK_HEAD": "a cherry-pick",
 
 
 def commit_message(issue: int, log_count: int, freed_bytes: int, reason: str, *,
-                   stored: int | None = None, cloud: bool = True) -> str:
+                   stored: int | None = None, cloud: bool = True, untracked: int = 0) -> str:
     """The workflow spec's message. ``stored`` (when fewer than ``log_count``) says the
-    archive is partial; ``cloud`` is false for a local folder store."""
+    archive is partial; ``cloud`` is false for a local folder store; ``untracked`` counts
+    the archived logs the commit removes from git."""
     where = "cloud storage" if cloud else "local storage"
     noun = "log" if log_count == 1 else "logs"
     if stored is not None and stored < log_count:
@@ -46,20 +50,28 @@ def commit_message(issue: int, log_count: int, freed_bytes: int, reason: str, *,
         archived = f"- Archived {log_count} {noun} to {where}"
     freed = (f"- Freed {human_size(freed_bytes)} locally" if freed_bytes > 0
              else "- Freed nothing locally yet (logs stay until their upload is verified)")
+    removed = ""
+    if untracked:
+        removed = (f"- Removed {untracked} archived {'log' if untracked == 1 else 'logs'} "
+                   "from git (the store and the index keep them)\n")
     return (f"Archive logs for issue #{issue}\n\n"
             f"{archived}\n"
             "- Updated archive index\n"
-            f"{freed}\n\n"
+            f"{freed}\n"
+            f"{removed}\n"
             f"Archive reason: {reason}\n"
             f"Issue: #{issue}\n")
 
 
 def commit_archive(index, issue: int, *, repo_root: Path | None = None,
-                   freed_bytes: int | None = None, policy: RetryPolicy | None = None) -> dict:
+                   freed_bytes: int | None = None, policy: RetryPolicy | None = None,
+                   untrack_logs: bool = True) -> dict:
     """Commit ``index`` (an :class:`.index.ArchiveIndex`) with the message for ``issue``.
 
     The index lock is held throughout, so the committed bytes are the ones the message
     describes. ``freed_bytes`` defaults to the disk space the entry's cleaned logs took.
+    With ``untrack_logs``, the issue's cleaned logs that git tracks and that are gone
+    from disk leave git in the same commit (see :func:`cleaned_log_paths`).
     Returns and raises as :func:`commit_index` (and :class:`.errors.NotArchivedError`).
     """
     with index.locked():
@@ -71,10 +83,38 @@ def commit_archive(index, issue: int, *, repo_root: Path | None = None,
         from log_archiver.model.states import STORED as STORED_STATES
 
         stored = sum(log["upload_status"] in STORED_STATES for log in entry["logs"])
-        message = commit_message(issue, entry["total_logs"], freed_bytes,
-                                 entry["archive_reason"], stored=stored,
-                                 cloud=not entry.get("storage_url", "").startswith("file:"))
-        return commit_index(index.path, message, repo_root=repo_root, policy=policy)
+
+        def message(untracked: list[str]) -> str:
+            return commit_message(issue, entry["total_logs"], freed_bytes,
+                                  entry["archive_reason"], stored=stored,
+                                  cloud=not entry.get("storage_url", "").startswith("file:"),
+                                  untracked=len(untracked))
+
+        logs_dir = Path(index.path).absolute().resolve().parent
+        untrack = cleaned_log_paths(entry, logs_dir) if untrack_logs else []
+        return commit_index(index.path, message, repo_root=repo_root, policy=policy,
+                            untrack=untrack)
+
+
+def cleaned_log_paths(entry: dict, logs_dir: Path) -> list[Path]:
+    """The files of ``entry``'s cleaned logs (originals and compressed copies), each
+    inside ``logs_dir``; a record naming a path outside it (``../x``, an absolute path) is
+    left out."""
+    base = Path(os.path.normpath(Path(logs_dir).absolute()))
+    paths = []
+    for log in entry.get("logs") or []:
+        if log.get("upload_status") != "cleaned":
+            continue
+        names = [log.get("local_path")]
+        if log.get("compressed"):
+            names.append(log.get("stored_path"))
+        for name in names:
+            if not isinstance(name, str) or not name or "\0" in name:
+                continue
+            path = Path(os.path.normpath(base / name))
+            if path != base and path.is_relative_to(base):
+                paths.append(path)
+    return paths
 
 
 def import_in_background() -> None:
@@ -90,15 +130,26 @@ def _noop(reason: str, **extra) -> dict:
     return {"status": "noop", "reason": reason, **extra}
 
 
-def commit_index(index_path: Path, message: str, *, repo_root: Path | None = None,
-                 policy: RetryPolicy | None = None) -> dict:
-    """Commit the archive index file alone.
+def commit_index(index_path: Path, message, *, repo_root: Path | None = None,
+                 policy: RetryPolicy | None = None, untrack=()) -> dict:
+    """Commit the archive index file alone (and the removal of ``untrack``).
+
+    ``message`` is the commit message, or a function of the list of paths the commit
+    removes from git that returns it. ``untrack`` names files (absolute, or relative to
+    the current folder) to remove from git in the same commit: only those in the archive
+    index's folder or below, missing from disk, that HEAD or the git index holds; they
+    leave the user's git index too (as a staged deletion would), nothing else does.
+
+    Every run also checks that the user's git index agrees with HEAD on these paths and
+    repairs its entries when not (a run killed after moving HEAD leaves them behind).
 
     Returns ``{"status": "ok", "commit", "message", "path", "branch", "detached",
-    "root_commit", "retries"}`` (``note`` explains a detached HEAD or an ignored file), or
-    ``{"status": "noop", "reason"}`` when there is no git repository, the file is outside
-    it or missing, or HEAD already holds these bytes. Raises :class:`GitLockedError`
-    (another git process holds a lock) and :class:`GitError`.
+    "root_commit", "retries", "committed", "untracked"}`` (``note`` explains a detached
+    HEAD or an ignored file; ``committed`` false with ``index_repaired`` when only the git
+    index needed repair), or ``{"status": "noop", "reason"}`` when there is no git
+    repository, the file is outside it or missing, or HEAD and the git index already hold
+    these bytes. Raises :class:`GitLockedError` (another git process holds a lock) and
+    :class:`GitError`.
     """
     import git
 
@@ -119,9 +170,10 @@ def commit_index(index_path: Path, message: str, *, repo_root: Path | None = Non
                          path=str(index_path))
         if not index_path.is_file():
             return _noop(f"{index_path} does not exist; nothing to commit", path=rel)
+        gone = _gone_under(index_path, work, rel, untrack)
         runner = _Committer(repo, work, rel, message)
         runner.check_state()
-        result, retries = (policy or LOCK_POLICY).run(lambda _timeout: runner.attempt())
+        result, retries = (policy or LOCK_POLICY).run(lambda _timeout: runner.attempt(gone))
         if result["status"] == "ok":
             result["retries"] = retries
         return result
@@ -129,81 +181,43 @@ def commit_index(index_path: Path, message: str, *, repo_root: Path | None = Non
         repo.close()
 
 
-def setup_repository(root: Path, index_path: Path) -> dict:
-    """Make a git repository ready for archive indexes from many branches and machines.
-
-    Installs the index merge driver (``.gitattributes`` and the repository's git config,
-    see :func:`.merge.install_merge_driver`) and ignores the index's lock, backup and
-    temp files in ``.gitignore``. Running it again changes nothing. Returns
-    ``{"installed": False, "reason"}`` when ``root`` is no git work tree or the index lies
-    outside it.
-    """
-    import git
-
-    from log_archiver.index.merge import driver_command, install_merge_driver
-
-    root = Path(root).absolute()
-    try:
-        with git.Repo(root) as repo:
-            work = Path(repo.working_tree_dir).resolve() if repo.working_tree_dir else None
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        work = None
-    if work is None:
-        return {"installed": False,
-                "reason": f"{root} is not a git work tree; run `git init` there, then "
-                          "`log-archiver init` again to install the index merge driver"}
-    try:
-        rel = Path(index_path).absolute().resolve().relative_to(work).as_posix()
-    except ValueError:
-        return {"installed": False,
-                "reason": f"the archive index {index_path} is outside the git work tree "
-                          f"{work}; there is nothing to merge"}
-    driver = install_merge_driver(work, rel, command=driver_command())
-    ignore = ignore_index_files(work, rel)
-    changed = (driver["gitattributes_changed"] or driver["git_config_changed"]
-               or ignore["gitignore_changed"])
-    return {"installed": True, "index": rel, "changed": changed, **driver, **ignore}
-
-
-def ignore_index_files(work: Path, index_rel: str) -> dict:
-    """Add the index's lock, backup, validity record and temp file names to ``.gitignore``
-    (once)."""
-    from log_archiver.util.fsutil import TEMP_MARKER, TEMP_SUFFIX, write_bytes_atomic
-
-    base = "/" + _gitignore_literal(index_rel)
-    wanted = [f"{base}.lock", f"{base}.backup", f"{base}.valid",
-              f"{base}{TEMP_MARKER}*{TEMP_SUFFIX}"]
-    path = Path(work) / ".gitignore"
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    present = {line.strip() for line in text.splitlines()}
-    missing = [line for line in wanted if line not in present]
-    if missing:
-        if text and not text.endswith("\n"):
-            text += "\n"
-        text += "# log-archiver: the archive index's own lock, backup and temp files\n"
-        text += "".join(f"{line}\n" for line in missing)
-        write_bytes_atomic(path, text.encode("utf-8"))
-    return {"gitignore": str(path), "gitignore_changed": bool(missing), "ignored": wanted}
-
-
-def _gitignore_literal(path: str) -> str:
-    """``path`` as a .gitignore pattern that matches it and nothing else."""
-    escaped = "".join(f"\\{ch}" if ch in "\\*?[" else ch for ch in path)
-    return escaped[:-1] + "\\ " if escaped.endswith(" ") else escaped
+def _gone_under(index_path: Path, work: Path, rel: str, paths) -> list[str]:
+    """``paths`` as work-tree paths, kept only when inside the index's folder and missing
+    from disk."""
+    folder = Path(os.path.normpath(index_path.resolve().parent))
+    kept = []
+    for path in paths:
+        path = Path(os.path.normpath(Path(path).absolute()))
+        if not path.is_relative_to(folder) or path == folder or os.path.lexists(path):
+            continue
+        name = path.relative_to(work).as_posix()
+        if name != rel and ".git" not in name.split("/") and name not in kept:
+            kept.append(name)
+    return kept
 
 
 class _Committer:
-    def __init__(self, repo, work: Path, rel: str, message: str):
+    def __init__(self, repo, work: Path, rel: str, message):
         self.repo, self.work, self.rel, self.message = repo, work, rel, message
         self.git_dir = Path(repo.git_dir)
         git_index = Path(self._git("rev-parse", "--git-path", "index"))
         self.git_index = git_index if git_index.is_absolute() else work / git_index
+        self.lock = self.git_index.with_name(self.git_index.name + ".lock")
 
-    def _git(self, *args: str, env: dict | None = None, check: bool = True) -> str:
+    def _git(self, *args: str, env: dict | None = None, check: bool = True,
+             stdin: bytes | None = None, strip: bool = True) -> str:
         import git
 
         try:
-            return self.repo.git.execute(["git", *args], env=env)
+            if stdin is None:
+                return self.repo.git.execute(["git", *args], env=env, strip_newline_in_stdout=strip)
+            import tempfile
+
+            with tempfile.TemporaryFile() as feed:  # git reads it as its stdin
+                feed.write(stdin)
+                feed.seek(0)
+                return self.repo.git.execute(["git", *args], env=env, istream=feed,
+                                             strip_newline_in_stdout=strip)
         except git.GitCommandError as error:
             if not check:
                 return ""
@@ -217,46 +231,53 @@ class _Committer:
                                "finish or abort it (`git status` says how), then run "
                                "`log-archiver commit` again")
 
-    def attempt(self) -> dict:
+    def attempt(self, untrack: list[str]) -> dict:
+        remove_stale_files(self.git_dir, self.lock)
         blob = self._git("hash-object", "-w", "--", self.rel)
         head = self._git("rev-parse", "--verify", "-q", "HEAD", check=False) or None
-        if head and self._git("rev-parse", "--verify", "-q", f"{head}:{self.rel}",
-                              check=False) == blob:
+        in_head = (self._git("rev-parse", "--verify", "-q", f"{head}:{self.rel}", check=False)
+                   if head else "")
+        drop = sorted(self._tracked(head, untrack)) if head and untrack else []
+        need_commit = in_head != blob or bool(drop)
+        if not need_commit and self._user_index_agrees(blob, untrack):
             return _noop(f"{self.rel} is unchanged since the last commit ({head[:12]})",
                          path=self.rel, commit=head)
         branch = self._git("symbolic-ref", "-q", "HEAD", check=False) or None
-        lock = self.git_index.with_name(self.git_index.name + ".lock")
-        try:
-            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        except FileExistsError:
-            raise GitLockedError(
-                f"git index lock {str(lock)!r} is held by another process",
-                f"wait for the other git command to finish; if none is running, delete "
-                f"{lock} and run `log-archiver commit` again") from None
-        except OSError as error:
-            raise GitError(f"cannot create git index lock {str(lock)!r}: {error}",
-                           "check the permissions of the .git folder") from error
+        fd, owner = take_lock(self.git_dir, self.lock)
         renamed = False
         try:
-            commit = self._commit(head, blob)
-            self._update_ref(head, commit)
+            commit = self._commit(head, blob, drop) if need_commit else head
+            if need_commit:
+                self._update_ref(head, commit)
+            # the user's git index is read only now, under its lock, so nothing staged
+            # meanwhile is lost
+            data = self._user_index_with(blob, untrack)
             with os.fdopen(fd, "wb") as out:
                 fd = -1
-                out.write(self._user_index_with(blob))
+                out.write(data)
                 out.flush()
                 os.fsync(out.fileno())
-            os.replace(lock, self.git_index)
+            os.replace(self.lock, self.git_index)
             renamed = True
         finally:
             if fd >= 0:
                 os.close(fd)
             if not renamed:
-                lock.unlink(missing_ok=True)
-        result = {"status": "ok", "commit": commit, "message": self.message, "path": self.rel,
+                self.lock.unlink(missing_ok=True)
+            if owner is not None:
+                owner.unlink(missing_ok=True)
+        result = {"status": "ok", "commit": commit, "path": self.rel,
                   "branch": branch.removeprefix("refs/heads/") if branch else None,
-                  "detached": branch is None, "root_commit": head is None}
+                  "detached": branch is None, "root_commit": head is None,
+                  "committed": need_commit, "untracked": drop}
         notes = []
-        if branch is None:
+        if need_commit:
+            result["message"] = self._message(drop)
+        else:
+            result["message"] = (f"HEAD ({head[:12]}) already holds {self.rel}; the git "
+                                 "index entries that disagreed with it were repaired")
+            result["index_repaired"] = True
+        if need_commit and branch is None:
             notes.append(f"HEAD is detached: the commit {commit[:12]} is on no branch; "
                          f"`git branch <name> {commit[:12]}` keeps it")
         if self._ignored():
@@ -264,6 +285,9 @@ class _Committer:
         if notes:
             result["note"] = "; ".join(notes)
         return result
+
+    def _message(self, dropped: list[str]) -> str:
+        return self.message(dropped) if callable(self.message) else self.message
 
     def _ignored(self) -> bool:
         import git
@@ -274,10 +298,40 @@ class _Committer:
             return False
         return True
 
+    def _tracked(self, treeish: str, paths: list[str]) -> set[str]:
+        """Which of ``paths`` the tree of ``treeish`` holds."""
+        wanted = set(paths)
+        listed = self._git("ls-tree", "-r", "-z", "--name-only", "--full-tree", treeish,
+                           *self._scope(), strip=False, env={"GIT_LITERAL_PATHSPECS": "1"})
+        return {name for name in listed.split("\0") if name in wanted}
+
+    def _index_entries(self) -> dict[str, list[tuple[str, str, str]]]:
+        """Every entry of the user's git index: path -> [(mode, blob, stage), ...]."""
+        listed = self._git("ls-files", "-s", "-z", "--full-name", *self._scope(), strip=False,
+                           env={"GIT_LITERAL_PATHSPECS": "1"})
+        entries: dict[str, list[tuple[str, str, str]]] = {}
+        for record in listed.split("\0"):
+            if not record:
+                continue
+            info, _, name = record.partition("\t")
+            mode, sha, stage = info.split(" ")
+            entries.setdefault(name, []).append((mode, sha, stage))
+        return entries
+
+    def _user_index_agrees(self, blob: str, untrack: list[str]) -> bool:
+        entries = self._index_entries()
+        return (entries.get(self.rel) == [("100644", blob, "0")]
+                and not any(path in entries for path in untrack))
+
+    def _scope(self) -> list[str]:
+        """A pathspec for the archive index's folder, where everything we look at lies."""
+        folder = self.rel.rpartition("/")[0]
+        return ["--", folder] if folder else []
+
     def _scratch(self) -> Path:
         return self.git_dir / f"log-archiver-index-{os.getpid()}-{secrets.token_hex(4)}"
 
-    def _commit(self, head: str | None, blob: str) -> str:
+    def _commit(self, head: str | None, blob: str, drop: list[str]) -> str:
         scratch = self._scratch()
         env = {"GIT_INDEX_FILE": str(scratch)}
         try:
@@ -285,8 +339,8 @@ class _Committer:
                 self._git("read-tree", head, env=env)
             else:
                 self._git("read-tree", "--empty", env=env)
-            self._git("update-index", "--add", "--cacheinfo", f"100644,{blob},{self.rel}",
-                      env=env)
+            self._git("update-index", "-z", "--index-info", env=env,
+                      stdin=_index_info(self.rel, blob, drop))
             tree = self._git("write-tree", env=env)
         finally:
             scratch.unlink(missing_ok=True)
@@ -294,25 +348,39 @@ class _Committer:
         parents = ["-p", head] if head else []
         sign = self._git("config", "--type=bool", "--get", "commit.gpgsign", check=False)
         options = ["-S"] if sign == "true" else []  # commit-tree ignores the setting itself
-        return self._git("commit-tree", *options, tree, *parents, "-m", self.message.rstrip("\n"))
+        message = self._message(drop)
+        return self._git("commit-tree", *options, tree, *parents, "-m", message.rstrip("\n"))
 
     def _update_ref(self, head: str | None, commit: str) -> None:
-        subject = self.message.splitlines()[0] if self.message.strip() else "archive index"
+        message = self._message([])
+        subject = message.splitlines()[0] if message.strip() else "archive index"
         kind = "commit" if head else "commit (initial)"
         self._git("update-ref", "-m", f"{kind}: {subject}", "HEAD", commit, head or ZERO_SHA)
 
-    def _user_index_with(self, blob: str) -> bytes:
-        """The user's git index with the archive index's entry set to ``blob``."""
+    def _user_index_with(self, blob: str, untrack: list[str]) -> bytes:
+        """The user's git index with the archive index's entry set to ``blob`` and the
+        entries of ``untrack`` removed; nothing else changes."""
         scratch = self._scratch()
         try:
             if self.git_index.exists():
                 shutil.copyfile(self.git_index, scratch)
-            self._git("update-index", "--add", "--cacheinfo", f"100644,{blob},{self.rel}",
-                      env={"GIT_INDEX_FILE": str(scratch)})
+            env = {"GIT_INDEX_FILE": str(scratch)}
+            present = set(self._index_entries()) if untrack else set()
+            self._git("update-index", "-z", "--index-info", env=env,
+                      stdin=_index_info(self.rel, blob,
+                                        [p for p in untrack if p in present]))
             return scratch.read_bytes()
         finally:
             scratch.unlink(missing_ok=True)
             scratch.with_name(scratch.name + ".lock").unlink(missing_ok=True)
+
+
+def _index_info(rel: str, blob: str, drop: list[str]) -> bytes:
+    """``git update-index -z --index-info`` input: ``rel`` set to ``blob`` (dropping any
+    conflict stages it had), each of ``drop`` removed."""
+    lines = [f"0 {ZERO_SHA}\t{path}" for path in [rel, *drop]]
+    lines.append(f"100644 {blob}\t{rel}")
+    return "".join(f"{line}\0" for line in lines).encode("utf-8", "surrogateescape")
 
 
 def _git_error(error, args: tuple, git_index: Path) -> GitError:

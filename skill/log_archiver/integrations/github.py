@@ -35,6 +35,7 @@ from log_archiver.errors import (
 )
 from log_archiver.integrations.comment import find_marker, marker
 from log_archiver.util.retry import RetryPolicy
+from log_archiver.util.urls import redact_userinfo, strip_userinfo
 
 DEFAULT_API_URL = "https://api.github.com"
 TRIGGER_HINT = "archive anyway with `--reason manual` or `--force`"
@@ -140,7 +141,9 @@ class GitHubClient:
                               "set GITHUB_REPOSITORY=owner/name")
         self.repository = repository
         self.token = token
-        self.api_url = (api_url or DEFAULT_API_URL).rstrip("/")
+        # credentials in the URL are dropped (PyGithub would not send them either): the
+        # token comes from GITHUB_TOKEN / GH_TOKEN, and the URL is printed in messages
+        self.api_url = strip_userinfo((api_url or DEFAULT_API_URL).strip()).rstrip("/")
         parts = urlsplit(self.api_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(f"GitHub API URL {self.api_url!r} is not an http(s) URL",
@@ -209,14 +212,16 @@ class GitHubClient:
         repo = self.repository
         if isinstance(error, RequestException):
             return GitHubTransientError(
-                f"could not reach GitHub at {self.api_url!r} while {doing}: {error}",
+                f"could not reach GitHub at {self.api_url!r} while {doing}: "
+                f"{redact_userinfo(str(error))}",
                 "check the network and run the step again")
         if not isinstance(error, GithubException):
-            return GitHubError(f"unexpected failure while {doing} in {repo!r}: {error!r}",
+            return GitHubError(f"unexpected failure while {doing} in {repo!r}: "
+                               f"{redact_userinfo(repr(error))}",
                                "run the step again; report it if it keeps happening")
         status = error.status or 0
         data = error.data if isinstance(error.data, dict) else {}
-        message = data.get("message") or str(error.data or "")
+        message = redact_userinfo(data.get("message") or str(error.data or ""))
         headers = {str(k).lower(): v for k, v in (error.headers or {}).items()}
         said = f"HTTP {status}: {message!r}"
         throttled = (isinstance(error, RateLimitExceededException) or status == 429
@@ -251,7 +256,7 @@ class GitHubClient:
         """``{"title", "url", "state", "closed", "is_pull_request"}`` of an issue."""
         def fetch():
             data = self._repo().get_issue(int(number)).raw_data
-            return {"title": data.get("title"), "url": data.get("html_url"),
+            return {"title": data.get("title"), "url": _clean_url(data.get("html_url")),
                     "state": data.get("state"), "closed": data.get("state") == "closed",
                     "is_pull_request": bool(data.get("pull_request"))}
 
@@ -318,13 +323,18 @@ class GitHubClient:
             for comment in issue.get_comments():
                 if find_marker(comment.body, number):
                     if (comment.body or "").strip() == body.strip():
-                        return {"action": "unchanged", "url": comment.html_url}
+                        return {"action": "unchanged", "url": _clean_url(comment.html_url)}
                     comment.edit(body)
-                    return {"action": "updated", "url": comment.html_url}
+                    return {"action": "updated", "url": _clean_url(comment.html_url)}
             created = issue.create_comment(body)
-            return {"action": "created", "url": created.html_url}
+            return {"action": "created", "url": _clean_url(created.html_url)}
 
         return self._call(f"commenting on issue #{number}", f"issue #{number}", attempt)
+
+
+def _clean_url(url):
+    """A URL from GitHub's answer, as we print and store it: no credentials in it."""
+    return strip_userinfo(url) if isinstance(url, str) else None
 
 
 def publish_comment(client: GitHubClient | None, issue: int, body: str) -> dict:

@@ -1,0 +1,76 @@
+"""``init``'s part of git: the index merge driver and the ignore lines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def setup_repository(root: Path, index_path: Path) -> dict:
+    """Make a git repository ready for archive indexes from many branches and machines.
+
+    Installs the index merge driver (``.gitattributes`` and the repository's git config,
+    see :func:`.merge.install_merge_driver`) and ignores the index's lock, backup and
+    temp files in ``.gitignore``. Running it again changes nothing. Returns
+    ``{"installed": False, "reason"}`` when ``root`` is no git work tree or the index lies
+    outside it.
+    """
+    import git
+
+    from log_archiver.index.merge import driver_command, install_merge_driver
+
+    root = Path(root).absolute()
+    try:
+        with git.Repo(root) as repo:
+            work = Path(repo.working_tree_dir).resolve() if repo.working_tree_dir else None
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        work = None
+    if work is None:
+        return {"installed": False,
+                "reason": f"{root} is not a git work tree; run `git init` there, then "
+                          "`log-archiver init` again to install the index merge driver"}
+    try:
+        rel = Path(index_path).absolute().resolve().relative_to(work).as_posix()
+    except ValueError:
+        return {"installed": False,
+                "reason": f"the archive index {index_path} is outside the git work tree "
+                          f"{work}; there is nothing to merge"}
+    driver = install_merge_driver(work, rel, command=driver_command())
+    ignore = ignore_index_files(work, rel)
+    changed = (driver["gitattributes_changed"] or driver["git_config_changed"]
+               or ignore["gitignore_changed"])
+    return {"installed": True, "index": rel, "changed": changed, **driver, **ignore}
+
+
+def ignore_index_files(work: Path, index_rel: str) -> dict:
+    """Add what the tool writes beside the logs to ``.gitignore`` (once): the index's
+    lock, backup, validity record and temp file, and in the logs dir our temp files
+    (``*.la-*.tmp``, ``.*.part``) and the compressed copies made before upload (``*.gz``,
+    ``*.zst`` in the log folders; a log that arrives compressed is ignored by git too)."""
+    from log_archiver.util.fsutil import TEMP_MARKER, TEMP_SUFFIX, write_bytes_atomic
+
+    base = "/" + _gitignore_literal(index_rel)
+    wanted = [f"{base}.lock", f"{base}.backup", f"{base}.valid",
+              f"{base}{TEMP_MARKER}*{TEMP_SUFFIX}"]
+    folder = index_rel.rpartition("/")[0]
+    if folder:  # (logs at the top of the work tree: these would reach the whole project)
+        logs = "/" + _gitignore_literal(folder)
+        wanted += [f"{logs}/**/*{TEMP_MARKER}*{TEMP_SUFFIX}", f"{logs}/**/.*.part",
+                   f"{logs}/*/*.gz", f"{logs}/*/*.zst"]
+    path = Path(work) / ".gitignore"
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    present = {line.strip() for line in text.splitlines()}
+    missing = [line for line in wanted if line not in present]
+    if missing:
+        if text and not text.endswith("\n"):
+            text += "\n"
+        text += ("# log-archiver: the archive index's lock, backup and temp files, and the "
+                 "temp files and compressed copies it makes beside the logs\n")
+        text += "".join(f"{line}\n" for line in missing)
+        write_bytes_atomic(path, text.encode("utf-8"))
+    return {"gitignore": str(path), "gitignore_changed": bool(missing), "ignored": wanted}
+
+
+def _gitignore_literal(path: str) -> str:
+    """``path`` as a .gitignore pattern that matches it and nothing else."""
+    escaped = "".join(f"\\{ch}" if ch in "\\*?[" else ch for ch in path)
+    return escaped[:-1] + "\\ " if escaped.endswith(" ") else escaped
