@@ -522,7 +522,7 @@ def test_a_hostile_local_path_never_untracks_anything_else(tracked_logs, run_cli
     (tracked_logs / "a.txt").unlink()  # tracked, missing, and named by a forged record
     index = ArchiveIndex(tracked_logs / INDEX)
     with index.transaction() as txn:
-        txn.entry(32)["logs"][0]["local_path"] = "../a.txt"
+        txn.edit(32)["logs"][0]["local_path"] = "../a.txt"
     result = commit_archive(index, 32, repo_root=tracked_logs)
     assert result["status"] == "ok" and result["untracked"] == []
     assert "a.txt" in git(tracked_logs, "ls-files").split()
