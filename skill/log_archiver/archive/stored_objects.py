@@ -32,13 +32,14 @@ def issue_objects(store: Store, issue: int, workers: int,
     """Every object under ``archive/logs/*/*/ISSUE/`` with its checksum and metadata, and
     the keys left alone (names no log can have)."""
     found, ignored = [], []
-    for prefix in keys.issue_prefixes(store.list_folders, issue):
-        for info in store.list(prefix):
-            parsed = keys.parse_key(info.key)
-            if parsed is None or parsed.issue != issue:
-                continue  # deeper than the layout: not an object of ours
-            (found if _plausible_name(parsed.name) else ignored).append(info.key)
+    prefixes = keys.issue_prefixes(store.list_folders, issue)
     with ThreadPoolExecutor(max_workers=workers) as pool:
+        for listed in pool.map(lambda prefix: list(store.list(prefix)), prefixes):
+            for info in listed:
+                parsed = keys.parse_key(info.key)
+                if parsed is None or parsed.issue != issue:
+                    continue  # deeper than the layout: not an object of ours
+                (found if _plausible_name(parsed.name) else ignored).append(info.key)
         heads = [info for info in pool.map(store.head, found) if info is not None]
         heads = list(pool.map(lambda info: _with_checksum(store, info, scratch), heads))
     return heads, ignored
