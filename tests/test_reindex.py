@@ -286,3 +286,219 @@ def test_entry_is_rebuilt_only_from_its_own_store(workspace, logs, run_cli, tmp_
     error = result.json["errors"][0]
     assert str(other) in error["message"] and "--storage" in error["hint"]
     assert index_path(workspace).read_bytes() == before
+
+
+# -- finding one issue's objects, and the lock ------------------------------------------
+
+OTHER_MONTHS = (("2024", "11"), ("2025", "01"), ("2025", "02"))
+
+
+def put_raw(backend, workspace, key: str, data: bytes) -> None:
+    """An object written by another tool: no metadata of ours."""
+    import base64
+    import hashlib
+
+    if backend.name == "file":
+        path = workspace.parent / "store" / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        return
+    place = backend.place
+    place.server.client().put_object(
+        Bucket=place.bucket, Key=f"{place.prefix}/{key}", Body=data,
+        ChecksumSHA256=base64.b64encode(hashlib.sha256(data).digest()).decode())
+
+
+def fill_with_other_issues(backend, workspace, month: tuple[str, str]) -> int:
+    """Objects of 40 other issues in four months (and of 12, 1234 and 1123 beside 123)."""
+    count = 0
+    for year, mon in (*OTHER_MONTHS, month):
+        for issue in sorted({*range(1, 41), 1234, 1123}):  # 12 among them
+            put_raw(backend, workspace, f"archive/logs/{year}/{mon}/{issue}/{issue}-build.log",
+                    f"log of {issue}\n".encode())
+            count += 1
+    return count
+
+
+def test_reindex_lists_only_the_folders_of_its_issue(workspace, logs, backend, run_cli,
+                                                     tmp_path):
+    from scans import recording_scans
+
+    upload_without_cleanup(run_cli, tmp_path)
+    truth = entry_of(workspace)
+    index_path(workspace).unlink()
+    year, month = truth["archived_at"][:4], truth["archived_at"][5:7]
+    others = fill_with_other_issues(backend, workspace, (year, month))
+    put_raw(backend, workspace, "archive/logs/2024/11/123/debug-123-old.log", b"old debug\n")
+    assert len(backend.objects()) == others + len(logs) + 1
+    seen = len(backend.place.proxy.requests) if backend.name == "s3" else 0
+
+    with recording_scans() as scanned:
+        result = run_cli("archive", "123", "--reindex-only")
+    assert result.exit_code == 0, result.stdout
+    assert sorted(result.json["reindex"]["verified"]) == sorted(logs)
+    assert result.json["reindex"]["cleaned"] == ["debug/123-old.log"]  # found in 2024/11
+    assert result.json["reindex"]["objects"] == len(logs) + 1
+
+    folders = {"archive/logs", *(f"archive/logs/{y}" for y in ("2024", "2025", year))}
+    issue_folders = {f"archive/logs/{y}/{m}/123" for y, m in (*OTHER_MONTHS, (year, month))}
+    if backend.name == "file":
+        store = workspace.parent / "store"
+        read = [p[len(str(store)) + 1:] for p in scanned if p.startswith(f"{store}/")]
+        assert set(read) <= folders | issue_folders, read  # never a month or another issue
+        assert len(read) <= len(folders) + len(issue_folders)
+        return
+    from urllib.parse import parse_qs, urlsplit
+
+    requests = [line.split(" ")[:2] for line in backend.place.proxy.requests[seen:]]
+    lists = [parse_qs(urlsplit(target).query) for method, target in requests
+             if method == "GET" and "list-type=2" in target]
+    prefix = backend.place.prefix + "/"
+    for query in lists:
+        asked = query["prefix"][0].removeprefix(prefix)
+        if query.get("delimiter") == ["/"]:
+            assert asked.rstrip("/") in folders, asked  # folder names, one level down
+        else:
+            assert asked.rstrip("/") in issue_folders, asked  # only the issue's own folders
+    assert len(lists) <= len(folders) + len(issue_folders)
+    heads = [target for method, target in requests if method == "HEAD"]
+    assert len(heads) == len(logs) + 1 and all("/123/" in target for target in heads)
+
+
+def test_metadata_naming_another_file_is_not_believed(workspace, logs, run_cli, tmp_path):
+    """The object's checksum still matches: only its key shows the metadata is wrong."""
+    upload_without_cleanup(run_cli, tmp_path)
+    truth = entry_of(workspace)
+    index_path(workspace).unlink()
+    meta = next((workspace.parent / "store/.log-archiver/meta").rglob("123-build.log.json"))
+    data = json.loads(meta.read_text())
+    data["local-path"] = "builds/123-other.log"
+    meta.write_text(json.dumps(data))
+    result = run_cli("archive", "123", "--reindex-only")
+    assert result.exit_code == 0, result.stdout
+    rebuilt = entry_of(workspace)
+    assert [log["local_path"] for log in rebuilt["logs"]] == \
+        [log["local_path"] for log in truth["logs"]]  # builds/123-build.log, by its key
+    record = next(log for log in rebuilt["logs"] if log["local_path"] == "builds/123-build.log")
+    assert record["upload_status"] == "verified" and record["checksum"] == next(
+        log["checksum"] for log in truth["logs"] if log["local_path"] == "builds/123-build.log")
+
+
+def test_object_with_a_name_no_log_can_have_is_left_alone(workspace, logs, run_cli, tmp_path):
+    upload_without_cleanup(run_cli, tmp_path)
+    folder = entry_of(workspace)["logs"][0]["remote_path"].rsplit("/", 1)[0]
+    index_path(workspace).unlink()
+    hidden = workspace.parent / "store" / folder / ".hidden.log"
+    hidden.write_bytes(b"not a log of ours\n")
+    result = run_cli("archive", "123", "--reindex-only")
+    assert result.exit_code == 0, result.stdout
+    assert [log["local_path"] for log in entry_of(workspace)["logs"]] == sorted(logs)
+    assert any(".hidden.log" in w and "left alone" in w for w in result.json["warnings"])
+
+
+@pytest.fixture
+def slow_s3(workspace, s3_workspace):
+    """The s3 workspace with every reply of the store delayed by ``delay`` seconds."""
+    proxy = s3_workspace.proxy
+
+    def slow(delay: float) -> None:
+        proxy.delay = delay
+        proxy.fail_next(500, "slow")
+
+    return slow
+
+
+def test_another_writer_finishes_while_a_reindex_reads_a_slow_store(
+        workspace, logs, s3_workspace, slow_s3, run_cli):
+    import subprocess
+    import time
+
+    from conftest import run_script, script
+
+    assert run_cli("archive", "123").exit_code == 0
+    index_path(workspace).unlink()
+    slow_s3(2.0)
+    proxy = s3_workspace.proxy
+    seen = len(proxy.requests)
+    reindexing = subprocess.Popen([*script("log-archiver"), "archive", "123", "--reindex-only"],
+                                  cwd=workspace, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while len(proxy.requests) == seen:  # the reindex is waiting for the store
+            assert reindexing.poll() is None, reindexing.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        other = run_script("prepare-upload", "12", cwd=workspace)
+        assert other.exit_code == 0, other.stdout
+        assert reindexing.poll() is None  # it finished while the reindex was still working
+        out, err = reindexing.communicate(timeout=120)
+    finally:
+        if reindexing.poll() is None:
+            reindexing.kill()
+            reindexing.communicate()
+    assert reindexing.returncode == 0, out + err
+    assert json.loads(out)["status"] == "ok"
+    assert {log["upload_status"] for log in entry_of(workspace)["logs"]} == {"cleaned"}
+    assert {log["upload_status"] for log in entry_of(workspace, 12)["logs"]} == {"pending"}
+
+
+def edit_title_on_head(workspace, proxy, times: int) -> list[str]:
+    """While the reindex reads the store, another writer changes entry 123 (on the first
+    HEAD of up to ``times`` surveys); returns the titles it wrote."""
+    from log_archiver.index.file import ArchiveIndex
+
+    written: list[str] = []
+    heads = {"count": 0}
+
+    def hook(_number: int, request: str) -> None:
+        if not request.startswith("HEAD ") or "/123/" not in request:
+            return
+        heads["count"] += 1
+        if len(written) < times and heads["count"] % 4 == 1:  # 4 objects a survey
+            title = f"edited {len(written) + 1}"
+            with ArchiveIndex(index_path(workspace), lock_timeout=5).transaction() as txn:
+                txn.edit(123)["issue_title"] = title
+            written.append(title)
+
+    proxy.before_request = hook
+    return written
+
+
+def test_entry_changed_during_the_survey_is_surveyed_again(workspace, logs, s3_workspace,
+                                                           run_cli, tmp_path):
+    upload_without_cleanup(run_cli, tmp_path)
+    shutil.copy(tmp_path / "index-after-prepare.json", index_path(workspace))
+    proxy = s3_workspace.proxy
+    written = edit_title_on_head(workspace, proxy, times=1)
+    seen = len(proxy.requests)
+    result = run_cli("archive", "123", "--reindex-only")
+    proxy.before_request = None
+    assert result.exit_code == 0, result.stdout
+    assert written == ["edited 1"]
+    heads = [line for line in proxy.requests[seen:] if line.startswith("HEAD ")]
+    assert len(heads) == 2 * len(logs)  # the survey, then once more
+    entry = entry_of(workspace)
+    assert entry["issue_title"] == "edited 1"  # what the other run wrote is kept
+    assert {log["upload_status"] for log in entry["logs"]} == {"verified"}
+
+
+def test_entry_changing_during_every_survey_fails_retryable(workspace, logs, s3_workspace,
+                                                            run_cli, tmp_path):
+    upload_without_cleanup(run_cli, tmp_path)
+    shutil.copy(tmp_path / "index-after-prepare.json", index_path(workspace))
+    proxy = s3_workspace.proxy
+    written = edit_title_on_head(workspace, proxy, times=10)
+    seen = len(proxy.requests)
+    result = run_cli("archive", "123", "--reindex-only")
+    proxy.before_request = None
+    assert result.exit_code == 1, result.stdout
+    error = result.json["errors"][0]
+    assert error["retryable"] is True and "issue 123" in error["message"]
+    assert "archive 123 --reindex-only" in error["hint"]
+    assert written == ["edited 1", "edited 2"]
+    heads = [line for line in proxy.requests[seen:] if line.startswith("HEAD ")]
+    assert len(heads) == 2 * len(logs)
+    entry = entry_of(workspace)
+    assert entry["issue_title"] == "edited 2"
+    assert {log["upload_status"] for log in entry["logs"]} == {"pending"}  # not rebuilt

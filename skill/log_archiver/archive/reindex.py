@@ -6,41 +6,46 @@ it was restored from an older copy). What the store holds under
 
 - a local log whose stored object holds its bytes -> ``verified`` (cleanup may free it);
 - a stored object whose log is gone locally -> ``cleaned``, described by the object's
-  metadata (objects without it are downloaded and read once);
+  metadata (objects without it, or whose metadata does not fit their key, are described
+  by their name and bytes: :mod:`log_archiver.archive.stored_objects`);
 - a local log the store does not hold -> ``pending`` and the entry partial, so
   ``archive ISSUE --retry`` uploads just those;
 - a local log that differs from its stored object (it grew after archiving) -> the stored
-  version is recorded and cleanup keeps the local file, as after any archive.
+  version is recorded and cleanup keeps the local file, as after any archive;
+- a log of the entry neither stored nor on disk -> kept, marked ``lost``.
 
-It all runs inside one index transaction: no other run changes the index meanwhile.
+The store is read and the local logs hashed and compressed with no lock held; only then
+does a transaction apply the result, if the entry is still the one the survey started
+from. If another run changed it meanwhile the survey is made once more, then the run
+fails (retryable) rather than overwrite what that run wrote.
 """
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import os
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from log_archiver.archive.collect import FoundLog, collect_logs
-from log_archiver.archive.compress import SUFFIX, hash_as_is
-from log_archiver.errors import UsageError
+from log_archiver.archive.compress import SUFFIX, StoredFile, hash_as_is
+from log_archiver.archive.stored_objects import describe, issue_objects
+from log_archiver.errors import ArchiveError, LocalFileError, UsageError
 from log_archiver.model import keys, states
-from log_archiver.model.issues import prefixed_matches
-from log_archiver.model.log_types import FOLDERS
-from log_archiver.model.object_metadata import described_log
 from log_archiver.model.records import merge_records, new_entry, stored_record
 from log_archiver.repository import Repository
 from log_archiver.storage import ObjectInfo, Store
 from log_archiver.util.clock import from_timestamp, now_iso
-from log_archiver.util.fsutil import temp_path_for
 from log_archiver.util.hashing import prefixed
 
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
-BY_SUFFIX = {suffix: name for name, suffix in SUFFIX.items()}
+SURVEYS = 2  # the first, and one more if another run changed the entry meanwhile
+
+
+class EntryChangedError(ArchiveError):
+    """Another run kept changing the entry while the store was read."""
+
+    type = "index_locked"
+    retryable = True
 
 
 @dataclass
@@ -55,43 +60,58 @@ class ReindexReport:
     extra_objects: list[str] = field(default_factory=list)
 
 
+@dataclass
+class Survey:
+    """What the store and the logs dir hold for one issue, read with no lock held."""
+
+    report: ReindexReport
+    chosen: list[tuple[str, ObjectInfo, dict, str, str]]  # path, object, log, stored, status
+    local: dict[str, FoundLog]
+    todo: list[FoundLog]       # local logs the store does not hold
+    prepared: list[dict]       # their pending records
+    ignored: list[str]         # keys no log can have
+
+
+def stored_path_for(local_path: str, compression: str | None) -> str:
+    """Where the bytes stored for a log are kept under the logs dir (its compressed copy)."""
+    return local_path + SUFFIX.get(compression or "", "")
+
+
 def reindex(ctx: Repository, issue: int) -> dict:
     """Rebuild the entry of ``issue``; returns the JSON payload (``status`` included)."""
     ctx.check_logs_dir()
     result: dict = {"issue_number": issue, "index_path": str(ctx.index.path),
                     "storage_url": ctx.store.url, "warnings": [], "errors": []}
-    if ctx.dry_run:
+    for _attempt in range(SURVEYS):
         old = ctx.index.find(issue)
         _same_store(old, ctx.store.url, issue)
-        entry, report = _rebuild(ctx, issue, old)
-        changed = True
+        survey = _survey(ctx, issue)
+        entry, report = _rebuilt(ctx, issue, old, survey)
+        if ctx.dry_run:
+            changed = True
+            break
+        applied = _apply(ctx, issue, old, entry)
+        if applied is not None:
+            entry, changed = applied
+            break
     else:
-        with ctx.index.transaction() as txn:
-            old = txn.get(issue)
-            _same_store(old, ctx.store.url, issue)
-            entry, report = _rebuild(ctx, issue, old)
-            changed = old is None or _comparable(old) != _comparable(entry)
-            if changed:
-                txn.put(entry)
-            entry = txn.get(issue)
+        raise EntryChangedError(
+            f"the index entry of issue {issue} was changed by another run while the store "
+            "was read, twice; it was not rebuilt",
+            f"wait for the other run to finish, then run `log-archiver archive {issue} "
+            "--reindex-only` again")
     result["reindex"] = vars(report)
     result["files"] = [{key: log[key] for key in ("local_path", "remote_path", "upload_status")}
                        for log in entry["logs"]]
+    if ctx.dry_run:  # the keys of logs still to upload are decided when they are prepared
+        for item in result["files"]:
+            if item["local_path"] in report.pending:
+                item["remote_path"] = None
     if not ctx.dry_run:
         result["entry"] = {key: entry[key] for key in (
             "issue_number", "archived_at", "total_logs", "total_size_bytes", "partial_archive",
             "upload_complete")}
-    for name in report.changed:
-        result["warnings"].append(f"{name} differs from its stored copy (it changed after "
-                                  "archiving); it is kept: re-archive it with --force")
-    for name in report.missing:
-        result["warnings"].append(f"{name} was in the entry but is neither stored nor on disk; "
-                                  "it stays in the entry, marked lost: put the file back "
-                                  f"under {ctx.logs_dir} and run "
-                                  f"`log-archiver archive {issue} --retry`")
-    for key in report.extra_objects:
-        result["warnings"].append(f"{ctx.store.url_for(key)} holds another copy of a log "
-                                  "recorded from another object; left alone")
+    _warn(ctx, issue, report, survey, result["warnings"])
     if report.pending or report.missing:
         result["status"] = "partial"
         result["hint"] = (f"run `log-archiver archive {issue} --retry` to upload the logs "
@@ -99,6 +119,36 @@ def reindex(ctx: Repository, issue: int) -> dict:
     else:
         result["status"] = "ok" if changed else "noop"
     return result
+
+
+def _apply(ctx: Repository, issue: int, old: dict | None,
+           entry: dict) -> tuple[dict, bool] | None:
+    """Write the rebuilt entry if the index still holds ``old``; None if it changed."""
+    with ctx.index.transaction() as txn:
+        current = txn.get(issue)
+        if current != old:
+            return None
+        changed = old is None or _comparable(old) != _comparable(entry)
+        if not changed:
+            return current, False
+        txn.put(entry)
+        return entry, True
+
+
+def _warn(ctx: Repository, issue: int, report: ReindexReport, survey: Survey,
+          warnings: list[str]) -> None:
+    for name in report.changed:
+        warnings.append(f"{name} differs from its stored copy (it changed after "
+                        "archiving); it is kept: re-archive it with --force")
+    for name in report.missing:
+        warnings.append(f"{name} was in the entry but is neither stored nor on disk; "
+                        "it stays in the entry, marked lost: put the file back "
+                        f"under {ctx.logs_dir} and run `log-archiver archive {issue} --retry`")
+    for key in report.extra_objects:
+        warnings.append(f"{ctx.store.url_for(key)} holds another copy of a log "
+                        "recorded from another object; left alone")
+    for key in survey.ignored:
+        warnings.append(f"{ctx.store.url_for(key)!r} has a name no log can have; left alone")
 
 
 def _same_store(old: dict | None, url: str, issue: int) -> None:
@@ -113,36 +163,35 @@ def _comparable(entry: dict) -> tuple:
     return entry["logs"], entry.get("partial_reason"), entry["archived_at"]
 
 
-def _rebuild(ctx, issue: int, old: dict | None) -> tuple[dict, ReindexReport]:
-    store, logs_dir, config = ctx.store, ctx.logs_dir, ctx.config
+def _survey(ctx: Repository, issue: int) -> Survey:
+    """Read the store and hash (and compress) the local logs: the slow part, unlocked."""
+    store, logs_dir = ctx.store, ctx.logs_dir
     report = ReindexReport()
-    workers = max(1, config.upload_concurrency)
-    objects = _stored_objects(store, issue, workers)
+    workers = max(1, ctx.config.upload_concurrency)
+    objects, ignored = issue_objects(store, issue, workers, logs_dir)
     found, _skipped = collect_logs(logs_dir, issue)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        hashed = dict(zip([f.relative for f in found],
-                          pool.map(lambda f: hash_as_is(f.path).sha256, found), strict=True))
+        as_is = dict(zip([f.relative for f in found], pool.map(lambda f: hash_as_is(f.path),
+                                                                found), strict=True))
+    hashed = {path: stored.sha256 for path, stored in as_is.items()}
     local = {f.relative: f for f in found}
     report.objects, report.local_logs = len(objects), len(found)
 
-    chosen: dict[str, tuple[ObjectInfo, dict]] = {}
+    by_path: dict[str, tuple[ObjectInfo, dict]] = {}
     for info in objects:
-        described = described_log(info.metadata, info.sha256) or _describe_from_name(
-            store, info, issue, local, logs_dir)
+        described = describe(store, info, issue, local, logs_dir)
         path = described["local_path"]
-        rival = chosen.get(path)
+        rival = by_path.get(path)
         if rival is None or _better(info, described, rival, hashed.get(path)):
             if rival is not None:
                 report.extra_objects.append(rival[0].key)
-            chosen[path] = (info, described)
+            by_path[path] = (info, described)
         else:
             report.extra_objects.append(info.key)
 
-    old_logs = {log["local_path"]: log for log in (old or {}).get("logs", [])}
-    records, consumed = [], set()
-    for path, (info, described) in sorted(chosen.items()):
-        suffix = SUFFIX.get(described["compression"] or "", "")
-        stored_path = path + suffix
+    chosen, consumed = [], set()
+    for path, (info, described) in sorted(by_path.items()):
+        stored_path = stored_path_for(path, described["compression"])
         if path in local:
             consumed.add(path)
             status = states.VERIFIED
@@ -154,19 +203,28 @@ def _rebuild(ctx, issue: int, old: dict | None) -> tuple[dict, ReindexReport]:
         else:
             status = states.CLEANED
         (report.verified if status == states.VERIFIED else report.cleaned).append(path)
-        records.append(_stored_record(store, info, described, stored_path, status,
-                                      old_logs.get(path), local.get(path)))
-
-    entry = dict(old) if old else new_entry(issue, "manual", store.url)
-    entry["archived_at"] = _archived_at(old, [info for info, _ in chosen.values()])
-    entry["partial_reason"] = None
+        chosen.append((path, info, described, stored_path, status))
     todo = [f for f in found if f.relative not in consumed]
-    entry["logs"] = records + [old_logs[f.relative] for f in todo if f.relative in old_logs]
     report.pending = [f.relative for f in todo]
-    if ctx.dry_run:
-        entry["logs"] = records + [_pending_stub(f) for f in todo]
-    else:
-        merge_records(entry, _prepare(ctx, todo))
+    prepared = _prepare(ctx, todo, as_is)
+    return Survey(report, chosen, local, todo, prepared, ignored)
+
+
+def _rebuilt(ctx: Repository, issue: int, old: dict | None,
+             survey: Survey) -> tuple[dict, ReindexReport]:
+    """The entry the survey describes, built on ``old`` (no I/O: cheap to do again)."""
+    store = ctx.store
+    report = survey.report
+    old_logs = {log["local_path"]: log for log in (old or {}).get("logs", [])}
+    records = [_stored_record(store, info, described, stored_path, status,
+                              old_logs.get(path), survey.local.get(path))
+               for path, info, described, stored_path, status in survey.chosen]
+    entry = dict(old) if old else new_entry(issue, "manual", store.url)
+    entry["archived_at"] = _archived_at(old, [info for _p, info, *_rest in survey.chosen])
+    entry["partial_reason"] = None
+    entry["logs"] = records + [old_logs[f.relative] for f in survey.todo
+                               if f.relative in old_logs]
+    merge_records(entry, [dict(record) for record in survey.prepared])
     kept = {log["local_path"] for log in entry["logs"]}
     report.missing = sorted(set(old_logs) - kept)
     for path in report.missing:  # kept, and marked: the index is all that says it existed
@@ -178,15 +236,6 @@ def _rebuild(ctx, issue: int, old: dict | None) -> tuple[dict, ReindexReport]:
         entry["logs"].append(log)
     entry["logs"].sort(key=lambda log: log["local_path"])
     return entry, report
-
-
-def _stored_objects(store: Store, issue: int, workers: int) -> list[ObjectInfo]:
-    """Every object under ``archive/logs/*/*/ISSUE/``, with its checksum and metadata."""
-    found = [info.key for info in store.list(keys.ROOT)
-             if keys.issue_of_key(info.key) == issue]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        heads = list(pool.map(store.head, found))
-    return [info for info in heads if info is not None]
 
 
 def _better(info: ObjectInfo, described: dict, rival: tuple[ObjectInfo, dict],
@@ -240,96 +289,18 @@ def _stored_record(store: Store, info: ObjectInfo, described: dict, stored_path:
         upload_attempt=old["upload_attempt"] if old else 1)
 
 
-def _prepare(ctx, todo: list[FoundLog]) -> list[dict]:
-    """Pending records for local logs the store does not hold (compressed as archive does)."""
+def _prepare(ctx: Repository, todo: list[FoundLog],
+             as_is: dict[str, StoredFile]) -> list[dict]:
+    """Pending records for local logs the store does not hold, compressed as archive does
+    (a dry run writes nothing: its records stand for the logs as they are)."""
     from log_archiver.archive.prepare import compress, prepared_record_of
 
+    if ctx.dry_run:
+        return [prepared_record_of(f, as_is[f.relative], ctx.logs_dir) for f in todo]
     stored, errors = compress(ctx, [f.path for f in todo])
     if errors:
-        from log_archiver.errors import LocalFileError
-
         first = errors[0]
         raise LocalFileError(f"cannot prepare {first['file']}: {first['message']}",
                              first.get("hint") or "fix the file and run again")
     by_source = {s.source: s for s in stored}
     return [prepared_record_of(f, by_source[f.path], ctx.logs_dir) for f in todo]
-
-
-def _pending_stub(found: FoundLog) -> dict:
-    return {"local_path": found.relative, "remote_path": None, "upload_status": "pending"}
-
-
-# -- objects without (trusted) metadata ----------------------------------------------
-
-
-def _describe_from_name(store: Store, info: ObjectInfo, issue: int,
-                        local: dict[str, FoundLog], logs_dir: Path) -> dict:
-    """What an object holds, from its name and, when compressed, its decompressed bytes."""
-    name = info.key.rsplit("/", 1)[1]
-    base, dot, ext = name.rpartition(".")
-    compression = BY_SUFFIX.get(f".{ext}") if dot else None
-    if compression is None:
-        base = name
-    log_type, path = _owner(base, issue, local)
-    original = (info.sha256, info.size)
-    if compression is not None:
-        unpacked = _unpacked_digest(store, info, compression, logs_dir)
-        if unpacked is None:  # not really compressed: a log stored as it is
-            compression, log_type, path = None, *_owner(name, issue, local)
-        else:
-            original = unpacked
-    return {"type": log_type, "local_path": path, "original_sha256": original[0],
-            "original_size": original[1], "compression": compression, "created": None}
-
-
-def _owner(name: str, issue: int, local: dict[str, FoundLog]) -> tuple[str, str]:
-    """The type and local path of the log stored as ``name`` (maybe ``TYPE-name``)."""
-    for found in local.values():
-        leaf = found.relative.rsplit("/", 1)[1]
-        if name in (leaf, f"{found.type}-{leaf}"):
-            return found.type, found.relative
-    for log_type in ("build", "deployment", "debug"):
-        rest = name.removeprefix(f"{log_type}-")
-        if rest != name and prefixed_matches(rest, issue):
-            return log_type, f"{FOLDERS[log_type]}/{rest}"
-    if name.startswith("session-session-"):
-        return "session", f"sessions/{name.removeprefix('session-')}"
-    if prefixed_matches(name, issue):
-        log_type = "deployment" if "deploy" in name else "debug" if "debug" in name else "build"
-        return log_type, f"{FOLDERS[log_type]}/{name}"
-    return "session", f"sessions/{name}"
-
-
-def _unpacked_digest(store: Store, info: ObjectInfo, compression: str,
-                     logs_dir: Path) -> tuple[str, int] | None:
-    """SHA-256 and size of the decompressed object, or None if it does not decompress."""
-    temp = temp_path_for(Path(logs_dir) / ".reindex")
-    try:
-        store.get(info.key, temp)
-        return _decompressed_digest(temp, compression)
-    finally:
-        try:
-            os.unlink(temp)
-        except FileNotFoundError:
-            pass
-
-
-def _decompressed_digest(path: Path, compression: str) -> tuple[str, int] | None:
-    import zlib
-
-    import zstandard
-
-    digest, size = hashlib.sha256(), 0
-    try:
-        with open(path, "rb") as raw:
-            if compression == "gzip":
-                reader = gzip.GzipFile(fileobj=raw)
-            else:
-                reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
-            with reader:
-                while block := reader.read(1 << 20):
-                    digest.update(block)
-                    size += len(block)
-    except (gzip.BadGzipFile, EOFError, zlib.error, zstandard.ZstdError):
-        return None
-    return digest.hexdigest(), size

@@ -8,12 +8,14 @@ front, then a number, until it is free.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from log_archiver.util.clock import parse_iso
 
 ROOT = "archive/logs/"
 _KEY = re.compile(r"^archive/logs/(\d{4})/(\d{2})/([1-9][0-9]*)/([^/]+)$")
+_YEAR, _MONTH = re.compile(r"[0-9]{4}"), re.compile(r"[0-9]{2}")
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,18 @@ def remote_folder(issue: int, archived_at: str) -> str:
 def month_prefix(year: str, month: str, issue: int) -> str:
     """The folder of ``issue`` in one month: what a lookup of one issue lists."""
     return f"{ROOT}{year}/{month}/{issue}/"
+
+
+def issue_prefixes(list_folders: Callable[[str], list[str]], issue: int) -> list[str]:
+    """Every folder that can hold objects of ``issue``: ``archive/logs/Y/M/ISSUE/`` for each
+    year and month folder ``list_folders`` (a store's) names. The year comes first in a key,
+    so one issue is found one folder level at a time, never by listing every key."""
+    found = []
+    for year in list_folders(ROOT):
+        if _YEAR.fullmatch(year):
+            found += [month_prefix(year, month, issue)
+                      for month in list_folders(f"{ROOT}{year}/") if _MONTH.fullmatch(month)]
+    return found
 
 
 def parse_key(key: str) -> Key | None:

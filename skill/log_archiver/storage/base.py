@@ -72,6 +72,10 @@ class Store(Protocol):
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         """Every object whose key starts with ``prefix`` (size and time; no checksum)."""
 
+    def list_folders(self, prefix: str) -> list[str]:
+        """The names of the folders one level below ``prefix`` (``""`` or ending in
+        ``/``), sorted: what a lookup walks instead of listing every key below."""
+
     def delete(self, key: str) -> None:
         """Remove ``key``; removing a missing key is not an error."""
 
@@ -104,6 +108,17 @@ def verify(store: Store, key: str, *, sha256: str, size: int) -> ObjectInfo:
             "re-upload it with `log-archiver archive ISSUE --force` so its SHA-256 is recorded",
         )
     return info
+
+
+def check_folder_prefix(prefix: str) -> None:
+    """A prefix :meth:`Store.list_folders` accepts: empty, or clean folder names each
+    followed by ``/``."""
+    from log_archiver.errors import UsageError
+
+    parts = prefix.split("/")
+    if prefix and (parts[-1] != "" or any(p in ("", ".", "..") for p in parts[:-1])):
+        raise UsageError(f"folder prefix {prefix!r} is not clean folder names ending in '/'",
+                         "use a prefix like archive/logs/2025/")
 
 
 def clean_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:

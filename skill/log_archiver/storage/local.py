@@ -29,7 +29,13 @@ from log_archiver.errors import (
     StoragePermissionError,
     UsageError,
 )
-from log_archiver.storage.base import AbandonedUpload, ObjectInfo, PutOutcome, clean_metadata
+from log_archiver.storage.base import (
+    AbandonedUpload,
+    ObjectInfo,
+    PutOutcome,
+    check_folder_prefix,
+    clean_metadata,
+)
 from log_archiver.util.fsutil import fsync_dir, process_gone, write_bytes_atomic
 from log_archiver.util.hashing import sha256_file
 
@@ -211,7 +217,12 @@ class LocalStore:
             raise _storage_error(error, "read", target) from error
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        for folder, dirs, files in os.walk(self.root):
+        # Walk only the deepest folder the prefix names, not the whole store.
+        parts = prefix.split("/")[:-1]
+        start = self.root
+        if parts and parts[0] != OWN_DIR and not any(p in ("", ".", "..") for p in parts):
+            start = self.root.joinpath(*parts)
+        for folder, dirs, files in os.walk(start):
             here = Path(folder)
             if here == self.root:
                 dirs[:] = [d for d in dirs if d != OWN_DIR]
@@ -221,6 +232,22 @@ class LocalStore:
                 if key.startswith(prefix):
                     stat = (here / name).stat()
                     yield ObjectInfo(key, stat.st_size, None, modified=stat.st_mtime)
+
+    def list_folders(self, prefix: str) -> list[str]:
+        check_folder_prefix(prefix)
+        parts = prefix.split("/")[:-1]
+        if parts and parts[0] == OWN_DIR:
+            return []
+        folder = self.root.joinpath(*parts)
+        try:
+            with os.scandir(folder) as entries:
+                return sorted(entry.name for entry in entries
+                              if entry.is_dir(follow_symlinks=False)
+                              and not (folder == self.root and entry.name == OWN_DIR))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        except OSError as error:
+            raise _storage_error(error, "read", folder) from error
 
     def delete(self, key: str) -> None:
         try:

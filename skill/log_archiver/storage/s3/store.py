@@ -49,7 +49,13 @@ from log_archiver.errors import (
     StorageTransientError,
     UsageError,
 )
-from log_archiver.storage.base import AbandonedUpload, ObjectInfo, PutOutcome, clean_metadata
+from log_archiver.storage.base import (
+    AbandonedUpload,
+    ObjectInfo,
+    PutOutcome,
+    check_folder_prefix,
+    clean_metadata,
+)
 from log_archiver.storage.s3.errors import is_412, status_of
 from log_archiver.storage.s3.files import (
     BLOCK_SIZE,
@@ -305,6 +311,21 @@ class S3Store:
                     modified = item.get("LastModified")
                     yield ObjectInfo(item["Key"][cut:], int(item["Size"]), None,
                                      modified=modified.timestamp() if modified else None)
+
+    def list_folders(self, prefix: str) -> list[str]:
+        check_folder_prefix(prefix)
+        full_prefix = f"{self.prefix}/{prefix}" if self.prefix else prefix
+        names = []
+        with self._errors("list", prefix or None):
+            pages = self._client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=full_prefix, Delimiter="/",
+                PaginationConfig={"PageSize": self.list_page_size})
+            for page in pages:
+                for item in page.get("CommonPrefixes", []):
+                    name = item["Prefix"][len(full_prefix):-1]
+                    if name:
+                        names.append(name)
+        return sorted(names)
 
     def delete(self, key: str) -> None:
         full = self._key(key)
