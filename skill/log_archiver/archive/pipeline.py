@@ -8,13 +8,15 @@ from log_archiver.archive.cleanup import cleanup_local
 from log_archiver.archive.prepare import Context, archive_state, prepare
 from log_archiver.archive.upload import check_same_store, upload_records
 from log_archiver.errors import ArchiveError
+from log_archiver.events import Events
 
 
 def archive(ctx: Context, issue: int, *, reason: str = "manual", force: bool = False,
             retry: bool = False, pr: int | None = None, commit: bool = True,
-            progress=lambda message: None) -> dict:
+            progress=lambda message: None, events: Events | None = None) -> dict:
     """Run the whole workflow; returns the JSON payload (``status`` included)."""
     config = ctx.config
+    events = events or Events()
     result: dict = {"issue_number": issue, "reason": reason, "index_path": str(ctx.index.path),
                     "storage_url": config.storage, "warnings": [], "errors": []}
     entry = ctx.index.find(issue)
@@ -38,34 +40,39 @@ def archive(ctx: Context, issue: int, *, reason: str = "manual", force: bool = F
         result.update(status="ok", plan=plan["files"], collected=len(plan["found"]))
         return result
 
+    events.emit("stage", issue=issue, stage="collecting")
     progress(f"collecting and compressing logs of issue #{issue}")
     if commit and config.commit:  # the main thread mostly waits while logs are compressed
         from log_archiver.integrations.git import import_in_background
 
         import_in_background()
     plan = prepare(ctx, issue, reason=reason, force=force,
-                   title=issue_info.get("title"), url=issue_info.get("url"))
+                   title=issue_info.get("title"), url=issue_info.get("url"), events=events)
     result["collected"] = len(plan["found"])
     if not plan["found"] and not (entry or {}).get("logs"):
         result["message"] = f"No logs found for issue #{issue}; an empty entry records that"
     result["skipped"] = plan["skipped"]
     result["errors"].extend(plan["errors"])
+    events.emit("stage", issue=issue, stage="uploading")
     progress(f"uploading to {ctx.store.url}")
     report = upload_records(ctx.index, issue, ctx.store, config.logs_dir,
                             retry_failed=retry or force, overwrite=force, policy=ctx.policy,
-                            concurrency=config.upload_concurrency)
+                            concurrency=config.upload_concurrency, events=events)
     result["upload"] = asdict(report)
     entry = ctx.index.read_entry(issue)
     result["compressed"] = _compression_summary(entry)
     partial = entry["partial_archive"] or bool(plan["errors"])
 
+    events.emit("stage", issue=issue, stage="commenting")
     progress("rendering the issue comment")
     result["comment"] = _comment(ctx, entry, result)
+    events.emit("stage", issue=issue, stage="cleaning")
     progress("freeing local disk")
     cleaned = cleanup_local(ctx.index, issue, config.logs_dir, store=ctx.store,
                             policy=ctx.policy, only_compressed=partial, workers=config.workers)
     result["cleanup"] = asdict(cleaned)
     if commit and config.commit:
+        events.emit("stage", issue=issue, stage="committing")
         result["commit"] = _commit(ctx, issue, cleaned.freed_bytes)
         if result["commit"]["status"] == "error":
             result["warnings"].append(f"index not committed: {result['commit']['message']}; "

@@ -7,6 +7,7 @@ success it changes nothing, after a crash it finishes the job.
 
 from __future__ import annotations
 
+import functools
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -16,6 +17,7 @@ from log_archiver.archive.collect import FoundLog, collect_logs
 from log_archiver.archive.compress import StoredFile, gzip_many, hash_as_is, zstd_one
 from log_archiver.config import Config
 from log_archiver.errors import ArchiveError, UsageError
+from log_archiver.events import Events
 from log_archiver.index.file import STORED_STATES, ArchiveIndex
 from log_archiver.model.records import log_record, merge_records, new_entry
 from log_archiver.util.retry import RetryPolicy
@@ -64,13 +66,18 @@ def _entry_or_none(ctx: Context, issue: int) -> dict | None:
     return ctx.index.find(issue)
 
 
-def compress(ctx: Context, files: list[Path]) -> tuple[list[StoredFile], list[dict]]:
+def compress(ctx: Context, files: list[Path], *, events: Events | None = None
+             ) -> tuple[list[StoredFile], list[dict]]:
     """Compress the files over the threshold and checksum the rest, on every core."""
     config = ctx.config
-    big = [p for p in files if p.stat().st_size > config.compress_threshold_bytes]
+    sizes = {p: p.stat().st_size for p in files}
+    big = [p for p in files if sizes[p] > config.compress_threshold_bytes]
     small = [p for p in files if p not in set(big)]
     results: dict[Path, StoredFile] = {}
     errors: list[dict] = []
+    events = events or Events()
+    events.emit("files.planned", bytes=sum(sizes.values()), files=len(files), step="compress")
+    _keep = functools.partial(_keep_one, events, ctx.logs_dir, sizes)
     with ThreadPoolExecutor(max_workers=config.workers) as pool:
         hashed = [pool.submit(hash_as_is, p) for p in small]
         if config.compression == "gzip":
@@ -91,17 +98,25 @@ def compress(ctx: Context, files: list[Path]) -> tuple[list[StoredFile], list[di
     return [results[p] for p in files if p in results], errors
 
 
-def _keep(results, errors, source, result) -> None:
+def _keep_one(events, logs_dir, sizes, results, errors, source, result) -> None:
+    name = source.relative_to(logs_dir).as_posix() if source.is_relative_to(logs_dir) \
+        else str(source)
     if isinstance(result, StoredFile):
         results[source] = result
+        events.emit("file.compressed" if result.compression else "file.hashed", path=name,
+                    bytes=result.original_size, stored_bytes=result.size,
+                    compression=result.compression)
     elif isinstance(result, ArchiveError):
         errors.append({"file": str(source), **result.to_dict()})
+        events.emit("file.failed", path=name, bytes=sizes.get(source, 0), step="compress",
+                    error={"type": result.type, "message": result.message})
     else:
         raise result
 
 
 def prepare(ctx: Context, issue: int, *, reason: str = "manual", force: bool = False,
-            title: str | None = None, url: str | None = None) -> dict:
+            title: str | None = None, url: str | None = None,
+            events: Events | None = None) -> dict:
     """Collect, compress and record the upload plan (every new record ``pending``)."""
     found, skipped = collect(ctx, issue)
     entry = _entry_or_none(ctx, issue)
@@ -120,7 +135,9 @@ def prepare(ctx: Context, issue: int, *, reason: str = "manual", force: bool = F
     from log_archiver.archive.collect import remove_stale_temps
 
     result["stale_temps_removed"] = remove_stale_temps(ctx.logs_dir)
-    stored, errors = compress(ctx, [f.path for f in to_prepare])
+    if events is not None:
+        events.emit("stage", issue=issue, stage="compressing")
+    stored, errors = compress(ctx, [f.path for f in to_prepare], events=events)
     result["errors"] = errors
     by_source = {s.source: s for s in stored}
     fresh = [log_record(f, by_source[f.path], ctx.logs_dir)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from log_archiver.errors import ArchiveError, StorageConflictError
+from log_archiver.events import Events
 from log_archiver.index.file import ArchiveIndex
 from log_archiver.model.object_metadata import object_metadata
 from log_archiver.storage import Store, at_timeout, read_timeout, verify_record
@@ -99,7 +100,7 @@ def _upload_one(store: Store, logs_dir: Path, record: dict, policy: RetryPolicy,
 def upload_records(index: ArchiveIndex, issue: int, store: Store, logs_dir: Path, *,
                    local_paths: set[str] | None = None, retry_failed: bool = False,
                    overwrite: bool = False, policy: RetryPolicy | None = None,
-                   concurrency: int = 4) -> UploadReport:
+                   concurrency: int = 4, events: Events | None = None) -> UploadReport:
     """Upload every record of ``issue`` that is not stored yet (or only ``local_paths``)."""
     policy = policy or RetryPolicy()
     report = UploadReport()
@@ -112,6 +113,9 @@ def upload_records(index: ArchiveIndex, issue: int, store: Store, logs_dir: Path
         return report
     # Largest first: the pool stays full until the end instead of waiting on one big file.
     todo.sort(key=lambda log: log["size_bytes"], reverse=True)
+    events = events or Events()
+    events.emit("files.planned", issue=issue, bytes=sum(log["size_bytes"] for log in todo),
+                files=len(todo), step="upload")
     changes: dict[str, dict] = {}
     last_flush = time.monotonic()
 
@@ -136,11 +140,23 @@ def upload_records(index: ArchiveIndex, issue: int, store: Store, logs_dir: Path
             for future in done:
                 record = futures[future]
                 changes[record["local_path"]] = _result_update(record, future, store, report)
+                _emit_result(events, issue, record, future)
             if time.monotonic() - last_flush >= FLUSH_SECONDS:
                 flush()
                 last_flush = time.monotonic()
     flush()
     return report
+
+
+def _emit_result(events: Events, issue: int, record: dict, future) -> None:
+    name, size = record["local_path"], record["size_bytes"]
+    error = future.exception()
+    if error is None:
+        events.emit("file.uploaded", issue=issue, path=name, bytes=size,
+                    outcome=future.result()[0])
+    else:
+        events.emit("file.failed", issue=issue, path=name, bytes=size, step="upload",
+                    error={"type": error.type, "message": error.message})
 
 
 def _result_update(record: dict, future, store: Store, report: UploadReport) -> dict:

@@ -10,6 +10,7 @@ import click
 
 from log_archiver.cli import output
 from log_archiver.cli.options import build_context, common_options, dry_run_option, issue_argument
+from log_archiver.cli.progress import progress_display
 from log_archiver.errors import UsageError
 
 REASON = click.Choice(["issue_closed", "pr_merged", "manual", "retention"])
@@ -42,9 +43,10 @@ def archive_command(issue, reason, force, retry, pr, no_commit, reindex_only, dr
 
     def body():
         ctx = build_context(settings, dry_run)
-        say = (lambda m: None) if settings["quiet"] else (lambda m: click.echo(f"… {m}", err=True))
-        return archive(ctx, issue, reason=reason, force=force, retry=retry, pr=pr,
-                       commit=not no_commit, progress=say)
+        with progress_display(quiet=settings["quiet"]) as shown:
+            result = archive(ctx, issue, reason=reason, force=force, retry=retry, pr=pr,
+                             commit=not no_commit, progress=shown.say, events=shown.events)
+        return shown.report(result)
 
     output.run("archive", body, dry_run=dry_run, quiet=settings["quiet"], human=archive_summary)
 
@@ -161,9 +163,12 @@ def file_manager_upload(plan, force, settings):
             raise UsageError(f"plan {plan.name} is not prepare-upload output ({error})",
                              "pass the JSON printed by `prepare-upload ISSUE`") from None
         ctx = build_context(settings)
-        report = upload_records(ctx.index, issue, ctx.store, ctx.logs_dir, local_paths=paths,
-                                retry_failed=True, overwrite=force, policy=ctx.policy,
-                                concurrency=ctx.config.upload_concurrency)
+        with progress_display(quiet=settings["quiet"]) as shown:
+            report = upload_records(ctx.index, issue, ctx.store, ctx.logs_dir,
+                                    local_paths=paths, retry_failed=True, overwrite=force,
+                                    policy=ctx.policy, concurrency=ctx.config.upload_concurrency,
+                                    events=shown.events)
+        shown.report({})
         entry = ctx.index.read_entry(issue)
         status = "partial" if report.failed else (
             "ok" if report.verified or report.already_stored else "noop")
