@@ -27,17 +27,36 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 
-@dataclass(frozen=True)
 class Event:
-    name: str
-    issue: int | None = None
-    path: str | None = None  # the file's local path (relative to the logs dir when known)
-    bytes: int = 0
-    fields: dict[str, Any] = field(default_factory=dict)
+    """One thing that happened; shared by every listener, so treat it as read-only.
+
+    A plain class rather than a dataclass: every command that archives imports this
+    module, and building a dataclass costs more at startup than all of this."""
+
+    __slots__ = ("name", "issue", "path", "bytes", "fields")
+
+    def __init__(self, name: str, issue: int | None = None, path: str | None = None,
+                 bytes: int = 0, fields: dict[str, Any] | None = None):
+        self.name = name
+        self.issue = issue
+        self.path = path  # the file's local path (relative to the logs dir when known)
+        self.bytes = bytes
+        self.fields = {} if fields is None else fields
+
+    def _key(self) -> tuple:
+        return self.name, self.issue, self.path, self.bytes, self.fields
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Event) and self._key() == other._key()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (f"Event({self.name!r}, issue={self.issue!r}, path={self.path!r}, "
+                f"bytes={self.bytes!r}, fields={self.fields!r})")
 
 
 Listener = Callable[[Event], object]
@@ -73,10 +92,15 @@ class Events:
             try:
                 listener(event)
             except Exception as error:
-                with self._lock:
-                    self.error_count += 1
-                    if self.first_error is None:
-                        self.first_error = error
+                self.note_error(error)
+
+    def note_error(self, error: BaseException) -> None:
+        """Count a listener's failure (also one outside ``emit``, such as a display's
+        clean-up); the first is kept."""
+        with self._lock:
+            self.error_count += 1
+            if self.first_error is None:
+                self.first_error = error
 
     def error_summary(self) -> str | None:
         """What the caller reports when a listener failed, or None."""

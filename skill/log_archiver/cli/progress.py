@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import click
 
@@ -25,12 +25,12 @@ FILE_DONE = ("file.compressed", "file.hashed", "file.uploaded", "file.failed")
 ITEM_WIDTH = 40
 
 
-@dataclass
 class Display:
     """What a command hands the library: ``say`` for a line, ``events`` for the bar."""
 
-    say: Callable[[str], None]
-    events: Events | None = None
+    def __init__(self, say: Callable[[str], None], events: Events | None = None):
+        self.say = say
+        self.events = events
 
     def report(self, payload: dict) -> dict:
         """Add to ``payload``'s warnings (or else say on stderr) what went wrong in a
@@ -58,17 +58,25 @@ def progress_display(*, quiet: bool, stream=None) -> Iterator[Display]:
     if quiet:
         yield Display(say=lambda message: None)
         return
+    plain = Display(say=lambda message: click.echo(f"… {message}", err=True))
     if not on_terminal(stream):
-        yield Display(say=lambda message: click.echo(f"… {message}", err=True))
+        yield plain
         return
-    bar = TerminalBar(stream if stream is not None else sys.stderr)
+    try:
+        bar = TerminalBar(stream if stream is not None else sys.stderr)
+        bar.start()
+    except Exception:  # no bar is no reason to fail the work: plain lines instead
+        yield plain
+        return
     events = Events()
     events.subscribe(bar.handle)
-    bar.start()
     try:
         yield Display(say=bar.say, events=events)
     finally:
-        bar.stop()
+        try:
+            bar.stop()
+        except Exception as error:  # the work is done; its JSON must still be printed
+            events.note_error(error)
 
 
 def printable(text: str, width: int | None = None) -> str:
@@ -102,13 +110,14 @@ class TerminalBar:
             TimeRemainingColumn(),
             TextColumn("{task.fields[item]}", markup=False),
             console=self.console, transient=True, redirect_stdout=False,
-            redirect_stderr=False)
+            redirect_stderr=False, auto_refresh=False)
         self.files = self.progress.add_task("", total=None, visible=False, size="", count="",
                                             item="")
         self.issues = None
         self.files_total = self.files_done = 0
         self.bytes_total = self.bytes_done = 0
         self.issue_bytes = 0  # bytes of every batch so far, for the issues bar
+        self._drawn = 0.0
 
     def start(self) -> None:
         self.progress.start()
@@ -129,7 +138,7 @@ class TerminalBar:
             self.progress.reset(self.files, total=size or None, completed=0,
                                 description=STEP_LABELS.get(step, printable(step)),
                                 item="", visible=True, **self._file_fields())
-            self.progress.refresh()
+            self._draw(now=True)
         elif name in FILE_DONE:
             self.files_done += 1
             self.bytes_done += size
@@ -138,10 +147,10 @@ class TerminalBar:
             self.progress.update(self.files, advance=size, **self._file_fields(),
                                  item=f"failed: {item}" if name == "file.failed" else item)
             self._update_issues()
-            if self.files_done == self.files_total:  # drawn whole once, however quick
-                self.progress.refresh()
+            self._draw(now=self.files_done == self.files_total)  # the whole batch, once
         elif name == "stage" and fields.get("stage") not in STEP_LABELS.values():
             self.progress.update(self.files, visible=False)
+            self._draw(now=True)
         elif name == "issues.planned":
             total = max(int(fields.get("issues", 0)), 0)
             if self.issues is None:
@@ -150,9 +159,19 @@ class TerminalBar:
             self.progress.reset(self.issues, total=total, completed=0)
             self.issue_bytes = 0
             self._update_issues()
+            self._draw(now=True)
         elif name == "issue.done" and self.issues is not None:
             self.progress.advance(self.issues)
             self._update_issues(item="" if event.issue is None else f"#{event.issue}")
+            self._draw(now=True)
+
+    def _draw(self, *, now: bool) -> None:
+        """Redraw at most ten times a second, in the thread that reports: nothing in a
+        thread of its own can fail unseen, and a bar with nothing new is not redrawn."""
+        moment = time.monotonic()
+        if now or moment - self._drawn >= 0.1:
+            self._drawn = moment
+            self.progress.refresh()
 
     def _file_fields(self) -> dict:
         return {"size": f"{self._size(self.bytes_done)}/{self._size(self.bytes_total)}",

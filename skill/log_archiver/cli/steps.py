@@ -10,7 +10,6 @@ import click
 
 from log_archiver.cli import output
 from log_archiver.cli.options import build_context, common_options, dry_run_option, issue_argument
-from log_archiver.cli.progress import progress_display
 from log_archiver.errors import UsageError
 
 REASON = click.Choice(["issue_closed", "pr_merged", "manual", "retention"])
@@ -36,6 +35,7 @@ def archive_command(issue, reason, force, retry, pr, no_commit, reindex_only, dr
     if pr is not None and reason != "pr_merged":
         raise click.UsageError(f"--pr {pr} needs --reason pr_merged (the reason is {reason})")
     from log_archiver.archive.pipeline import archive
+    from log_archiver.cli.progress import progress_display
     from log_archiver.cli.render import archive_summary
 
     if reindex_only:
@@ -153,6 +153,7 @@ def file_manager_group():
 def file_manager_upload(plan, force, settings):
     """Upload the files of PLAN (prepare-upload's output, a file or -), verifying each."""
     from log_archiver.archive.upload import upload_records
+    from log_archiver.cli.progress import progress_display
 
     def body():
         try:
