@@ -17,17 +17,18 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
-$(NODE_PREFIX)/.installed-$(CLAUDE_CODE_VERSION):
-	@command -v npm >/dev/null || { echo "error: npm is needed to install the Claude Code" \
-	  "client that validates the plugin: apt-get install nodejs npm (or run .ci/run)" >&2; exit 1; }
-	npm install --prefix $(NODE_PREFIX) --no-save --no-audit --no-fund --loglevel=error \
-	  @anthropic-ai/claude-code@$(CLAUDE_CODE_VERSION)
-	@version="$$($(CLAUDE_BIN)/claude --version | cut -d' ' -f1)"; \
-	  test "$$version" = "$(CLAUDE_CODE_VERSION)" || { echo "error: $(CLAUDE_BIN)/claude is" \
-	  "'$$version', not $(CLAUDE_CODE_VERSION)" >&2; exit 1; }
-	touch $@
-
-claude: $(NODE_PREFIX)/.installed-$(CLAUDE_CODE_VERSION)
+claude:
+	@if [ "$$($(CLAUDE_BIN)/claude --version 2>/dev/null | cut -d' ' -f1)" != "$(CLAUDE_CODE_VERSION)" ]; then \
+	  command -v npm >/dev/null || { echo "error: npm is needed to install the Claude Code" \
+	    "client that validates the plugin: apt-get install nodejs npm (or run .ci/run)" >&2; \
+	    exit 1; }; \
+	  echo "npm install --prefix $(NODE_PREFIX) @anthropic-ai/claude-code@$(CLAUDE_CODE_VERSION)"; \
+	  npm install --prefix $(NODE_PREFIX) --no-save --no-audit --no-fund --loglevel=error \
+	    @anthropic-ai/claude-code@$(CLAUDE_CODE_VERSION) || exit 1; \
+	  version="$$($(CLAUDE_BIN)/claude --version | cut -d' ' -f1)"; \
+	  [ "$$version" = "$(CLAUDE_CODE_VERSION)" ] || { echo "error: $(CLAUDE_BIN)/claude is" \
+	    "'$$version', not $(CLAUDE_CODE_VERSION)" >&2; exit 1; }; \
+	fi
 
 test: venv claude
 	$(VENV)/bin/ruff check .

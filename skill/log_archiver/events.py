@@ -82,6 +82,11 @@ class Events:
 
         return unsubscribe
 
+    @property
+    def listening(self) -> bool:
+        """Whether anyone listens: work done only to describe an event can be skipped."""
+        return bool(self._listeners)
+
     def emit(self, name: str, *, issue: int | None = None, path: str | None = None,
              bytes: int = 0, **fields: Any) -> None:
         listeners = self._listeners

@@ -7,10 +7,9 @@ success it changes nothing, after a crash it finishes the job.
 
 from __future__ import annotations
 
-import functools
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 
 from log_archiver.archive.collect import FoundLog, collect_logs
@@ -77,7 +76,7 @@ def compress(ctx: Context, files: list[Path], *, events: Events | None = None
     errors: list[dict] = []
     events = events or Events()
     events.emit("files.planned", bytes=sum(sizes.values()), files=len(files), step="compress")
-    _keep = functools.partial(_keep_one, events, ctx.logs_dir, sizes)
+    _keep = partial(_keep_one, events, ctx.logs_dir, sizes)
     with ThreadPoolExecutor(max_workers=config.workers) as pool:
         hashed = [pool.submit(hash_as_is, p) for p in small]
         if config.compression == "gzip":
@@ -99,19 +98,23 @@ def compress(ctx: Context, files: list[Path], *, events: Events | None = None
 
 
 def _keep_one(events, logs_dir, sizes, results, errors, source, result) -> None:
+    if isinstance(result, StoredFile):
+        results[source] = result
+    elif isinstance(result, ArchiveError):
+        errors.append({"file": str(source), **result.to_dict()})
+    else:
+        raise result
+    if not events.listening:
+        return
     name = source.relative_to(logs_dir).as_posix() if source.is_relative_to(logs_dir) \
         else str(source)
     if isinstance(result, StoredFile):
-        results[source] = result
         events.emit("file.compressed" if result.compression else "file.hashed", path=name,
                     bytes=result.original_size, stored_bytes=result.size,
                     compression=result.compression)
-    elif isinstance(result, ArchiveError):
-        errors.append({"file": str(source), **result.to_dict()})
+    else:
         events.emit("file.failed", path=name, bytes=sizes.get(source, 0), step="compress",
                     error={"type": result.type, "message": result.message})
-    else:
-        raise result
 
 
 def prepare(ctx: Context, issue: int, *, reason: str = "manual", force: bool = False,

@@ -140,7 +140,8 @@ def upload_records(index: ArchiveIndex, issue: int, store: Store, logs_dir: Path
             for future in done:
                 record = futures[future]
                 changes[record["local_path"]] = _result_update(record, future, store, report)
-                _emit_result(events, issue, record, future)
+                if events.listening:
+                    _emit_result(events, issue, record, future)
             if time.monotonic() - last_flush >= FLUSH_SECONDS:
                 flush()
                 last_flush = time.monotonic()
