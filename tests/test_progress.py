@@ -9,10 +9,12 @@ import json
 import os
 import pty
 import re
+import select
 import struct
 import subprocess
 import sys
 import termios
+import time
 from pathlib import Path
 
 import pytest
@@ -278,7 +280,13 @@ def on_pty(argv: list[str], *, cwd: Path, env: dict, stdin=subprocess.DEVNULL):
                                    env={**env, "TERM": "xterm-256color"})
     os.close(slave)
     received = b""
-    while True:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.2)
+        if not ready:
+            if process.poll() is not None:
+                break  # exited, and nothing more to read
+            continue
         try:
             chunk = os.read(master, 65536)
         except OSError:  # EIO: every end of the terminal is closed
@@ -287,7 +295,7 @@ def on_pty(argv: list[str], *, cwd: Path, env: dict, stdin=subprocess.DEVNULL):
             break
         received += chunk
     os.close(master)
-    code = process.wait(timeout=120)
+    code = process.wait(timeout=10)
     stdout = out_path.read_text()
     out_path.unlink()
     return code, stdout, received.decode("utf-8", errors="replace")
