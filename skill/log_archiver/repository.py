@@ -13,6 +13,7 @@ from pathlib import Path
 
 from log_archiver.config import Config
 from log_archiver.errors import ArchiveError, UsageError
+from log_archiver.events import Events
 from log_archiver.index.file import ArchiveIndex
 from log_archiver.util.retry import RetryPolicy
 
@@ -22,6 +23,7 @@ class Repository:
     config: Config
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     dry_run: bool = False
+    events: Events = field(default_factory=Events)  # progress (later audit, metrics) listen
 
     @cached_property
     def index(self) -> ArchiveIndex:

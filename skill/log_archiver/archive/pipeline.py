@@ -25,7 +25,7 @@ def archive(repo: Repository, issue: int, *, reason: str = "manual", force: bool
             retry: bool = False, pr: int | None = None, commit: bool = True,
             progress=lambda message: None) -> dict:
     """Run the whole workflow; returns the JSON payload (``status`` included)."""
-    config = repo.config
+    config, events = repo.config, repo.events
     result: dict = {"issue_number": issue, "reason": reason, "index_path": str(repo.index.path),
                     "storage_url": config.storage, "warnings": [], "errors": []}
     entry = repo.index.find(issue)
@@ -48,6 +48,7 @@ def archive(repo: Repository, issue: int, *, reason: str = "manual", force: bool
         result.update(status="ok", plan=plan["files"], collected=len(plan["found"]))
         return result
 
+    events.emit("stage", issue=issue, stage="collecting")
     progress(f"collecting and compressing logs of issue #{issue}")
     if commit and config.commit:  # the main thread mostly waits while logs are compressed
         from log_archiver.integrations.git import import_in_background
@@ -61,6 +62,7 @@ def archive(repo: Repository, issue: int, *, reason: str = "manual", force: bool
         result["message"] = f"No logs found for issue #{issue}; an empty entry records that"
     result["skipped"] = plan["skipped"]
     result["errors"].extend(plan["errors"])
+    events.emit("stage", issue=issue, stage="uploading")
     progress(f"uploading to {repo.store.url}")
     report = upload_records(repo, issue, retry_failed=retry or force, move_on_conflict=force)
     result["upload"] = asdict(report)
@@ -68,14 +70,17 @@ def archive(repo: Repository, issue: int, *, reason: str = "manual", force: bool
     result["compressed"] = _compression_summary(entry)
     partial = entry["partial_archive"] or bool(plan["errors"])
 
+    events.emit("stage", issue=issue, stage="commenting")
     progress("rendering the issue comment")
     result["comment"] = _comment(repo, entry, result)
+    events.emit("stage", issue=issue, stage="cleaning")
     progress("freeing local disk")
     cleaned = cleanup_local(repo, issue, only_compressed=partial)
     result["cleanup"] = asdict(cleaned)
     result["errors"].extend(lost_errors(cleaned, issue))
     partial = partial or bool(cleaned.lost or cleaned.requeued)
     if commit and config.commit:
+        events.emit("stage", issue=issue, stage="committing")
         result["commit"] = _commit(repo, issue, cleaned.freed_bytes)
         if result["commit"]["status"] == "error":
             result["warnings"].append(f"index not committed: {result['commit']['message']}; "

@@ -8,6 +8,7 @@ finishes the job.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 from log_archiver.archive.collect import FoundLog, collect_logs, remove_stale_temps
@@ -32,11 +33,14 @@ def collect(repo: Repository, issue: int) -> tuple[list[FoundLog], list]:
 
 def compress(repo: Repository, files: list[Path]) -> tuple[list[StoredFile], list[dict]]:
     """Compress the files over the threshold and checksum the rest, on every core."""
-    config = repo.config
-    big = [p for p in files if p.stat().st_size > config.compress_threshold_bytes]
+    config, events = repo.config, repo.events
+    sizes = {p: p.stat().st_size for p in files}
+    big = [p for p in files if sizes[p] > config.compress_threshold_bytes]
     small = [p for p in files if p not in set(big)]
     results: dict[Path, StoredFile] = {}
     errors: list[dict] = []
+    events.emit("files.planned", bytes=sum(sizes.values()), files=len(files), step="compress")
+    _keep = partial(_keep_one, events, repo.logs_dir, sizes)
     with ThreadPoolExecutor(max_workers=config.workers) as pool:
         hashed = [pool.submit(hash_as_is, p) for p in small]
         if config.compression == "gzip":
@@ -57,13 +61,23 @@ def compress(repo: Repository, files: list[Path]) -> tuple[list[StoredFile], lis
     return [results[p] for p in files if p in results], errors
 
 
-def _keep(results, errors, source, result) -> None:
+def _keep_one(events, logs_dir, sizes, results, errors, source, result) -> None:
     if isinstance(result, StoredFile):
         results[source] = result
     elif isinstance(result, ArchiveError):
         errors.append({"file": str(source), **result.to_dict()})
     else:
         raise result
+    if not events.listening:
+        return
+    name = relative_to_logs(str(source), logs_dir)
+    if isinstance(result, StoredFile):
+        events.emit("file.compressed" if result.compression else "file.hashed", path=name,
+                    bytes=result.original_size, stored_bytes=result.size,
+                    compression=result.compression)
+    else:
+        events.emit("file.failed", path=name, bytes=sizes.get(source, 0), step="compress",
+                    error={"type": result.type, "message": result.message})
 
 
 def prepare(repo: Repository, issue: int, *, reason: str = "manual", force: bool = False,
@@ -86,6 +100,7 @@ def prepare(repo: Repository, issue: int, *, reason: str = "manual", force: bool
                            for f in to_prepare]
         return result
     result["stale_temps_removed"] = remove_stale_temps(repo.logs_dir)
+    repo.events.emit("stage", issue=issue, stage="compressing")
     stored, errors = compress(repo, [f.path for f in to_prepare])
     result["errors"] = errors
     by_source = {s.source: s for s in stored}

@@ -21,6 +21,7 @@ from log_archiver.errors import (
     StorageConflictError,
     UsageError,
 )
+from log_archiver.events import Events
 from log_archiver.model import states
 from log_archiver.model.object_metadata import object_metadata
 from log_archiver.model.records import keep_object, other_key
@@ -137,6 +138,9 @@ def upload_records(repo: Repository, issue: int, *, local_paths: set[str] | None
         return report
     # Largest first: the pool stays full until the end instead of waiting on one big file.
     todo.sort(key=lambda log: log["size_bytes"], reverse=True)
+    events = repo.events
+    events.emit("files.planned", issue=issue, bytes=sum(log["size_bytes"] for log in todo),
+                files=len(todo), step="upload")
     changes: dict[str, dict] = {}
     last_flush = time.monotonic()
 
@@ -173,11 +177,25 @@ def upload_records(repo: Repository, issue: int, *, local_paths: set[str] | None
             for future in done:
                 record = futures[future]
                 changes[record["local_path"]] = _result_update(record, future, store, report)
+                if events.listening:
+                    _emit_result(events, issue, record, future)
             if time.monotonic() - last_flush >= FLUSH_SECONDS:
                 flush()
                 last_flush = time.monotonic()
     flush()
     return report
+
+
+def _emit_result(events: Events, issue: int, record: dict, future) -> None:
+    name, size = record["local_path"], record["size_bytes"]
+    error = future.exception()
+    if error is None:
+        events.emit("file.uploaded", issue=issue, path=name, bytes=size,
+                    outcome=future.result()[0])
+    else:
+        events.emit("file.failed", issue=issue, path=name, bytes=size, step="upload",
+                    error={"type": getattr(error, "type", "internal"),
+                           "message": getattr(error, "message", str(error))})
 
 
 def _result_update(record: dict, future, store: Store, report: UploadReport) -> dict:

@@ -43,6 +43,7 @@ def archive_command(issue, reason, force, retry, pr, no_commit, reindex_only, dr
     if pr is not None and reason != "pr_merged":
         raise click.UsageError(f"--pr {pr} needs --reason pr_merged (the reason is {reason})")
     from log_archiver.archive.pipeline import archive
+    from log_archiver.cli.progress import progress_display
     from log_archiver.cli.render import archive_summary
 
     if reindex_only:
@@ -50,9 +51,11 @@ def archive_command(issue, reason, force, retry, pr, no_commit, reindex_only, dr
 
     def body():
         ctx = build_repository(settings, dry_run)
-        say = (lambda m: None) if settings["quiet"] else (lambda m: click.echo(f"… {m}", err=True))
-        return archive(ctx, issue, reason=reason, force=force, retry=retry, pr=pr,
-                       commit=not no_commit, progress=say)
+        with progress_display(quiet=settings["quiet"]) as shown:
+            ctx.events = shown.events
+            result = archive(ctx, issue, reason=reason, force=force, retry=retry, pr=pr,
+                             commit=not no_commit, progress=shown.say)
+        return shown.report(result)
 
     output.run("archive", body, dry_run=dry_run, quiet=settings["quiet"], human=archive_summary)
 
@@ -155,6 +158,7 @@ def file_manager_group():
 def file_manager_upload(plan, force, settings):
     """Upload the files of PLAN (prepare-upload's output, a file or -), verifying each."""
     from log_archiver.archive.upload import upload_records
+    from log_archiver.cli.progress import progress_display
 
     def body():
         try:
@@ -172,8 +176,11 @@ def file_manager_upload(plan, force, settings):
             raise UsageError(f"plan {plan.name}: {error.message}",
                              "pass the JSON printed by `prepare-upload ISSUE`") from None
         ctx = build_repository(settings)
-        report = upload_records(ctx, issue, local_paths=paths, retry_failed=True,
-                                move_on_conflict=force)
+        with progress_display(quiet=settings["quiet"]) as shown:
+            ctx.events = shown.events
+            report = upload_records(ctx, issue, local_paths=paths, retry_failed=True,
+                                    move_on_conflict=force)
+        shown.report({})
         entry = ctx.index.read_entry(issue)
         status = "partial" if report.failed else (
             "ok" if report.verified or report.already_stored else "noop")
