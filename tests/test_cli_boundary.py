@@ -54,7 +54,7 @@ FAMILIES = {
     # workflow steps
     "archive": (["archive", ISSUE], "log_archiver.archive.pipeline.prepare"),
     "archive --reindex-only": (["archive", ISSUE, "--reindex-only"],
-                               "log_archiver.archive.reindex._rebuild"),
+                               "log_archiver.archive.reindex.issue_objects"),
     "collect-logs": (["collect-logs", ISSUE], "log_archiver.archive.prepare.collect_logs"),
     "compress-logs": (["compress-logs", "logs/builds/5-build.log"],
                       "log_archiver.archive.prepare.compress"),
@@ -74,7 +74,7 @@ FAMILIES = {
     "cleanup-local --orphans": (["cleanup-local", "--orphans"],
                                 "log_archiver.archive.orphans.find_and_remove_orphans"),
     # admin commands
-    "init": (["init"], "log_archiver.integrations.git.setup_repository"),
+    "init": (["init"], "log_archiver.integrations.gitsetup.setup_repository"),
     "validate-index": (["validate-index"], "log_archiver.index.rules.validate_index_file"),
     "commit": (["commit", ISSUE], "log_archiver.integrations.git.commit_archive"),
     "merge-index": (["merge-index", "{tmp}/base.json", "{tmp}/ours.json", "{tmp}/theirs.json"],

@@ -52,7 +52,7 @@ def archive_command(issue, reason, force, retry, pr, no_commit, reindex_only, dr
     def body():
         ctx = build_repository(settings, dry_run)
         with progress_display(quiet=settings["quiet"]) as shown:
-            ctx.events = shown.events
+            ctx.events = shown.events or ctx.events
             result = archive(ctx, issue, reason=reason, force=force, retry=retry, pr=pr,
                              commit=not no_commit, progress=shown.say)
         return shown.report(result)
@@ -177,7 +177,7 @@ def file_manager_upload(plan, force, settings):
                              "pass the JSON printed by `prepare-upload ISSUE`") from None
         ctx = build_repository(settings)
         with progress_display(quiet=settings["quiet"]) as shown:
-            ctx.events = shown.events
+            ctx.events = shown.events or ctx.events
             report = upload_records(ctx, issue, local_paths=paths, retry_failed=True,
                                     move_on_conflict=force)
         shown.report({})
