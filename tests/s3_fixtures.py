@@ -92,7 +92,7 @@ class SeaweedServer:
             **self.ports,
             "s3.port.iceberg": 0, "s3.port.lance": 0, "admin.ui": "false",
             "webdav": "false", "master.telemetry": "false", "s3.config": self.s3_config,
-            "s3.autoCreateBucket": "false", "volume.max": 50,
+            "s3.autoCreateBucket": "false", "volume.max": 1000,  # one volume per bucket
             "filer.localSocket": self.workdir / "filer.sock",
             "s3.localSocket": self.workdir / "s3.sock",
         }
