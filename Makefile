@@ -19,9 +19,9 @@ venv: $(VENV)/.installed
 
 claude:
 	@if [ "$$($(CLAUDE_BIN)/claude --version 2>/dev/null | cut -d' ' -f1)" != "$(CLAUDE_CODE_VERSION)" ]; then \
-	  command -v npm >/dev/null || { echo "error: npm is needed to install the Claude Code" \
-	    "client that validates the plugin: apt-get install nodejs npm (or run .ci/run)" >&2; \
-	    exit 1; }; \
+	  command -v npm >/dev/null || bash .ci/install-node || { echo "error: npm is needed to" \
+	    "install the Claude Code client that validates the plugin: apt-get install nodejs" \
+	    "npm" >&2; exit 1; }; \
 	  echo "npm install --prefix $(NODE_PREFIX) @anthropic-ai/claude-code@$(CLAUDE_CODE_VERSION)"; \
 	  npm install --prefix $(NODE_PREFIX) --no-save --no-audit --no-fund --loglevel=error \
 	    @anthropic-ai/claude-code@$(CLAUDE_CODE_VERSION) || exit 1; \
