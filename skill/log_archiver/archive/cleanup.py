@@ -7,20 +7,30 @@ nothing is deleted.
 
 Before an original is deleted its bytes are hashed again and compared with the checksum
 taken when it was archived, so a log that grew after archiving (a session still being
-written) is kept, never lost.
+written) is kept, never lost. A compressed copy is deleted only when its own bytes hash to
+the stored object's checksum: a file of that name that holds anything else is not ours.
+
+Every path is checked first (:mod:`log_archiver.util.paths`): an entry naming a path
+outside the logs dir is refused whole, before anything is read or deleted.
+
+``freed_bytes`` counts the logs' own bytes freed (the originals); the compressed copies
+removed are counted apart, in ``copies_freed_bytes``.
 """
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from stat import S_ISREG
 
 from log_archiver.errors import ArchiveError
 from log_archiver.model import states
 from log_archiver.repository import Repository
 from log_archiver.storage import verify_record
-from log_archiver.util.hashing import bare, sha256_file
+from log_archiver.util.hashing import bare, sha256_and_size, sha256_file
+from log_archiver.util.paths import check_entry_paths
 
 
 @dataclass
@@ -29,13 +39,25 @@ class CleanupReport:
     kept: list[dict] = field(default_factory=list)
     failed: list[dict] = field(default_factory=list)
     freed_bytes: int = 0
+    copies_freed_bytes: int = 0
 
 
 def _original_unchanged(path: Path, log: dict) -> bool:
     stat = path.stat()
-    if stat.st_size != log["original_size_bytes"]:
+    if not S_ISREG(stat.st_mode) or stat.st_size != log["original_size_bytes"]:
         return False
     return sha256_file(path) == bare(log["original_checksum"])
+
+
+def _copy_matches(path: Path, log: dict) -> bool:
+    """Whether the compressed copy at ``path`` holds exactly the bytes that were stored."""
+    try:
+        if not S_ISREG(os.lstat(path).st_mode):
+            return False  # never opened: a FIFO would block, a symlink is not ours
+        digest, size = sha256_and_size(path)
+    except FileNotFoundError:
+        return True  # gone already: nothing to check, nothing to delete
+    return size == log["size_bytes"] and digest == bare(log["checksum"])
 
 
 def cleanup_local(repo: Repository, issue: int, *, only_compressed: bool = False,
@@ -52,10 +74,19 @@ def cleanup_local(repo: Repository, issue: int, *, only_compressed: bool = False
     dry_run, workers = repo.dry_run, repo.config.workers
     report = CleanupReport()
     entry = index.read_entry(issue)
+    check_entry_paths(entry, logs_dir)
     new_status: dict[str, str] = {}
+    # a name that is another log's own file (a person's NAME.gz) is never a copy of ours
+    own_files = {log["local_path"] for log in entry["logs"]}
+
+    def copy_of(log: dict) -> Path | None:
+        if not log["compressed"] or log["stored_path"] in own_files:
+            return None
+        return logs_dir / log["stored_path"]
 
     def targets_of(log: dict) -> list[Path]:
-        targets = [logs_dir / log["stored_path"]] if log["compressed"] else []
+        copy = copy_of(log)
+        targets = [copy] if copy is not None else []
         if not only_compressed:
             targets.append(logs_dir / log["local_path"])
         return targets
@@ -68,6 +99,10 @@ def cleanup_local(repo: Repository, issue: int, *, only_compressed: bool = False
         original = logs_dir / log["local_path"]
         if not only_compressed and original.exists() and not _original_unchanged(original, log):
             return log, None, "changed since it was archived; re-archive it with --force"
+        copy = copy_of(log)
+        if copy is not None and not _copy_matches(copy, log):
+            return log, None, (f"{log['stored_path']} does not hold the bytes stored for it "
+                               "(not the compressed copy made by archive): nothing deleted")
         if status != states.UPLOADED and not any(target.exists() for target in targets_of(log)):
             return log, status, None  # nothing left here to lose
         if store is None:
@@ -85,22 +120,23 @@ def cleanup_local(repo: Repository, issue: int, *, only_compressed: bool = False
         if reason is not None:
             report.kept.append({"local_path": name, "reason": reason})
             continue
+        copy = copy_of(log)
         for target in targets_of(log):
             try:
                 size = target.stat().st_size
             except FileNotFoundError:
                 continue
-            if dry_run:
+            if not dry_run:
+                try:
+                    target.unlink()
+                except OSError as error:
+                    report.failed.append({"local_path": name, "path": str(target),
+                                          "message": error.strerror or str(error)})
+                    continue
+            if target == copy:
+                report.copies_freed_bytes += size
+            else:
                 report.freed_bytes += size
-                report.deleted.append(target.relative_to(logs_dir).as_posix())
-                continue
-            try:
-                target.unlink()
-            except OSError as error:
-                report.failed.append({"local_path": name, "path": str(target),
-                                      "message": error.strerror or str(error)})
-                continue
-            report.freed_bytes += size
             report.deleted.append(target.relative_to(logs_dir).as_posix())
         if only_compressed:
             if status != log["upload_status"]:

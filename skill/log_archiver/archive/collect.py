@@ -1,21 +1,52 @@
-"""Find the logs that belong to one issue under the logs dir."""
+"""Find the logs that belong to one issue under the logs dir.
+
+A log of issue N is a regular file directly in the folder of its type: ``sessions/``
+(``session-N-*``, or any name holding N as a number of its own), ``builds/``,
+``deployments/`` and ``debug/`` (``N-*``, ``N_*``, ``N.*`` or just ``N``). A ``.gz`` or
+``.zst`` file is a log like any other (the tool's own compressed copies have hidden names
+and are never collected).
+
+Every other file that names issue N is left alone and listed in ``skipped`` with the
+reason: outside a type folder (the top of the logs dir, another folder), in a subfolder
+of a type folder, hidden, a temp or lock file, not a regular file (FIFO, device, socket),
+a symlink leading out of the logs dir, a second name of a log already collected, or a
+name that holds N but not in the form its folder's logs use (``builds/build-N.log``).
+Files of other issues are not listed.
+"""
 
 from __future__ import annotations
 
 import os
+import stat as stat_module
 from dataclasses import dataclass
 from pathlib import Path
 
+from log_archiver.archive.compress import COPY_MARK, copy_origin
 from log_archiver.model.issues import prefixed_matches, session_matches
-from log_archiver.util.fsutil import is_temp_name, remove_stale_temps_in
+from log_archiver.util.fsutil import TEMP_MARKER, is_temp_name, remove_stale_temps_in
+
+
+def numbered_matches(name: str, issue: int) -> bool:
+    """Build, deployment and debug logs: ``N-*`` and also ``N_*``, ``N.*`` or ``N``."""
+    number = str(issue)
+    if name == number:
+        return True
+    return (name.startswith(number) and len(name) > len(number) + 1
+            and name[len(number)] in "-_.") or prefixed_matches(name, issue)
+
+
+def mentions_issue(name: str, issue: int) -> bool:
+    """Whether ``name`` holds ``issue`` as a number of its own (dates and times aside)."""
+    return session_matches(name, issue) or numbered_matches(name, issue)
+
 
 LOG_TYPES = {
     "sessions": ("session", session_matches),
-    "builds": ("build", prefixed_matches),
-    "deployments": ("deployment", prefixed_matches),
-    "debug": ("debug", prefixed_matches),
+    "builds": ("build", numbered_matches),
+    "deployments": ("deployment", numbered_matches),
+    "debug": ("debug", numbered_matches),
 }
-COMPRESSED_SUFFIXES = (".gz", ".zst")
+FOLDER_LIST = ", ".join(f"{folder}/" for folder in LOG_TYPES)
 
 
 @dataclass(frozen=True)
@@ -39,9 +70,26 @@ def remove_stale_temps(logs_dir: Path) -> list[str]:
             for name in remove_stale_temps_in(Path(logs_dir) / folder)]
 
 
+def _ours(name: str) -> bool:
+    """A temp file or a compressed copy this tool writes: never a log, never reported."""
+    if TEMP_MARKER in name or (name.startswith(".") and name.endswith(".part")):
+        return True
+    origin = copy_origin(name)
+    return origin is not None and name.startswith(".") and COPY_MARK in name
+
+
+_KINDS = ((stat_module.S_ISFIFO, "a FIFO"), (stat_module.S_ISSOCK, "a socket"),
+          (stat_module.S_ISCHR, "a character device"), (stat_module.S_ISBLK, "a block device"))
+
+
+def _not_regular(mode: int) -> str:
+    kind = next((text for test, text in _KINDS if test(mode)), "not a regular file")
+    return f"{kind}, not a regular file: never read"
+
+
 def collect_logs(logs_dir: Path, issue: int) -> tuple[list[FoundLog], list[Skipped]]:
     """Every log of ``issue`` (by type folder, then name; logs reached through a symlink
-    last) and what was skipped."""
+    last) and every other file naming the issue that was left alone, with the reason."""
     logs_dir = Path(logs_dir)
     root = logs_dir.resolve()
     found: list[FoundLog] = []
@@ -60,14 +108,21 @@ def collect_logs(logs_dir: Path, issue: int) -> tuple[list[FoundLog], list[Skipp
                              key=lambda e: (e.is_symlink(), e.name))
         except (FileNotFoundError, NotADirectoryError):
             continue
-        names = {entry.name for entry in entries}
         for entry in entries:
             name = entry.name
-            if name.startswith(".") or is_temp_name(name) or not matches(name, issue):
-                continue
-            if name.endswith(COMPRESSED_SUFFIXES) and name.rsplit(".", 1)[0] in names:
-                continue  # our compressed copy of a log that is still here
             relative = f"{folder}/{name}"
+            if name.startswith(".") or is_temp_name(name):
+                if not _ours(name) and mentions_issue(name.lstrip("."), issue):
+                    why = "hidden file" if name.startswith(".") else \
+                        "temp, partial or lock file (.tmp, .part, .lock)"
+                    skipped.append(Skipped(relative, f"{why}, not collected as a log"))
+                continue
+            if not matches(name, issue):
+                if entry.is_dir(follow_symlinks=False):
+                    skipped += _in_subfolder(Path(entry.path), relative, folder, issue)
+                elif mentions_issue(name, issue):
+                    skipped.append(Skipped(relative, _misnamed(folder, issue)))
+                continue
             if entry.is_symlink():
                 target = Path(os.path.realpath(entry.path))
                 if not target.is_relative_to(root):
@@ -79,7 +134,15 @@ def collect_logs(logs_dir: Path, issue: int) -> tuple[list[FoundLog], list[Skipp
             except OSError as error:
                 skipped.append(Skipped(relative, f"cannot read: {error.strerror}"))
                 continue
-            if not entry.is_file():
+            if stat_module.S_ISDIR(stat.st_mode):
+                if not entry.is_symlink():
+                    skipped += _in_subfolder(Path(entry.path), relative, folder, issue,
+                                             named=True)
+                else:
+                    skipped.append(Skipped(relative, "a symlink to a folder, not a log"))
+                continue
+            if not stat_module.S_ISREG(stat.st_mode):
+                skipped.append(Skipped(relative, _not_regular(stat.st_mode)))
                 continue
             identity = (stat.st_dev, stat.st_ino)
             if identity in seen:
@@ -88,4 +151,55 @@ def collect_logs(logs_dir: Path, issue: int) -> tuple[list[FoundLog], list[Skipp
             seen.add(identity)
             found.append(FoundLog(Path(entry.path).absolute(), relative, log_type,
                                   stat.st_size, stat.st_mtime))
+    skipped += _outside_type_folders(logs_dir, issue)
     return found, skipped
+
+
+def _misnamed(folder: str, issue: int) -> str:
+    form = f"session-{issue}-NAME" if folder == "sessions" else f"{issue}-NAME"
+    return (f"names issue {issue}, but not as {folder}/ logs are named ({form}): "
+            "rename it to archive it")
+
+
+def _in_subfolder(top: Path, relative: str, folder: str, issue: int, *,
+                  named: bool = False) -> list[Skipped]:
+    """The files under the subfolder ``top`` that name the issue (all of them when the
+    subfolder's own name does)."""
+    reason = (f"in a subfolder of {folder}/; only files directly in {folder}/ are "
+              f"collected: move it into {folder}/ to archive it")
+    return [Skipped(path, reason) for path in _walk_naming(top, relative, issue, named)]
+
+
+def _walk_naming(top: Path, relative: str, issue: int, named: bool) -> list[str]:
+    out: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
+        rel_dir = relative + dirpath[len(str(top)):]
+        inner = rel_dir[len(relative):].split("/")
+        hit = named or any(mentions_issue(part, issue) for part in inner if part)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith(".") or is_temp_name(name):
+                continue
+            if hit or mentions_issue(name, issue):
+                out.append(f"{rel_dir}/{name}")
+    return out
+
+
+def _outside_type_folders(logs_dir: Path, issue: int) -> list[Skipped]:
+    """Files naming the issue at the top of the logs dir or in folders of other names."""
+    reason = f"not in a log type folder ({FOLDER_LIST}): move it into the folder of its type"
+    skipped: list[Skipped] = []
+    try:
+        entries = sorted(os.scandir(logs_dir), key=lambda e: e.name)
+    except (FileNotFoundError, NotADirectoryError):
+        return skipped
+    for entry in entries:
+        name = entry.name
+        if name in LOG_TYPES or name.startswith(".") or is_temp_name(name):
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            skipped += [Skipped(path, reason) for path in
+                        _walk_naming(Path(entry.path), name, issue, mentions_issue(name, issue))]
+        elif mentions_issue(name, issue):
+            skipped.append(Skipped(name, reason))
+    return skipped

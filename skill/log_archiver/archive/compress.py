@@ -7,6 +7,12 @@ text. The output depends only on the input, the level and the zlib-ng release, s
 compressing again after a crash gives the same bytes and the same checksum. zstd uses
 the library's own worker threads. Output goes to a temp file beside the log and is
 renamed into place when complete; the original is never touched.
+
+The compressed copy of ``builds/12-build.log`` is ``builds/.12-build.log.la.gz``: a
+hidden name of the tool's own, so it never takes the name of a file a person made (a
+``12-build.log.gz`` beside the log is a log of its own). Its object in the store is
+still named ``12-build.log.gz``. Copies made before this naming (``NAME.gz`` beside the
+log, the *legacy* name) are still recognised where an index record names them.
 """
 
 from __future__ import annotations
@@ -40,8 +46,50 @@ class StoredFile:
     compression: str | None
 
 
-def compressed_path(source: Path, algorithm: str) -> Path:
-    return source.with_name(source.name + SUFFIX[algorithm])
+COPY_MARK = ".la"
+
+
+def copy_name(name: str, algorithm: str) -> str:
+    """The file name of the tool's compressed copy of the log named ``name``."""
+    return f".{name}{COPY_MARK}{SUFFIX[algorithm]}"
+
+
+def compressed_copy_path(source: Path, algorithm: str) -> Path:
+    """Where the compressed copy of ``source`` is written: beside it, under our own name."""
+    return source.with_name(copy_name(source.name, algorithm))
+
+
+def legacy_copy_name(name: str, algorithm: str) -> str:
+    return name + SUFFIX[algorithm]
+
+
+def stored_name(name: str, compression: str | None) -> str:
+    """The object name in the store of the log ``name`` (compressed: ``NAME.gz``)."""
+    return name if compression is None else name + SUFFIX[compression]
+
+
+def copy_relative(local_path: str, compression: str | None, present=()) -> str:
+    """The stored_path of the log at ``local_path``: itself when stored as it is, else its
+    compressed copy (the legacy ``NAME.gz`` when that is among ``present``)."""
+    if compression is None:
+        return local_path
+    folder, _, name = local_path.rpartition("/")
+    prefix = f"{folder}/" if folder else ""
+    legacy = prefix + legacy_copy_name(name, compression)
+    return legacy if legacy in present else prefix + copy_name(name, compression)
+
+
+def copy_origin(name: str) -> tuple[str, str] | None:
+    """(log name, algorithm) of a file named as one of our compressed copies, either
+    naming; None for any other name."""
+    for algorithm, suffix in SUFFIX.items():
+        tail = COPY_MARK + suffix
+        if name.startswith(".") and name.endswith(tail) and len(name) > len(tail) + 1:
+            return name[1:-len(tail)], algorithm
+    for algorithm, suffix in SUFFIX.items():
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[:-len(suffix)], algorithm
+    return None
 
 
 def hash_as_is(source: Path) -> StoredFile:
@@ -121,7 +169,7 @@ def gzip_many(sources: list[Path], level: int, pool: Executor, window: int = 0
 
     for source in sources:
         try:
-            output = _Output(source, compressed_path(source, "gzip"))
+            output = _Output(source, compressed_copy_path(source, "gzip"))
         except Exception as error:
             yield source, error
             continue
@@ -153,7 +201,7 @@ def gzip_many(sources: list[Path], level: int, pool: Executor, window: int = 0
 def zstd_one(source: Path, level: int, threads: int) -> StoredFile:
     import zstandard
 
-    target = compressed_path(source, "zstd")
+    target = compressed_copy_path(source, "zstd")
     in_digest, out_digest = hashlib.sha256(), hashlib.sha256()
     in_size = 0
 

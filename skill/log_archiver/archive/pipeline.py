@@ -7,7 +7,7 @@ from pathlib import Path
 
 from log_archiver.archive.cleanup import cleanup_local
 from log_archiver.archive.collect import collect_logs
-from log_archiver.archive.prepare import prepare
+from log_archiver.archive.prepare import collect, prepare
 from log_archiver.archive.trigger import check_reason, note_github
 from log_archiver.archive.upload import check_same_store, upload_records
 from log_archiver.errors import ArchiveError
@@ -19,8 +19,11 @@ from log_archiver.repository import Repository
 
 def archive(repo: Repository, issue: int, *, reason: str = "manual", force: bool = False,
             retry: bool = False, pr: int | None = None, commit: bool = True,
-            progress=lambda message: None) -> dict:
-    """Run the whole workflow; returns the JSON payload (``status`` included)."""
+            allow_empty: bool = False, progress=lambda message: None) -> dict:
+    """Run the whole workflow; returns the JSON payload (``status`` included).
+
+    An issue with no entry and no logs is a ``noop`` that records, posts and commits
+    nothing (a mistyped number stays harmless), unless ``allow_empty``."""
     config = repo.config
     result: dict = {"issue_number": issue, "reason": reason, "index_path": str(repo.index.path),
                     "storage_url": config.storage, "warnings": [], "errors": []}
@@ -29,6 +32,15 @@ def archive(repo: Repository, issue: int, *, reason: str = "manual", force: bool
     result["previous_state"] = state
     if state != "done" or force:
         check_same_store(entry, repo.store, move=force)
+    collected = None
+    if entry is None:
+        collected = collect(repo, issue)
+        if not collected[0] and not allow_empty:
+            result.update(status="noop", collected=0,
+                          skipped=[vars(s) for s in collected[1]],
+                          message=f"No logs of issue #{issue} found under {config.logs_dir}; "
+                                  "nothing was archived, posted or committed")
+            return result
     issue_info = check_reason(repo, issue, reason, pr, force, result)
     if state == "done" and not force:
         found, _ = collect_logs(config.logs_dir, issue)
@@ -39,7 +51,8 @@ def archive(repo: Repository, issue: int, *, reason: str = "manual", force: bool
         progress(f"{len(result['new_logs'])} log(s) of issue #{issue} appeared since it was "
                  "archived")
     if repo.dry_run:
-        plan = prepare(repo, issue, reason=reason, force=force)
+        plan = prepare(repo, issue, reason=reason, force=force, allow_empty=allow_empty,
+                       collected=collected)
         result.update(status="ok", plan=plan["files"], collected=len(plan["found"]))
         return result
 
@@ -48,11 +61,12 @@ def archive(repo: Repository, issue: int, *, reason: str = "manual", force: bool
         from log_archiver.integrations.git import import_in_background
 
         import_in_background()
-    plan = prepare(repo, issue, reason=reason, force=force,
-                   title=issue_info.get("title"), url=issue_info.get("url"))
+    plan = prepare(repo, issue, reason=reason, force=force, title=issue_info.get("title"),
+                   url=issue_info.get("url"), allow_empty=allow_empty, collected=collected)
     result["collected"] = len(plan["found"])
     if not plan["found"] and not (entry or {}).get("logs"):
-        result["message"] = f"No logs found for issue #{issue}; an empty entry records that"
+        result["message"] = f"No logs found for issue #{issue}; an empty entry records that " \
+                            "(--allow-empty)"
     result["skipped"] = plan["skipped"]
     result["errors"].extend(plan["errors"])
     progress(f"uploading to {repo.store.url}")

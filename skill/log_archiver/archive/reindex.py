@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from log_archiver.archive.collect import FoundLog, collect_logs
-from log_archiver.archive.compress import SUFFIX, hash_as_is
+from log_archiver.archive.compress import SUFFIX, copy_relative, hash_as_is
 from log_archiver.errors import UsageError
 from log_archiver.model import keys, states
 from log_archiver.model.issues import prefixed_matches
@@ -140,8 +140,7 @@ def _rebuild(ctx, issue: int, old: dict | None) -> tuple[dict, ReindexReport]:
     old_logs = {log["local_path"]: log for log in (old or {}).get("logs", [])}
     records, consumed = [], set()
     for path, (info, described) in sorted(chosen.items()):
-        suffix = SUFFIX.get(described["compression"] or "", "")
-        stored_path = path + suffix
+        stored_path = copy_relative(path, described["compression"], local)
         if path in local:
             consumed.add(path)
             status = states.VERIFIED

@@ -10,6 +10,10 @@ def archive_summary(doc: dict) -> str:
     status = doc["status"]
     if status == "error":
         return f"✗ Archive of issue #{issue} failed"
+    if status == "noop" and "entry" not in doc and doc.get("collected") == 0:
+        return (f"No logs of issue #{issue} found: nothing archived, posted or committed "
+                "(check the issue number and the logs dir; --allow-empty records an empty "
+                "entry)")
     if status == "noop":
         return f"✓ Issue #{issue} is already archived; nothing to do"
     if doc.get("dry_run"):
