@@ -30,7 +30,7 @@ from log_archiver.model import states
 from log_archiver.repository import Repository
 from log_archiver.storage import verify_record
 from log_archiver.util.hashing import bare, sha256_and_size, sha256_file
-from log_archiver.util.paths import check_entry_paths
+from log_archiver.util.paths import UnsafePath, check_entry_paths, confined
 
 
 @dataclass
@@ -154,3 +154,28 @@ def cleanup_local(repo: Repository, issue: int, *, only_compressed: bool = False
                 if log["local_path"] in new_status:
                     states.transition(log, new_status[log["local_path"]])
     return report
+
+
+def remove_replaced_copies(logs_dir: Path, old_logs: list[dict], fresh: list[dict]) -> list[str]:
+    """Delete the compressed copies that freshly prepared records no longer name (an older
+    release's ``NAME.gz``, or a copy made with another algorithm), each only if it holds
+    exactly the bytes its old record recorded; returns the paths removed."""
+    own_files = {log["local_path"] for log in old_logs} | {r["local_path"] for r in fresh}
+    by_path = {log["local_path"]: log for log in old_logs}
+    removed = []
+    for record in fresh:
+        old = by_path.get(record["local_path"])
+        if old is None or not old["compressed"] or old["stored_path"] in own_files \
+                or old["stored_path"] == record["stored_path"]:
+            continue
+        try:
+            path = confined(logs_dir, old["stored_path"])
+        except UnsafePath:
+            continue
+        if path.exists() and _copy_matches(path, old):
+            try:
+                path.unlink()
+            except OSError:
+                continue
+            removed.append(old["stored_path"])
+    return removed

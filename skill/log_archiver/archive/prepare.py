@@ -10,6 +10,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from log_archiver.archive.cleanup import remove_replaced_copies
 from log_archiver.archive.collect import FoundLog, collect_logs, remove_stale_temps
 from log_archiver.archive.compress import (
     StoredFile,
@@ -139,6 +140,7 @@ def prepare(repo: Repository, issue: int, *, reason: str = "manual", force: bool
         planned = {r["local_path"] for r in fresh}
         result["files"] = [log for log in current["logs"] if log["local_path"] in planned]
         result["entry_created"] = current["archived_at"]
+    remove_replaced_copies(repo.logs_dir, (entry or {}).get("logs", []), fresh)
     return result
 
 
