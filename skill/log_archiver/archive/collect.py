@@ -22,21 +22,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from log_archiver.archive.compress import COPY_MARK, copy_origin
-from log_archiver.model.issues import prefixed_matches, session_matches
+from log_archiver.model.issues import session_matches
 from log_archiver.util.fsutil import TEMP_MARKER, is_temp_name, remove_stale_temps_in
 
 
 def numbered_matches(name: str, issue: int) -> bool:
     """Build, deployment and debug logs: ``N-*`` and also ``N_*``, ``N.*`` or ``N``."""
     number = str(issue)
-    if name == number:
-        return True
-    return (name.startswith(number) and len(name) > len(number) + 1
-            and name[len(number)] in "-_.") or prefixed_matches(name, issue)
+    if not name.startswith(number):
+        return False
+    rest = name[len(number):]  # every name prefixed_matches accepts is accepted here too
+    return not rest or (len(rest) > 1 and rest[0] in "-_.")
 
 
 def mentions_issue(name: str, issue: int) -> bool:
     """Whether ``name`` holds ``issue`` as a number of its own (dates and times aside)."""
+    if str(issue) not in name:  # the cheap test first: most names are other issues'
+        return False
     return session_matches(name, issue) or numbered_matches(name, issue)
 
 
