@@ -19,18 +19,18 @@ removed are counted apart, in ``copies_freed_bytes``.
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from stat import S_ISREG
 
+from log_archiver.archive.compress import copy_matches
 from log_archiver.errors import ArchiveError
 from log_archiver.model import states
 from log_archiver.repository import Repository
 from log_archiver.storage import verify_record
-from log_archiver.util.hashing import bare, sha256_and_size, sha256_file
-from log_archiver.util.paths import UnsafePath, check_entry_paths, confined
+from log_archiver.util.hashing import bare, sha256_file
+from log_archiver.util.paths import check_entry_paths
 
 
 @dataclass
@@ -47,17 +47,6 @@ def _original_unchanged(path: Path, log: dict) -> bool:
     if not S_ISREG(stat.st_mode) or stat.st_size != log["original_size_bytes"]:
         return False
     return sha256_file(path) == bare(log["original_checksum"])
-
-
-def _copy_matches(path: Path, log: dict) -> bool:
-    """Whether the compressed copy at ``path`` holds exactly the bytes that were stored."""
-    try:
-        if not S_ISREG(os.lstat(path).st_mode):
-            return False  # never opened: a FIFO would block, a symlink is not ours
-        digest, size = sha256_and_size(path)
-    except FileNotFoundError:
-        return True  # gone already: nothing to check, nothing to delete
-    return size == log["size_bytes"] and digest == bare(log["checksum"])
 
 
 def cleanup_local(repo: Repository, issue: int, *, only_compressed: bool = False,
@@ -100,7 +89,7 @@ def cleanup_local(repo: Repository, issue: int, *, only_compressed: bool = False
         if not only_compressed and original.exists() and not _original_unchanged(original, log):
             return log, None, "changed since it was archived; re-archive it with --force"
         copy = copy_of(log)
-        if copy is not None and not _copy_matches(copy, log):
+        if copy is not None and not copy_matches(copy, log):
             return log, None, (f"{log['stored_path']} does not hold the bytes stored for it "
                                "(not the compressed copy made by archive): nothing deleted")
         if status != states.UPLOADED and not any(target.exists() for target in targets_of(log)):
@@ -155,27 +144,3 @@ def cleanup_local(repo: Repository, issue: int, *, only_compressed: bool = False
                     states.transition(log, new_status[log["local_path"]])
     return report
 
-
-def remove_replaced_copies(logs_dir: Path, old_logs: list[dict], fresh: list[dict]) -> list[str]:
-    """Delete the compressed copies that freshly prepared records no longer name (an older
-    release's ``NAME.gz``, or a copy made with another algorithm), each only if it holds
-    exactly the bytes its old record recorded; returns the paths removed."""
-    own_files = {log["local_path"] for log in old_logs} | {r["local_path"] for r in fresh}
-    by_path = {log["local_path"]: log for log in old_logs}
-    removed = []
-    for record in fresh:
-        old = by_path.get(record["local_path"])
-        if old is None or not old["compressed"] or old["stored_path"] in own_files \
-                or old["stored_path"] == record["stored_path"]:
-            continue
-        try:
-            path = confined(logs_dir, old["stored_path"])
-        except UnsafePath:
-            continue
-        if path.exists() and _copy_matches(path, old):
-            try:
-                path.unlink()
-            except OSError:
-                continue
-            removed.append(old["stored_path"])
-    return removed

@@ -18,16 +18,19 @@ log, the *legacy* name) are still recognised where an index record names them.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISREG
 
 from zlib_ng import zlib_ng as zlib
 
 from log_archiver.util.fsutil import atomic_writer, local_error
-from log_archiver.util.hashing import sha256_and_size
+from log_archiver.util.hashing import bare, sha256_and_size
+from log_archiver.util.paths import UnsafePath, confined
 
 BLOCK_SIZE = 1 << 20  # small enough that a typical 2 MB log keeps two cores busy
 SUFFIX = {"gzip": ".gz", "zstd": ".zst"}
@@ -228,3 +231,39 @@ def zstd_one(source: Path, level: int, threads: int) -> StoredFile:
         raise local_error(error, "compress", source) from error
     return StoredFile(source, target, sink.size, out_digest.hexdigest(), in_size,
                       in_digest.hexdigest(), "zstd")
+
+
+def copy_matches(path: Path, log: dict) -> bool:
+    """Whether the compressed copy at ``path`` holds exactly the bytes that were stored."""
+    try:
+        if not S_ISREG(os.lstat(path).st_mode):
+            return False  # never opened: a FIFO would block, a symlink is not ours
+        digest, size = sha256_and_size(path)
+    except FileNotFoundError:
+        return True  # gone already: nothing to check, nothing to delete
+    return size == log["size_bytes"] and digest == bare(log["checksum"])
+
+
+def remove_replaced_copies(logs_dir: Path, old_logs: list[dict], fresh: list[dict]) -> list[str]:
+    """Delete the compressed copies that freshly prepared records no longer name (an older
+    release's ``NAME.gz``, or a copy made with another algorithm), each only if it holds
+    exactly the bytes its old record recorded; returns the paths removed."""
+    own_files = {log["local_path"] for log in old_logs} | {r["local_path"] for r in fresh}
+    by_path = {log["local_path"]: log for log in old_logs}
+    removed = []
+    for record in fresh:
+        old = by_path.get(record["local_path"])
+        if old is None or not old["compressed"] or old["stored_path"] in own_files \
+                or old["stored_path"] == record["stored_path"]:
+            continue
+        try:
+            path = confined(logs_dir, old["stored_path"])
+        except UnsafePath:
+            continue
+        if path.exists() and copy_matches(path, old):
+            try:
+                path.unlink()
+            except OSError:
+                continue
+            removed.append(old["stored_path"])
+    return removed

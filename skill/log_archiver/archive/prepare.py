@@ -10,12 +10,12 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from log_archiver.archive.cleanup import remove_replaced_copies
 from log_archiver.archive.collect import FoundLog, collect_logs, remove_stale_temps
 from log_archiver.archive.compress import (
     StoredFile,
     gzip_many,
     hash_as_is,
+    remove_replaced_copies,
     stored_name,
     zstd_one,
 )
