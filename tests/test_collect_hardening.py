@@ -394,3 +394,24 @@ def test_every_file_naming_the_issue_is_collected_or_skipped_with_a_reason(works
     assert archived.exit_code == 0, archived.stdout
     assert set(archived.json["cleanup"]["deleted"]) == {"builds/7.log", "builds/7_nightly.log"}
     assert (logs / "debug/7-pipe.log").exists() and (logs / "7-misc.log").exists()
+
+
+def test_prepare_looks_at_each_log_once(workspace, run_cli, monkeypatch):
+    """collect's one stat per log (from the folder scan) is all prepare needs."""
+    logs = workspace / "logs"
+    paths = [put(logs / "builds/70-big.log", log_text(BIG, 10)),
+             put(logs / "builds/70-small.log", b"small\n"),
+             put(logs / "deployments/70-deploy.log", b"deployed\n")]
+    looked: list[str] = []
+    real_stat = os.stat
+
+    def counting_stat(path, *args, **kwargs):
+        if any(str(path) == str(p) for p in paths):
+            looked.append(str(path))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", counting_stat)
+    result = run_cli("prepare-upload", "70")
+    assert result.exit_code == 0, result.stdout
+    assert len(result.json["files"]) == 3
+    assert looked == []  # no second stat by path: sizes come from the scan
