@@ -260,6 +260,8 @@ def test_cleanup_refuses_an_entry_whose_path_leads_out(workspace, run_cli, uploa
     assert victim.read_bytes() == b"precious, stored nowhere\n"
     assert (logs / "builds/50-build.log").exists()
     assert read_index(workspace) == before
+    listed = run_cli("retry-failed-uploads", "50")
+    assert listed.exit_code == 1 and repr(bad) in listed.json["errors"][0]["message"]
 
 
 def test_upload_never_reads_a_file_outside_the_logs_dir(workspace, run_cli, tmp_path):

@@ -7,7 +7,8 @@ A log of issue N is a regular file directly in the folder of its type: ``session
 and are never collected).
 
 Every other file that names issue N is left alone and listed in ``skipped`` with the
-reason: outside a type folder (the top of the logs dir, another folder), in a subfolder
+reason: outside a type folder (the top of the logs dir, directly in a folder of another
+name there), in a subfolder
 of a type folder, hidden, a temp or lock file, not a regular file (FIFO, device, socket),
 a symlink leading out of the logs dir, a second name of a log already collected, or a
 name that holds N but not in the form its folder's logs use (``builds/build-N.log``).
@@ -188,20 +189,29 @@ def _walk_naming(top: Path, relative: str, issue: int, named: bool) -> list[str]
 
 
 def _outside_type_folders(logs_dir: Path, issue: int) -> list[Skipped]:
-    """Files naming the issue at the top of the logs dir or in folders of other names."""
+    """Files naming the issue at the top of the logs dir or directly in a folder of
+    another name there (one level only: such a folder may be big, a store even)."""
     reason = f"not in a log type folder ({FOLDER_LIST}): move it into the folder of its type"
     skipped: list[Skipped] = []
-    try:
-        entries = sorted(os.scandir(logs_dir), key=lambda e: e.name)
-    except (FileNotFoundError, NotADirectoryError):
-        return skipped
-    for entry in entries:
-        name = entry.name
+    for name, is_dir in _names(logs_dir):
         if name in LOG_TYPES or name.startswith(".") or is_temp_name(name):
             continue
-        if entry.is_dir(follow_symlinks=False):
-            skipped += [Skipped(path, reason) for path in
-                        _walk_naming(Path(entry.path), name, issue, mentions_issue(name, issue))]
-        elif mentions_issue(name, issue):
-            skipped.append(Skipped(name, reason))
+        if not is_dir:
+            if mentions_issue(name, issue):
+                skipped.append(Skipped(name, reason))
+            continue
+        named = mentions_issue(name, issue)
+        for inner, inner_is_dir in _names(logs_dir / name):
+            if not inner_is_dir and not inner.startswith(".") and not is_temp_name(inner) \
+                    and (named or mentions_issue(inner, issue)):
+                skipped.append(Skipped(f"{name}/{inner}", reason))
     return skipped
+
+
+def _names(folder: Path) -> list[tuple[str, bool]]:
+    """(name, is a folder, symlinks not followed) of each entry of ``folder``, by name."""
+    try:
+        with os.scandir(folder) as entries:
+            return sorted((e.name, e.is_dir(follow_symlinks=False)) for e in entries)
+    except OSError:
+        return []
