@@ -371,6 +371,7 @@ def test_every_file_naming_the_issue_is_collected_or_skipped_with_a_reason(works
     for name in ("7-misc.log", "builds/7.log", "builds/7_nightly.log",
                  "sessions/old/session-7-2025-01-02.md", "builds/7-run/output.txt",
                  "builds/build-7.log", "debug/.7-notes.log", "other/7-deploy.log",
+                 "deployments/run-7/out.txt", "other/deep/7-x.log",
                  "builds/8-build.log", "builds/17-build.log", "builds/70.log",
                  "sessions/old/session-8-x.md", "builds/.7-build.log.la.gz"):
         put(logs / name, b"x\n")
@@ -383,7 +384,8 @@ def test_every_file_naming_the_issue_is_collected_or_skipped_with_a_reason(works
     reasons = {s["path"]: s["reason"] for s in result.json["skipped"]}
     assert set(reasons) == {"7-misc.log", "sessions/old/session-7-2025-01-02.md",
                             "builds/7-run/output.txt", "builds/build-7.log",
-                            "debug/.7-notes.log", "other/7-deploy.log", "debug/7-pipe.log"}
+                            "debug/.7-notes.log", "other/7-deploy.log", "debug/7-pipe.log",
+                            "deployments/run-7/out.txt"}
     assert "not in a log type folder" in reasons["7-misc.log"]
     assert "not in a log type folder" in reasons["other/7-deploy.log"]
     assert "subfolder of sessions/" in reasons["sessions/old/session-7-2025-01-02.md"]

@@ -143,4 +143,3 @@ def cleanup_local(repo: Repository, issue: int, *, only_compressed: bool = False
                 if log["local_path"] in new_status:
                     states.transition(log, new_status[log["local_path"]])
     return report
-

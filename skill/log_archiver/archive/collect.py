@@ -122,7 +122,8 @@ def collect_logs(logs_dir: Path, issue: int) -> tuple[list[FoundLog], list[Skipp
                 continue
             if not matches(name, issue):
                 if entry.is_dir(follow_symlinks=False):
-                    skipped += _in_subfolder(Path(entry.path), relative, folder, issue)
+                    skipped += _in_subfolder(Path(entry.path), relative, folder, issue,
+                                             named=mentions_issue(name, issue))
                 elif mentions_issue(name, issue):
                     skipped.append(Skipped(relative, _misnamed(folder, issue)))
                 continue
