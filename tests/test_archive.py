@@ -98,15 +98,15 @@ def test_a_log_that_cannot_be_compressed_keeps_the_entry_partial(workspace, run_
     big = workspace / "logs/sessions/session-7-a.md"
     big.parent.mkdir(parents=True)
     big.write_bytes(log_text(2_000_000, 3))
-    (workspace / "logs/sessions/session-7-a.md.gz").mkdir()  # the compressed copy cannot land
+    (workspace / "logs/sessions/.session-7-a.md.la.gz").mkdir()  # the copy cannot land
     first = run_cli("archive", "7", "--no-commit")
     assert first.exit_code == 3 and first.json["status"] == "partial", first.stdout
     assert first.json["failed_files"] == ["sessions/session-7-a.md"]
-    assert "session-7-a.md.gz" in first.json["errors"][0]["message"]
+    assert ".session-7-a.md.la.gz" in first.json["errors"][0]["message"]
     entry = json.loads((workspace / "logs/.archive-index.json").read_text())["archives"][0]
     assert entry["partial_archive"] and entry["partial_reason"].startswith("not prepared: 1")
     assert big.exists()
-    (workspace / "logs/sessions/session-7-a.md.gz").rmdir()  # the cause is fixed
+    (workspace / "logs/sessions/.session-7-a.md.la.gz").rmdir()  # the cause is fixed
     retried = run_cli("archive", "7", "--retry", "--no-commit")
     assert retried.exit_code == 0 and retried.json["status"] == "ok", retried.stdout
     entry = json.loads((workspace / "logs/.archive-index.json").read_text())["archives"][0]
@@ -120,8 +120,8 @@ def test_pr_needs_the_pr_merged_reason(workspace, issue_logs, run_cli):
     assert not (workspace / "logs/.archive-index.json").exists()
 
 
-def test_no_logs_makes_an_empty_entry(workspace, run_cli):
-    result = run_cli("archive", "77")
+def test_no_logs_makes_an_empty_entry_when_asked(workspace, run_cli):
+    result = run_cli("archive", "77", "--allow-empty")
     assert result.exit_code == 0, result.stdout
     entry = json.loads((workspace / "logs/.archive-index.json").read_text())["archives"][0]
     assert entry["issue_number"] == 77 and entry["logs"] == [] and entry["upload_complete"]
@@ -209,8 +209,10 @@ def test_step_scripts_do_the_same_job(workspace, issue_logs, run_cli, tmp_path):
     again = run_cli("file-manager", "upload", str(plan_file))
     assert again.json["status"] == "noop"
     cleaned = run_cli("cleanup-local", "123")
-    assert cleaned.exit_code == 0 and cleaned.json["freed_bytes"] > sum(map(len,
-                                                                          issue_logs.values()))
+    # the logs' own bytes; the compressed copies removed are counted apart
+    assert cleaned.exit_code == 0 and cleaned.json["freed_bytes"] == sum(map(len,
+                                                                           issue_logs.values()))
+    assert cleaned.json["copies_freed_bytes"] > 0
     assert run_cli("cleanup-local", "123").json["status"] == "noop"
 
 

@@ -73,9 +73,9 @@ def scene(workspace, run_cli):
     # a compressed copy the index names (prepared, not uploaded yet)
     write_sample_logs(logs, 5)
     assert run_cli("prepare-upload", "5").exit_code == 0
-    named = logs / "sessions/session-5-2025-01-15.md.gz"
+    named = logs / "sessions/.session-5-2025-01-15.md.la.gz"
     age(named, 30 * DAY)
-    survivors["sessions/session-5-2025-01-15.md.gz"] = named
+    survivors["sessions/.session-5-2025-01-15.md.la.gz"] = named
     lock = logs / ".archive-index.json.lock"
     assert lock.exists()  # left by filelock after the transaction
     age(lock, 2 * HOUR)
@@ -107,7 +107,7 @@ def test_dry_run_lists_every_orphan_and_deletes_nothing(workspace, scene, run_cl
     assert 8 * DAY - 60 <= listed["builds/123-build.log.gz"]["age_seconds"] <= 8 * DAY + 60
     assert doc["freed_bytes"] == sum(o["size_bytes"] for o in doc["orphans"])
     kept = {k["path"]: k["reason"] for k in doc["kept"]}
-    assert "named by the archive index" in kept["sessions/session-5-2025-01-15.md.gz"]
+    assert "named by the archive index" in kept["sessions/.session-5-2025-01-15.md.la.gz"]
     assert "not beside it" in kept["debug/77-core.log.gz"]
     assert "does not decompress" in kept["builds/88-build.log.gz"]
     assert snapshot(workspace) == before

@@ -7,7 +7,14 @@ nothing is deleted.
 
 Before an original is deleted its bytes are hashed again and compared with the checksum
 taken when it was archived, so a log that grew after archiving (a session still being
-written) is kept, never lost.
+written) is kept, never lost. A compressed copy is deleted only when its own bytes hash to
+the stored object's checksum: a file of that name that holds anything else is not ours.
+
+Every path is checked first (:mod:`log_archiver.util.paths`): an entry naming a path
+outside the logs dir is refused whole, before anything is read or deleted.
+
+``freed_bytes`` counts the logs' own bytes freed (the originals); the compressed copies
+removed are counted apart, in ``copies_freed_bytes``.
 """
 
 from __future__ import annotations
@@ -15,12 +22,15 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from stat import S_ISREG
 
+from log_archiver.archive.compress import copy_matches
 from log_archiver.errors import ArchiveError, StorageNotFoundError
 from log_archiver.model import states
 from log_archiver.repository import Repository
 from log_archiver.storage import verify_record
 from log_archiver.util.hashing import bare, sha256_file
+from log_archiver.util.paths import check_entry_paths
 
 
 @dataclass
@@ -31,6 +41,7 @@ class CleanupReport:
     requeued: list[str] = field(default_factory=list)  # stored copy gone; upload again
     lost: list[dict] = field(default_factory=list)     # stored copy gone, no local copy
     freed_bytes: int = 0
+    copies_freed_bytes: int = 0
 
 
 def lost_errors(report: CleanupReport, issue: int) -> list[dict]:
@@ -45,7 +56,7 @@ def lost_errors(report: CleanupReport, issue: int) -> list[dict]:
 
 def _original_unchanged(path: Path, log: dict) -> bool:
     stat = path.stat()
-    if stat.st_size != log["original_size_bytes"]:
+    if not S_ISREG(stat.st_mode) or stat.st_size != log["original_size_bytes"]:
         return False
     return sha256_file(path) == bare(log["original_checksum"])
 
@@ -64,13 +75,23 @@ def cleanup_local(repo: Repository, issue: int, *, only_compressed: bool = False
     dry_run, workers = repo.dry_run, repo.config.workers
     report = CleanupReport()
     entry = index.read_entry(issue)
+    check_entry_paths(entry, logs_dir)
     new_status: dict[str, str] = {}
+    # a name that is another log's own file (a person's NAME.gz) is never a copy of ours
+    own_files = {log["local_path"] for log in entry["logs"]}
+
+    def copy_of(log: dict) -> Path | None:
+        if not log["compressed"] or log["stored_path"] in own_files:
+            return None
+        return logs_dir / log["stored_path"]
 
     def _all_local(log: dict) -> list[Path]:
-        return [logs_dir / log["local_path"], logs_dir / log["stored_path"]]
+        copy = copy_of(log)
+        return [logs_dir / log["local_path"], *([copy] if copy is not None else [])]
 
     def targets_of(log: dict) -> list[Path]:
-        targets = [logs_dir / log["stored_path"]] if log["compressed"] else []
+        copy = copy_of(log)
+        targets = [copy] if copy is not None else []
         if not only_compressed:
             targets.append(logs_dir / log["local_path"])
         return targets
@@ -85,6 +106,10 @@ def cleanup_local(repo: Repository, issue: int, *, only_compressed: bool = False
             return log, None, (f"changed since it was archived; kept: `log-archiver archive "
                                f"{issue} --force` archives the new version under a key of its "
                                "own, and the stored version is kept")
+        copy = copy_of(log)
+        if copy is not None and not copy_matches(copy, log):
+            return log, None, (f"{log['stored_path']} does not hold the bytes stored for it "
+                               "(not the compressed copy made by archive): nothing deleted")
         local_left = [target for target in _all_local(log) if target.exists()]
         if status == states.CLEANED and not local_left:
             return log, status, None  # nothing left here to lose
@@ -116,22 +141,23 @@ def cleanup_local(repo: Repository, issue: int, *, only_compressed: bool = False
         if reason is not None:
             report.kept.append({"local_path": name, "reason": reason})
             continue
+        copy = copy_of(log)
         for target in targets_of(log):
             try:
                 size = target.stat().st_size
             except FileNotFoundError:
                 continue
-            if dry_run:
+            if not dry_run:
+                try:
+                    target.unlink()
+                except OSError as error:
+                    report.failed.append({"local_path": name, "path": str(target),
+                                          "message": error.strerror or str(error)})
+                    continue
+            if target == copy:
+                report.copies_freed_bytes += size
+            else:
                 report.freed_bytes += size
-                report.deleted.append(target.relative_to(logs_dir).as_posix())
-                continue
-            try:
-                target.unlink()
-            except OSError as error:
-                report.failed.append({"local_path": name, "path": str(target),
-                                      "message": error.strerror or str(error)})
-                continue
-            report.freed_bytes += size
             report.deleted.append(target.relative_to(logs_dir).as_posix())
         if only_compressed:
             if status != log["upload_status"]:

@@ -7,21 +7,30 @@ text. The output depends only on the input, the level and the zlib-ng release, s
 compressing again after a crash gives the same bytes and the same checksum. zstd uses
 the library's own worker threads. Output goes to a temp file beside the log and is
 renamed into place when complete; the original is never touched.
+
+The compressed copy of ``builds/12-build.log`` is ``builds/.12-build.log.la.gz``: a
+hidden name of the tool's own, so it never takes the name of a file a person made (a
+``12-build.log.gz`` beside the log is a log of its own). Its object in the store is
+still named ``12-build.log.gz``. Copies made before this naming (``NAME.gz`` beside the
+log, the *legacy* name) are still recognised where an index record names them.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISREG
 
 from zlib_ng import zlib_ng as zlib
 
 from log_archiver.util.fsutil import atomic_writer, local_error
-from log_archiver.util.hashing import sha256_and_size
+from log_archiver.util.hashing import bare, sha256_and_size
+from log_archiver.util.paths import UnsafePath, confined
 
 BLOCK_SIZE = 1 << 20  # small enough that a typical 2 MB log keeps two cores busy
 SUFFIX = {"gzip": ".gz", "zstd": ".zst"}
@@ -40,8 +49,50 @@ class StoredFile:
     compression: str | None
 
 
-def compressed_path(source: Path, algorithm: str) -> Path:
-    return source.with_name(source.name + SUFFIX[algorithm])
+COPY_MARK = ".la"
+
+
+def copy_name(name: str, algorithm: str) -> str:
+    """The file name of the tool's compressed copy of the log named ``name``."""
+    return f".{name}{COPY_MARK}{SUFFIX[algorithm]}"
+
+
+def compressed_copy_path(source: Path, algorithm: str) -> Path:
+    """Where the compressed copy of ``source`` is written: beside it, under our own name."""
+    return source.with_name(copy_name(source.name, algorithm))
+
+
+def legacy_copy_name(name: str, algorithm: str) -> str:
+    return name + SUFFIX[algorithm]
+
+
+def stored_name(name: str, compression: str | None) -> str:
+    """The object name in the store of the log ``name`` (compressed: ``NAME.gz``)."""
+    return name if compression is None else name + SUFFIX[compression]
+
+
+def copy_relative(local_path: str, compression: str | None, present=()) -> str:
+    """The stored_path of the log at ``local_path``: itself when stored as it is, else its
+    compressed copy (the legacy ``NAME.gz`` when that is among ``present``)."""
+    if compression is None:
+        return local_path
+    folder, _, name = local_path.rpartition("/")
+    prefix = f"{folder}/" if folder else ""
+    legacy = prefix + legacy_copy_name(name, compression)
+    return legacy if legacy in present else prefix + copy_name(name, compression)
+
+
+def copy_origin(name: str) -> tuple[str, str] | None:
+    """(log name, algorithm) of a file named as one of our compressed copies, either
+    naming; None for any other name."""
+    for algorithm, suffix in SUFFIX.items():
+        tail = COPY_MARK + suffix
+        if name.startswith(".") and name.endswith(tail) and len(name) > len(tail) + 1:
+            return name[1:-len(tail)], algorithm
+    for algorithm, suffix in SUFFIX.items():
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[:-len(suffix)], algorithm
+    return None
 
 
 def hash_as_is(source: Path) -> StoredFile:
@@ -121,7 +172,7 @@ def gzip_many(sources: list[Path], level: int, pool: Executor, window: int = 0
 
     for source in sources:
         try:
-            output = _Output(source, compressed_path(source, "gzip"))
+            output = _Output(source, compressed_copy_path(source, "gzip"))
         except Exception as error:
             yield source, error
             continue
@@ -153,7 +204,7 @@ def gzip_many(sources: list[Path], level: int, pool: Executor, window: int = 0
 def zstd_one(source: Path, level: int, threads: int) -> StoredFile:
     import zstandard
 
-    target = compressed_path(source, "zstd")
+    target = compressed_copy_path(source, "zstd")
     in_digest, out_digest = hashlib.sha256(), hashlib.sha256()
     in_size = 0
 
@@ -180,3 +231,39 @@ def zstd_one(source: Path, level: int, threads: int) -> StoredFile:
         raise local_error(error, "compress", source) from error
     return StoredFile(source, target, sink.size, out_digest.hexdigest(), in_size,
                       in_digest.hexdigest(), "zstd")
+
+
+def copy_matches(path: Path, log: dict) -> bool:
+    """Whether the compressed copy at ``path`` holds exactly the bytes that were stored."""
+    try:
+        if not S_ISREG(os.lstat(path).st_mode):
+            return False  # never opened: a FIFO would block, a symlink is not ours
+        digest, size = sha256_and_size(path)
+    except FileNotFoundError:
+        return True  # gone already: nothing to check, nothing to delete
+    return size == log["size_bytes"] and digest == bare(log["checksum"])
+
+
+def remove_replaced_copies(logs_dir: Path, old_logs: list[dict], fresh: list[dict]) -> list[str]:
+    """Delete the compressed copies that freshly prepared records no longer name (an older
+    release's ``NAME.gz``, or a copy made with another algorithm), each only if it holds
+    exactly the bytes its old record recorded; returns the paths removed."""
+    own_files = {log["local_path"] for log in old_logs} | {r["local_path"] for r in fresh}
+    by_path = {log["local_path"]: log for log in old_logs}
+    removed = []
+    for record in fresh:
+        old = by_path.get(record["local_path"])
+        if old is None or not old["compressed"] or old["stored_path"] in own_files \
+                or old["stored_path"] == record["stored_path"]:
+            continue
+        try:
+            path = confined(logs_dir, old["stored_path"])
+        except UnsafePath:
+            continue
+        if path.exists() and copy_matches(path, old):
+            try:
+                path.unlink()
+            except OSError:
+                continue
+            removed.append(old["stored_path"])
+    return removed

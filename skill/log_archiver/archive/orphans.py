@@ -2,7 +2,8 @@
 
 In the logs dir and its log folders, three kinds, each only in the shapes we produce:
 
-- compressed copies ``X.gz`` / ``X.zst`` older than 7 days that no index record names,
+- compressed copies ``.X.la.gz`` / ``.X.la.zst`` (or ``X.gz`` / ``X.zst``, as older
+  releases named them) older than 7 days that no index record names,
   whose log ``X`` is still beside them and which decompress to exactly ``X``'s bytes (so
   removing one loses nothing; a compressed file without its log may be a log itself);
 - our temp files (``NAME.la-PID-HEX.tmp``, ``.NAME.PID[.HEX].part``) older than 24 hours;
@@ -35,7 +36,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from log_archiver.archive.compress import SUFFIX
+from log_archiver.archive.compress import SUFFIX, copy_origin
 from log_archiver.errors import ArchiveError
 from log_archiver.index.file import ArchiveIndex
 from log_archiver.model.log_types import LOG_TYPES
@@ -164,8 +165,10 @@ def _referenced(index: ArchiveIndex) -> set[str]:
 def _settle_compressed(candidates: list, referenced: set[str], dry_run: bool,
                        report: OrphanReport) -> None:
     for path, relative, stat, age, names in candidates:
-        suffix = "." + path.name.rsplit(".", 1)[1]
-        original = path.with_name(path.name[: -len(suffix)])
+        origin = copy_origin(path.name)
+        if origin is None:
+            continue
+        original, suffix = path.with_name(origin[0]), SUFFIX[origin[1]]
         keep = None
         if relative in referenced:
             keep = "named by the archive index"

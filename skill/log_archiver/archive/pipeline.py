@@ -9,6 +9,7 @@ from log_archiver.archive.collect import collect_logs
 from log_archiver.archive.prepare import (
     UNPREPARED,
     changed_since_archived,
+    collect,
     prepare,
     relative_to_logs,
 )
@@ -23,8 +24,11 @@ from log_archiver.repository import Repository
 
 def archive(repo: Repository, issue: int, *, reason: str = "manual", force: bool = False,
             retry: bool = False, pr: int | None = None, commit: bool = True,
-            progress=lambda message: None) -> dict:
-    """Run the whole workflow; returns the JSON payload (``status`` included)."""
+            allow_empty: bool = False, progress=lambda message: None) -> dict:
+    """Run the whole workflow; returns the JSON payload (``status`` included).
+
+    An issue with no entry and no logs is a ``noop`` that records, posts and commits
+    nothing (a mistyped number stays harmless), unless ``allow_empty``."""
     config, events = repo.config, repo.events
     result: dict = {"issue_number": issue, "reason": reason, "index_path": str(repo.index.path),
                     "storage_url": config.storage, "warnings": [], "errors": []}
@@ -33,6 +37,15 @@ def archive(repo: Repository, issue: int, *, reason: str = "manual", force: bool
     result["previous_state"] = state
     if state != "done" or force:
         check_same_store(entry, repo.store, move=force)
+    collected = None
+    if entry is None:
+        collected = collect(repo, issue)
+        if not collected[0] and not allow_empty:
+            result.update(status="noop", collected=0,
+                          skipped=[vars(s) for s in collected[1]],
+                          message=f"No logs of issue #{issue} found under {config.logs_dir}; "
+                                  "nothing was archived, posted or committed")
+            return result
     issue_info = check_reason(repo, issue, reason, pr, force, result)
     if state == "done" and not force:
         found, _ = collect_logs(config.logs_dir, issue)
@@ -44,7 +57,8 @@ def archive(repo: Repository, issue: int, *, reason: str = "manual", force: bool
         progress(f"{len(result['new_logs'])} log(s) of issue #{issue} appeared since it was "
                  "archived")
     if repo.dry_run:
-        plan = prepare(repo, issue, reason=reason, force=force)
+        plan = prepare(repo, issue, reason=reason, force=force, allow_empty=allow_empty,
+                       collected=collected)
         result.update(status="ok", plan=plan["files"], collected=len(plan["found"]))
         return result
 
@@ -54,12 +68,13 @@ def archive(repo: Repository, issue: int, *, reason: str = "manual", force: bool
         from log_archiver.integrations.git import import_in_background
 
         import_in_background()
-    plan = prepare(repo, issue, reason=reason, force=force,
-                   title=issue_info.get("title"), url=issue_info.get("url"))
+    plan = prepare(repo, issue, reason=reason, force=force, title=issue_info.get("title"),
+                   url=issue_info.get("url"), allow_empty=allow_empty, collected=collected)
     result["collected"] = len(plan["found"])
     result["already_stored"] = plan["already_stored"]
     if not plan["found"] and not (entry or {}).get("logs"):
-        result["message"] = f"No logs found for issue #{issue}; an empty entry records that"
+        result["message"] = f"No logs found for issue #{issue}; an empty entry records that " \
+                            "(--allow-empty)"
     result["skipped"] = plan["skipped"]
     result["errors"].extend(plan["errors"])
     events.emit("stage", issue=issue, stage="uploading")

@@ -12,7 +12,14 @@ from functools import partial
 from pathlib import Path
 
 from log_archiver.archive.collect import FoundLog, collect_logs, remove_stale_temps
-from log_archiver.archive.compress import StoredFile, gzip_many, hash_as_is, zstd_one
+from log_archiver.archive.compress import (
+    StoredFile,
+    gzip_many,
+    hash_as_is,
+    remove_replaced_copies,
+    stored_name,
+    zstd_one,
+)
 from log_archiver.errors import ArchiveError
 from log_archiver.integrations.comment import session_duration
 from log_archiver.model import states
@@ -25,16 +32,30 @@ def collect(repo: Repository, issue: int) -> tuple[list[FoundLog], list]:
     repo.check_logs_dir()
     found, skipped = collect_logs(repo.logs_dir, issue)
     entry = repo.index.find(issue)
-    if entry is not None:  # compressed copies we made are not logs of their own
-        artifacts = {log["stored_path"] for log in entry["logs"] if log["compressed"]}
-        found = [log for log in found if log.relative not in artifacts]
+    if entry is not None:  # a compressed copy an older release named NAME.gz is not a log
+        artifacts = {log["stored_path"]: log for log in entry["logs"] if log["compressed"]
+                     and log["stored_path"] != log["local_path"]}
+        found = [f for f in found if not _our_copy(f, artifacts.get(f.relative))]
     return found, skipped
 
 
-def compress(repo: Repository, files: list[Path]) -> tuple[list[StoredFile], list[dict]]:
-    """Compress the files over the threshold and checksum the rest, on every core."""
+def _our_copy(found: FoundLog, log: dict | None) -> bool:
+    """Whether ``found`` holds exactly the bytes ``log`` recorded for its compressed copy
+    (anything else at that name is a person's file, so a log)."""
+    if log is None or found.size != log["size_bytes"]:
+        return False
+    try:
+        return prefixed(hash_as_is(found.path).sha256) == log["checksum"]
+    except ArchiveError:
+        return False
+
+
+def compress(repo: Repository, files: list[Path], sizes: dict[Path, int] | None = None
+             ) -> tuple[list[StoredFile], list[dict]]:
+    """Compress the files over the threshold and checksum the rest, on every core
+    (``sizes``: the sizes collect found, so no file is looked at twice)."""
     config, events = repo.config, repo.events
-    sizes = {p: p.stat().st_size for p in files}
+    sizes = {p: sizes[p] if sizes and p in sizes else p.stat().st_size for p in files}
     big = [p for p in files if sizes[p] > config.compress_threshold_bytes]
     small = [p for p in files if p not in set(big)]
     results: dict[Path, StoredFile] = {}
@@ -81,9 +102,12 @@ def _keep_one(events, logs_dir, sizes, results, errors, source, result) -> None:
 
 
 def prepare(repo: Repository, issue: int, *, reason: str = "manual", force: bool = False,
-            title: str | None = None, url: str | None = None) -> dict:
-    """Collect, compress and record the upload plan (every new record ``pending``)."""
-    found, skipped = collect(repo, issue)
+            title: str | None = None, url: str | None = None, allow_empty: bool = False,
+            collected: tuple[list[FoundLog], list] | None = None) -> dict:
+    """Collect, compress and record the upload plan (every new record ``pending``).
+
+    No logs and no entry yet: nothing is recorded, unless ``allow_empty``."""
+    found, skipped = collected or collect(repo, issue)
     entry = repo.index.find(issue)
     done = {log["local_path"]: log for log in (entry or {}).get("logs", [])
             if states.is_stored(log)}
@@ -94,6 +118,9 @@ def prepare(repo: Repository, issue: int, *, reason: str = "manual", force: bool
               "skipped": [vars(s) for s in skipped], "already_stored": unchanged,
               "changed": changed,
               "errors": [], "files": []}
+    if not found and entry is None and not allow_empty:
+        result["message"] = f"no logs of issue #{issue} found under {repo.logs_dir}"
+        return result
     if repo.dry_run:
         result["files"] = [{"local_path": f.relative, "type": f.type, "size_bytes": f.size,
                             "compress": f.size > repo.config.compress_threshold_bytes}
@@ -101,7 +128,8 @@ def prepare(repo: Repository, issue: int, *, reason: str = "manual", force: bool
         return result
     result["stale_temps_removed"] = remove_stale_temps(repo.logs_dir)
     repo.events.emit("stage", issue=issue, stage="compressing")
-    stored, errors = compress(repo, [f.path for f in to_prepare])
+    stored, errors = compress(repo, [f.path for f in to_prepare],
+                              {f.path: f.size for f in to_prepare})
     result["errors"] = errors
     by_source = {s.source: s for s in stored}
     fresh = [prepared_record_of(f, by_source[f.path], repo.logs_dir)
@@ -127,6 +155,7 @@ def prepare(repo: Repository, issue: int, *, reason: str = "manual", force: bool
         planned = {r["local_path"] for r in fresh}
         result["files"] = [log for log in current["logs"] if log["local_path"] in planned]
         result["entry_created"] = current["archived_at"]
+    remove_replaced_copies(repo.logs_dir, (entry or {}).get("logs", []), fresh)
     return result
 
 
@@ -166,7 +195,8 @@ def changed_since_archived(entry: dict | None, found: list[FoundLog]) -> list[st
 def prepared_record_of(found: FoundLog, stored: StoredFile, logs_dir: Path) -> dict:
     return prepared_record(
         log_type=found.type, local_path=found.relative,
-        stored_path=stored.path.relative_to(logs_dir).as_posix(), stored_name=stored.path.name,
+        stored_path=stored.path.relative_to(logs_dir).as_posix(),
+        stored_name=stored_name(found.path.name, stored.compression),
         size=stored.size, original_size=stored.original_size, compression=stored.compression,
         sha256=stored.sha256, original_sha256=stored.original_sha256, mtime=found.mtime,
         duration_seconds=_session_seconds(found))

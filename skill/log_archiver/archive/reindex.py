@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from log_archiver.archive.collect import FoundLog, collect_logs
-from log_archiver.archive.compress import SUFFIX, StoredFile, hash_as_is
+from log_archiver.archive.compress import StoredFile, copy_relative, hash_as_is
 from log_archiver.archive.stored_objects import describe, issue_objects
 from log_archiver.errors import ArchiveError, LocalFileError, UsageError
 from log_archiver.model import keys, states
@@ -70,11 +70,6 @@ class Survey:
     todo: list[FoundLog]       # local logs the store does not hold
     prepared: list[dict]       # their pending records
     ignored: list[str]         # keys no log can have
-
-
-def stored_path_for(local_path: str, compression: str | None) -> str:
-    """Where the bytes stored for a log are kept under the logs dir (its compressed copy)."""
-    return local_path + SUFFIX.get(compression or "", "")
 
 
 def reindex(ctx: Repository, issue: int) -> dict:
@@ -191,7 +186,7 @@ def _survey(ctx: Repository, issue: int) -> Survey:
 
     chosen, consumed = [], set()
     for path, (info, described) in sorted(by_path.items()):
-        stored_path = stored_path_for(path, described["compression"])
+        stored_path = copy_relative(path, described["compression"], local)
         if path in local:
             consumed.add(path)
             status = states.VERIFIED

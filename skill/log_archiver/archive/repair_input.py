@@ -13,11 +13,12 @@ import re
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote
 
-from log_archiver.archive.compress import SUFFIX
+from log_archiver.archive.compress import SUFFIX, copy_relative
 from log_archiver.errors import UsageError
 from log_archiver.model import states
 from log_archiver.model.issues import parse_issue
 from log_archiver.model.records import given_record, new_entry, recompute_entry
+from log_archiver.util.paths import UnsafePath, confined
 
 _COMPRESSION_OF = {suffix: name for name, suffix in SUFFIX.items()}
 _MISSING = re.compile(r"'([^']+)' is a required property")
@@ -99,7 +100,11 @@ def _complete_log(record: dict, bases: tuple[str, str], logs_dir: Path) -> tuple
             log["stored_path"], log["local_path"] = local, local[: -len(suffix)]
         elif isinstance(log.get("remote_path") or _remote_from_url(log, bases), str):
             remote = log.get("remote_path") or _remote_from_url(log, bases)
-            log["stored_path"] = str(PurePosixPath(local).with_name(remote.rsplit("/", 1)[1]))
+            leaf = remote.rsplit("/", 1)[1]
+            legacy = str(PurePosixPath(local).with_name(leaf))
+            compression = _COMPRESSION_OF.get(PurePosixPath(leaf).suffix)
+            log["stored_path"] = legacy if compression is None else copy_relative(
+                local, compression, present=_existing(logs_dir, legacy))
     if compressed is False:
         log.setdefault("stored_path", local)
         log.setdefault("compression", None)
@@ -113,6 +118,12 @@ def _complete_log(record: dict, bases: tuple[str, str], logs_dir: Path) -> tuple
         problems.append((".compression", "is null, but compressed is true: name gzip or zstd"))
     elif compressed is False and log.get("compression") is not None:
         problems.append((".compression", f"is {log['compression']!r}, but compressed is false"))
+    for name in ("local_path", "stored_path"):
+        if isinstance(log.get(name), str):
+            try:
+                confined(logs_dir, log[name])
+            except UnsafePath as error:
+                problems.append((f".{name}", f"{error.path!r} {error.reason}"))
     if "remote_path" not in log and (remote := _remote_from_url(log, bases)):
         log["remote_path"] = remote
     if isinstance(log.get("local_path"), str):
@@ -123,6 +134,13 @@ def _complete_log(record: dict, bases: tuple[str, str], logs_dir: Path) -> tuple
                                            f"{', '.join(states.STATES)}"))
         claimed = states.PENDING
     return given_record(log, claimed), problems
+
+
+def _existing(logs_dir: Path, relative: str) -> tuple[str, ...]:
+    try:
+        return (relative,) if confined(logs_dir, relative).is_file() else ()
+    except UnsafePath:
+        return ()
 
 
 def _remote_from_url(log: dict, bases: tuple[str, str]) -> str | None:

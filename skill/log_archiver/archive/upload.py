@@ -29,6 +29,7 @@ from log_archiver.repository import Repository
 from log_archiver.storage import Store, at_timeout, read_timeout, verify_record
 from log_archiver.util.clock import now_iso
 from log_archiver.util.hashing import bare
+from log_archiver.util.paths import check_entry_paths
 from log_archiver.util.retry import RetryPolicy
 
 FLUSH_SECONDS = 1.0
@@ -130,6 +131,7 @@ def upload_records(repo: Repository, issue: int, *, local_paths: set[str] | None
     policy, concurrency = repo.policy, repo.config.upload_concurrency
     report = UploadReport()
     entry = index.read_entry(issue)
+    check_entry_paths(entry, logs_dir)
     check_same_store(entry, store, move=move_on_conflict)
     todo = [log for log in entry["logs"]
             if wants_upload(log, retry_failed)

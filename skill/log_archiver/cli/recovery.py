@@ -93,10 +93,12 @@ def mark_partial_archive_command(issue, reason, clear, settings):
 def retry_failed_uploads_command(issue, execute, settings):
     """List the files of ISSUE still to upload (failed or pending); --execute uploads them."""
     from log_archiver.archive.upload import upload_records, wants_upload
+    from log_archiver.util.paths import check_entry_paths
 
     def body():
         ctx = build_repository(settings)
         entry = ctx.index.read_entry(issue)
+        check_entry_paths(entry, ctx.logs_dir)  # before local_exists looks at any path
         todo = [log for log in entry["logs"] if wants_upload(log, retry_failed=True)]
 
         def described(logs):

@@ -23,6 +23,10 @@ def archive_summary(doc: dict) -> str:
     status = doc["status"]
     if status == "error":
         return f"✗ Archive of issue #{issue} failed"
+    if status == "noop" and "entry" not in doc and doc.get("collected") == 0:
+        return (f"No logs of issue #{issue} found: nothing archived, posted or committed "
+                "(check the issue number and the logs dir; --allow-empty records an empty "
+                "entry)")
     if doc.get("dry_run"):
         plan = doc.get("plan", [])
         return f"Dry run for issue #{issue}: {len(plan)} log(s) would be archived"

@@ -33,12 +33,16 @@ REASON = click.Choice(["issue_closed", "pr_merged", "manual", "retention"])
 @click.option("--pr", type=click.IntRange(min=1), default=None,
               help="The pull request that must be merged (with --reason pr_merged).")
 @click.option("--no-commit", is_flag=True, help="Leave the updated index uncommitted.")
+@click.option("--allow-empty", is_flag=True,
+              help="Record (comment on, commit) an empty entry when ISSUE has no logs; "
+                   "without it such a run changes nothing.")
 @click.option("--reindex-only", is_flag=True,
               help="Only rebuild the index entry of ISSUE from the store and the local files "
                    "(after a failed index update); uploads and deletes nothing.")
 @dry_run_option
 @common_options
-def archive_command(issue, reason, force, retry, pr, no_commit, reindex_only, dry_run, settings):
+def archive_command(issue, reason, force, retry, pr, no_commit, allow_empty, reindex_only,
+                    dry_run, settings):
     """Archive every log of ISSUE: collect, compress, upload, index, comment, clean, commit."""
     if pr is not None and reason != "pr_merged":
         raise click.UsageError(f"--pr {pr} needs --reason pr_merged (the reason is {reason})")
@@ -54,7 +58,8 @@ def archive_command(issue, reason, force, retry, pr, no_commit, reindex_only, dr
         with progress_display(quiet=settings["quiet"]) as shown:
             ctx.events = shown.events or ctx.events
             result = archive(ctx, issue, reason=reason, force=force, retry=retry, pr=pr,
-                             commit=not no_commit, progress=shown.say)
+                             commit=not no_commit, allow_empty=allow_empty,
+                             progress=shown.say)
         return shown.report(result)
 
     output.run("archive", body, dry_run=dry_run, quiet=settings["quiet"], human=archive_summary)
