@@ -16,6 +16,7 @@ import pytest
 
 from conftest import Result, check_output
 from fakegithub import FakeGitHub
+from log_archiver.archive.compress import compressed_copy_path
 from log_archiver.util.samples import write_sample_logs
 
 ISSUE = "5"
@@ -198,10 +199,10 @@ def test_a_real_sigint_exits_130_with_json(workspace):
 # --- status rules that agree across commands -------------------------------------------
 
 def block_compression(workspace, issue: int) -> str:
-    """Make the big log of ``issue`` impossible to compress: a folder where its .gz goes."""
+    """Make the big log of ``issue`` impossible to compress: a folder where its copy goes."""
     big = workspace / "logs" / "sessions" / f"session-{issue}-2025-01-15.md"
     assert big.stat().st_size > 1 << 20
-    big.with_name(big.name + ".gz").mkdir()
+    compressed_copy_path(big, "gzip").mkdir()
     return big.relative_to(workspace / "logs").as_posix()
 
 
@@ -332,7 +333,7 @@ def test_a_partial_archive_and_its_retry_count_what_each_run_did(workspace, run_
     assert partial.exit_code == 3, partial.stdout
     assert summary_counts(partial.stderr) == {"Collected": 4, "Uploaded": 3,
                                               "Already stored": 0, "Failed": 1}
-    (workspace / "logs" / f"{blocked}.gz").rmdir()
+    compressed_copy_path(workspace / "logs" / blocked, "gzip").rmdir()
     retried = run_cli("archive", "123", "--retry")
     assert retried.exit_code == 0, retried.stdout
     assert retried.json["already_stored"] and retried.json["upload"]["verified"] == [blocked]

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Result, check_output, script
+from log_archiver.archive.compress import compressed_copy_path
 from log_archiver.archive.pipeline import archive
 from log_archiver.archive.prepare import prepare
 from log_archiver.archive.upload import upload_records
@@ -157,7 +158,8 @@ def test_a_raising_listener_never_breaks_an_archive(workspace):
 def test_failures_are_events_too(workspace):
     logs = workspace / "logs"
     write_sample_logs(logs, 42, big=2_500_000)
-    (logs / "sessions/session-42-2025-01-15.md.gz").mkdir()  # the compressed copy cannot land
+    copy = compressed_copy_path(logs / "sessions/session-42-2025-01-15.md", "gzip")
+    copy.mkdir()  # the compressed copy cannot land
     events = Events()
     ctx = context(events)
     seen = recorder(events)
@@ -166,7 +168,7 @@ def test_failures_are_events_too(workspace):
     assert failed.path == "sessions/session-42-2025-01-15.md"
     assert failed.bytes == 2_500_000 and failed.fields["step"] == "compress"
     assert failed.fields["error"]["type"] == plan["errors"][0]["type"] == "local_file"
-    assert "session-42-2025-01-15.md.gz" in failed.fields["error"]["message"]
+    assert copy.name in failed.fields["error"]["message"]
     # a file that vanished before its upload, with nothing in the store: a failed upload
     gone = next(log for log in plan["files"] if log["local_path"].startswith("builds/"))
     (logs / gone["stored_path"]).unlink()

@@ -38,7 +38,9 @@ def archive(repo: Repository, issue: int, *, reason: str = "manual", force: bool
     if state != "done" or force:
         check_same_store(entry, repo.store, move=force)
     collected = None
-    if entry is None:
+    if entry is None:  # a new issue: its logs are collected once, before anything else
+        events.emit("stage", issue=issue, stage="collecting")
+        progress(f"collecting and compressing logs of issue #{issue}")
         collected = collect(repo, issue)
         if not collected[0] and not allow_empty:
             result.update(status="noop", collected=0,
@@ -62,8 +64,9 @@ def archive(repo: Repository, issue: int, *, reason: str = "manual", force: bool
         result.update(status="ok", plan=plan["files"], collected=len(plan["found"]))
         return result
 
-    events.emit("stage", issue=issue, stage="collecting")
-    progress(f"collecting and compressing logs of issue #{issue}")
+    if collected is None:
+        events.emit("stage", issue=issue, stage="collecting")
+        progress(f"collecting and compressing logs of issue #{issue}")
     if commit and config.commit:  # the main thread mostly waits while logs are compressed
         from log_archiver.integrations.git import import_in_background
 
