@@ -47,7 +47,7 @@ def cleanup_local(repo: Repository, issue: int, *, only_compressed: bool = False
     first, whatever that status is; without a store (``verify_with_store`` false) nothing
     is deleted.
     """
-    index, logs_dir, policy = repo.index, repo.logs_dir, repo.policy
+    index, logs_dir = repo.index, repo.logs_dir
     store = repo.store if verify_with_store else None
     dry_run, workers = repo.dry_run, repo.config.workers
     report = CleanupReport()
@@ -73,7 +73,7 @@ def cleanup_local(repo: Repository, issue: int, *, only_compressed: bool = False
         if store is None:
             return log, None, f"upload status is {status}, but no store to verify it against"
         try:
-            verify_record(store, log, policy)
+            verify_record(store, log, logs_dir / log["stored_path"])
         except ArchiveError as error:
             return log, None, f"stored copy not verified: {error.message}"
         return log, states.VERIFIED if status == states.UPLOADED else status, None

@@ -33,7 +33,7 @@ from log_archiver.model.issues import prefixed_matches
 from log_archiver.model.object_metadata import FOLDERS, described_log
 from log_archiver.model.records import merge_records, new_entry, stored_record
 from log_archiver.repository import Repository
-from log_archiver.storage import ObjectInfo, Store
+from log_archiver.storage import ObjectInfo, Store, proven_head
 from log_archiver.util.clock import from_timestamp, now_iso
 from log_archiver.util.fsutil import temp_path_for
 from log_archiver.util.hashing import prefixed
@@ -184,7 +184,7 @@ def _stored_objects(store: Store, issue: int, workers: int) -> list[ObjectInfo]:
     found = [info.key for info in store.list(keys.ROOT)
              if keys.issue_of_key(info.key) == issue]
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        heads = list(pool.map(store.head, found))
+        heads = list(pool.map(lambda key: proven_head(store, key), found))
     return [info for info in heads if info is not None]
 
 

@@ -23,10 +23,10 @@ from log_archiver.errors import (
 from log_archiver.model import states
 from log_archiver.model.object_metadata import object_metadata
 from log_archiver.repository import Repository
-from log_archiver.storage import Store, at_timeout, read_timeout, verify_record
+from log_archiver.storage import Store, verify_record
+from log_archiver.storage.wrappers import retry_tally
 from log_archiver.util.clock import now_iso
 from log_archiver.util.hashing import bare
-from log_archiver.util.retry import RetryPolicy
 
 FLUSH_SECONDS = 1.0
 
@@ -70,39 +70,39 @@ def wants_upload(record: dict, retry_failed: bool) -> bool:
         retry_failed and record["upload_status"] == states.FAILED)
 
 
-def _upload_one(store: Store, logs_dir: Path, record: dict, policy: RetryPolicy,
-                overwrite: bool) -> tuple[str, int]:
+def _upload_one(store: Store, logs_dir: Path, record: dict, overwrite: bool) -> tuple[str, int]:
     """Store one record's file and verify it; returns the put outcome and retries."""
     sha256 = bare(record["checksum"])
     size = record["size_bytes"]
     key = record["remote_path"]
     local = logs_dir / record["stored_path"]
-    retries = 0
-    if record["upload_status"] != states.UPLOADED:
-        if not local.exists():
-            info = store.head(key)
-            if info is not None and info.size == size and info.sha256 == sha256:
-                return "exists", 0
-            raise LocalFileError(
-                f"local file {local} to upload is missing and {store.url_for(key)} "
-                "does not hold it",
-                "restore the log file, or re-collect with `log-archiver archive ISSUE --force`")
-        meta = object_metadata(record)
-        outcome, retries = policy.run(
-            lambda timeout: at_timeout(store, timeout).put(
-                key, local, sha256=sha256, size=size, overwrite=overwrite, metadata=meta),
-            base_timeout=read_timeout(store))
-    else:
-        outcome = "exists"
-    _, more = verify_record(store, record, policy)
-    return outcome, retries + more
+    with retry_tally() as tally:  # the store retries each call; counted for the report
+        if record["upload_status"] != states.UPLOADED:
+            if not local.exists():
+                try:
+                    verify_record(store, record)
+                    return "exists", tally.retries
+                except ArchiveError:
+                    pass
+                raise LocalFileError(
+                    f"local file {local} to upload is missing and {store.url_for(key)} "
+                    "does not hold it",
+                    "restore the log file, or re-collect with `log-archiver archive ISSUE "
+                    "--force`")
+            meta = object_metadata(record)
+            outcome = store.put(key, local, sha256=sha256, size=size, overwrite=overwrite,
+                                metadata=meta)
+        else:
+            outcome = "exists"
+        verify_record(store, record, local)
+    return outcome, tally.retries
 
 
 def upload_records(repo: Repository, issue: int, *, local_paths: set[str] | None = None,
                    retry_failed: bool = False, overwrite: bool = False) -> UploadReport:
     """Upload every record of ``issue`` that is not stored yet (or only ``local_paths``)."""
     index, store, logs_dir = repo.index, repo.store, repo.logs_dir
-    policy, concurrency = repo.policy, repo.config.upload_concurrency
+    concurrency = repo.config.upload_concurrency
     report = UploadReport()
     entry = index.read_entry(issue)
     check_same_store(entry, store, move=overwrite)
@@ -134,7 +134,7 @@ def upload_records(repo: Repository, issue: int, *, local_paths: set[str] | None
         changes.clear()
 
     with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(todo)))) as pool:
-        futures = {pool.submit(_upload_one, store, logs_dir, record, policy, overwrite): record
+        futures = {pool.submit(_upload_one, store, logs_dir, record, overwrite): record
                    for record in todo}
         pending = set(futures)
         while pending:

@@ -49,7 +49,13 @@ from log_archiver.errors import (
     StorageTransientError,
     UsageError,
 )
-from log_archiver.storage.base import AbandonedUpload, ObjectInfo, PutOutcome, clean_metadata
+from log_archiver.storage.base import (
+    AbandonedUpload,
+    Capabilities,
+    ObjectInfo,
+    PutOutcome,
+    clean_metadata,
+)
 from log_archiver.storage.s3.errors import is_412, status_of
 from log_archiver.storage.s3.files import (
     BLOCK_SIZE,
@@ -73,6 +79,9 @@ _OTHER_CHECKSUMS = ("CRC32", "CRC32C", "CRC64NVME", "SHA1")
 
 class S3Store:
     """A bucket (and optional prefix) as the store; keys are relative to the prefix."""
+
+    capabilities = Capabilities(server_checksums=True, conditional_writes=True,
+                                abandoned_uploads=True, adjustable_timeouts=True)
 
     def __init__(self, bucket: str, prefix: str = "", *, scheme: str = "s3",
                  endpoint_url: str | None = None, region: str | None = None,
@@ -135,6 +144,7 @@ class S3Store:
 
     @property
     def read_timeout(self) -> float:
+        """Where a retry's timeout starts (``capabilities.adjustable_timeouts``)."""
         return self.timeouts[1]
 
     def with_timeout(self, read_timeout: float) -> S3Store:
@@ -258,32 +268,32 @@ class S3Store:
                     return None
                 raise
         modified = reply.get("LastModified")
-        return ObjectInfo(key, int(reply["ContentLength"]), _sha256_of(reply),
+        server = _server_sha256(reply)
+        return ObjectInfo(key, int(reply["ContentLength"]), server or _sha256_of(reply),
                           metadata=dict(reply.get("Metadata") or {}),
-                          modified=modified.timestamp() if modified else None)
+                          modified=modified.timestamp() if modified else None,
+                          sha256_by_server=server is not None,
+                          composite=self._composite(full, key, reply))
+
+    def _composite(self, full: str, key: str, reply: dict) -> tuple[str, int, int] | None:
+        """A multipart object's composite SHA-256 with its part count and part size (one
+        more HEAD, of part 1: only large objects have parts)."""
+        value = reply.get("ChecksumSHA256") or ""
+        digest, dash, count = value.rpartition("-")
+        if not (dash and count.isdigit() and int(count) > 0) \
+                or reply.get("ChecksumType") not in (None, "COMPOSITE"):
+            return None
+        with self._errors("inspect", key):
+            first = self._client.head_object(Bucket=self.bucket, Key=full, PartNumber=1)
+        if first.get("ETag") != reply.get("ETag"):
+            return None  # replaced between the two HEADs
+        return digest, int(count), int(first["ContentLength"])
 
     def get(self, key: str, dest: Path) -> None:
-        full, dest = self._key(key), Path(dest)
+        dest = Path(dest)
         temp = dest.with_name(f".{dest.name}.{os.getpid()}.{os.urandom(4).hex()}.part")
         try:
-            # botocore errors (some are OSErrors too) are translated here, local ones below
-            with self._errors("download", key):
-                reply = self._client.get_object(Bucket=self.bucket, Key=full,
-                                                ChecksumMode="ENABLED")
-                expected, length = _sha256_of(reply), int(reply["ContentLength"])
-                digest, written = hashlib.sha256(), 0
-                with open(temp, "wb") as out:
-                    for chunk in reply["Body"].iter_chunks(BLOCK_SIZE):
-                        out.write(chunk)
-                        digest.update(chunk)
-                        written += len(chunk)
-                    out.flush()
-                    os.fsync(out.fileno())
-            if written != length or (expected and digest.hexdigest() != expected):
-                raise ChecksumMismatchError(
-                    f"downloaded {self.url_for(key)} is {written} bytes sha256 "
-                    f"{digest.hexdigest()}, the store says {length} bytes sha256 {expected}",
-                    "download it again; if it keeps failing the stored object is damaged")
+            self._read(key, temp)
             os.replace(temp, dest)
         except ArchiveError:
             raise
@@ -292,6 +302,41 @@ class S3Store:
                                  f"make {dest.parent} writable and free space") from error
         finally:
             temp.unlink(missing_ok=True)
+
+    def digest(self, key: str) -> tuple[int, str]:
+        return self._read(key, None, check=False)
+
+    def _read(self, key: str, dest: Path | None, check: bool = True) -> tuple[int, str]:
+        """Stream the object (to ``dest``, if given), hashing it; with ``check``, the
+        bytes must have the SHA-256 the store has for the object (the server's own, else
+        the one recorded when it was written)."""
+        full = self._key(key)
+        # botocore errors (some are OSErrors too) are translated here, local ones above
+        with self._errors("download", key):
+            reply = self._client.get_object(Bucket=self.bucket, Key=full,
+                                            ChecksumMode="ENABLED")
+            expected = _server_sha256(reply) or _sha256_of(reply)
+            length = int(reply["ContentLength"])
+            digest, written = hashlib.sha256(), 0
+            out = open(dest, "wb") if dest is not None else None  # noqa: SIM115
+            try:
+                for chunk in reply["Body"].iter_chunks(BLOCK_SIZE):
+                    if out is not None:
+                        out.write(chunk)
+                    digest.update(chunk)
+                    written += len(chunk)
+                if out is not None:
+                    out.flush()
+                    os.fsync(out.fileno())
+            finally:
+                if out is not None:
+                    out.close()
+        if written != length or (check and expected and digest.hexdigest() != expected):
+            raise ChecksumMismatchError(
+                f"downloaded {self.url_for(key)} is {written} bytes sha256 "
+                f"{digest.hexdigest()}, the store says {length} bytes sha256 {expected}",
+                "download it again; if it keeps failing the stored object is damaged")
+        return written, digest.hexdigest()
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         full_prefix = f"{self.prefix}/{prefix}" if self.prefix else prefix
@@ -417,8 +462,8 @@ class S3Store:
 # -- helpers -------------------------------------------------------------------------
 
 
-def _sha256_of(reply: dict) -> str | None:
-    """The full-object SHA-256: the server's own when it has one, else our metadata."""
+def _server_sha256(reply: dict) -> str | None:
+    """The full-object SHA-256 the server computed, when it gives one."""
     value = reply.get("ChecksumSHA256")
     if value and "-" not in value and reply.get("ChecksumType") != "COMPOSITE":
         try:
@@ -426,6 +471,15 @@ def _sha256_of(reply: dict) -> str | None:
         except (binascii.Error, ValueError):
             raw = b""
         return raw.hex() if len(raw) == 32 else None
+    return None
+
+
+def _sha256_of(reply: dict) -> str | None:
+    """The SHA-256 the writer recorded in ``x-amz-meta-sha256``: it describes the object
+    (a multipart object has no other), it proves nothing."""
+    value = reply.get("ChecksumSHA256")
+    if value and "-" not in value and reply.get("ChecksumType") != "COMPOSITE":
+        return None  # a server checksum that does not decode: believe nothing
     if not value and any(reply.get(f"Checksum{name}") for name in _OTHER_CHECKSUMS):
         return None  # written by another tool: the metadata may describe older bytes
     meta = (reply.get("Metadata") or {}).get(META_SHA256, "").lower()
