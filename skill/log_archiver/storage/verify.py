@@ -82,10 +82,9 @@ def verify(store: Store, key: str, *, sha256: str, size: int,
     except ArchiveError as error:
         if isinstance(error, StorageNotFoundError):
             raise
-        why = ("the store computes no SHA-256 of its own" if not info.sha256_by_server
-               else "the server's checksum is missing")
         raise UnverifiableError(
-            f"stored object {store.url_for(key)} cannot be verified: {why} (a checksum "
+            f"stored object {store.url_for(key)} cannot be verified: the store gives no "
+            f"SHA-256 of its own for it (a checksum "
             f"recorded by the writer proves nothing) and reading it back failed: "
             f"{error.message}",
             "the local copy is kept; fix read access to the store (or let it compute "
