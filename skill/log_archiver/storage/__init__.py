@@ -24,9 +24,10 @@ def check_store_url(url: str) -> None:
     """Refuse a store URL that carries credentials (``s3://KEY:SECRET@bucket``), without
     ever repeating them: they would end up in the index, the issue comment and git."""
     scheme, _, rest = str(url).partition("://")
-    # An AWS secret may hold '/', so on S3 any '@' counts (bucket names have none).
-    where = rest if scheme.lower() in ("s3", "r2") else rest.split("/", 1)[0]
-    if "@" in where:
+    # A secret may hold '/', so any '@' counts, except in the path of a file:/// URL
+    # (a bucket or host name has none).
+    local_path = scheme.lower() == "file" and rest.startswith(("/", "localhost/"))
+    if "@" in rest and not local_path:
         shown = f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
         raise UsageError(f"storage URL {shown!r} carries credentials before '@' (not shown)",
                          CREDENTIAL_HINT)
