@@ -330,3 +330,33 @@ def test_sidecars_of_older_file_stores_are_still_read(tmp_path, payload):
     assert dest.read_bytes() == path.read_bytes()
     store.delete(KEY)
     assert not old.exists()
+
+
+def test_a_log_named_with_255_bytes_is_archived_cleaned_and_reindexed(workspace, run_cli):
+    import json
+
+    name = "77-" + "n" * 248 + ".log"
+    assert len(name.encode()) == 255
+    log = workspace / "logs/builds" / name
+    log.parent.mkdir(parents=True)
+    log.write_bytes(b"step 1 ok\nstep 2 ok\n" * 50)
+    index = workspace / "logs/.archive-index.json"
+
+    def entry() -> dict:
+        return json.loads(index.read_text())["archives"][0]
+
+    archived = run_cli("archive", "77")
+    assert archived.exit_code == 0, archived.stdout
+    assert entry()["partial_reason"] is None and entry()["upload_complete"] is True
+    [record] = entry()["logs"]
+    assert record["local_path"] == f"builds/{name}" and record["upload_status"] == "cleaned"
+    assert not log.exists()
+    assert run_cli("cleanup-local", "77").exit_code == 0
+    index.unlink()
+    rebuilt = run_cli("archive", "77", "--reindex-only")
+    assert rebuilt.exit_code == 0, rebuilt.stdout
+    [again] = entry()["logs"]
+    assert {k: again[k] for k in ("local_path", "remote_path", "checksum", "upload_status",
+                                  "type")} == \
+        {k: record[k] for k in ("local_path", "remote_path", "checksum", "upload_status",
+                                "type")}

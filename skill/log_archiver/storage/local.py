@@ -252,7 +252,8 @@ class LocalStore:
 
     def get(self, key: str, dest: Path) -> None:
         source, dest = self._path(key), Path(dest)
-        temp = dest.with_name(f".{dest.name}.{os.getpid()}.{os.urandom(4).hex()}.part")
+        # Not named after dest: a name of 255 bytes leaves no room for a suffix.
+        temp = dest.with_name(f".la-get-{os.getpid()}-{os.urandom(4).hex()}.part")
         expected = self._read_meta(key)[0].get("sha256")
         try:
             try:

@@ -291,7 +291,8 @@ class S3Store:
 
     def get(self, key: str, dest: Path) -> None:
         dest = Path(dest)
-        temp = dest.with_name(f".{dest.name}.{os.getpid()}.{os.urandom(4).hex()}.part")
+        # Not named after dest: a name of 255 bytes leaves no room for a suffix.
+        temp = dest.with_name(f".la-get-{os.getpid()}-{os.urandom(4).hex()}.part")
         try:
             self._read(key, temp)
             os.replace(temp, dest)
