@@ -432,3 +432,46 @@ def test_a_replaced_multipart_object_fails_its_composite_and_the_read_back(
     info = s3_store.head(KEY)
     assert info.sha256 == sha and not info.sha256_by_server  # only our metadata says so
     assert info.composite is not None and info.composite[1:] == (3, 5 * MIB)
+
+
+# -- a clock that is off is not a credentials problem ----------------------------------
+
+
+@pytest.mark.parametrize("fault", ["skewed", "skewed-signature"])
+def test_clock_skew_says_the_clock_is_off_and_by_how_much(proxied_store, fault_proxy,
+                                                          payload, s3_server, fault):
+    from log_archiver.errors import ClockSkewError
+
+    fault_proxy.skew = 3600.0 + 12  # the server's Date: an hour (and a bit) ahead
+    fault_proxy.fail_next(1, fault)
+    with pytest.raises(ClockSkewError) as caught:
+        put(proxied_store, payload)
+    error = caught.value
+    assert error.type == "clock_skew" and error.retryable is False
+    assert "clock is off" in error.message and "1 h 0 min behind" in error.message
+    assert "timedatectl set-ntp true" in error.hint and "NTP" in error.hint
+    assert "credentials" not in error.hint.replace("credentials are not the problem", "")
+    assert_no_secret(error, s3_server)
+    fault_proxy.skew = -2 * 3600.0
+    fault_proxy.fail_next(1, fault)
+    with pytest.raises(ClockSkewError) as ahead:
+        put(proxied_store, payload)
+    assert "2 h 0 min ahead of" in ahead.value.message
+
+
+def test_a_signature_error_with_the_clocks_agreeing_is_still_bad_credentials(
+        proxied_store, fault_proxy, payload):
+    fault_proxy.skew = 3.0
+    fault_proxy.fail_next(1, "skewed-signature")
+    with pytest.raises(StoragePermissionError) as caught:
+        put(proxied_store, payload)
+    assert "retrying will not help" in caught.value.hint
+
+
+def test_clock_skew_in_the_archive_output(s3_workspace, sample_logs, run_cli):
+    s3_workspace.proxy.fail_matching(r"^HEAD ", "skewed")
+    result = run_cli("archive", "123")  # the output is checked against its schema
+    assert result.exit_code == 3, result.stdout
+    failures = result.json["upload"]["failed"]
+    assert {f["type"] for f in failures} == {"clock_skew"} and len(failures) == 4
+    assert all("timedatectl" in f["hint"] for f in failures)

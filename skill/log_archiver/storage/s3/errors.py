@@ -28,6 +28,7 @@ THROTTLE_CODES = {"SlowDown", "Throttling", "ThrottlingException", "RequestThrot
 PERMISSION_CODES = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch",
                     "ExpiredToken", "InvalidToken", "TokenRefreshRequired", "AccountProblem",
                     "AllAccessDisabled", "InvalidSecurity"}
+# What a refused signature may be called (a HEAD's answer has no body, so no code at all)
 SIGNATURE_CODES = {"SignatureDoesNotMatch", "AccessDenied", "InvalidAccessKeyId", ""}
 SKEW_SECONDS = 5 * 60  # S3 refuses requests signed 15 minutes off; less is noticed too
 CHECKSUM_CODES = {"BadDigest", "XAmzContentSHA256Mismatch", "InvalidDigest", "InvalidChecksum"}
@@ -122,7 +123,8 @@ def translate(error: Exception, *, action: str, where: str, endpoint_url: str | 
                                      "prepare-upload again, else retry")
     skew = clock_skew(error)
     if code == "RequestTimeTooSkewed" or (
-            status in (401, 403) and code in SIGNATURE_CODES and skew is not None
+            status in (401, 403) and (code in SIGNATURE_CODES or code == str(status))
+            and skew is not None
             and abs(skew) >= SKEW_SECONDS):
         return ClockSkewError(
             f"{head}: the local clock is off: {said}"
