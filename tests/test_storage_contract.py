@@ -285,6 +285,18 @@ def test_verification_says_what_proved_it(store, tmp_path):
             other.read_bytes()).hexdigest(), size=big_size, local=other)
 
 
+def test_an_object_just_put_is_proved_by_the_write_itself(store, payload, tmp_path):
+    path, sha, size = payload
+    assert store.put(KEY, path, sha256=sha, size=size) == "created"
+    proof = verify(store, KEY, sha256=sha, size=size, just_put=True).proof
+    # file://: the bytes were hashed from the temp file that became the object; S3: the
+    # server computed the SHA-256 itself
+    assert proof == ("checked_write" if isinstance(store, LocalStore) else "server_sha256")
+    other = hashlib.sha256(b"other").hexdigest()
+    with pytest.raises(ChecksumMismatchError):
+        verify(store, KEY, sha256=other, size=size, just_put=True)
+
+
 def test_capabilities_are_declared(store):
     caps = store.capabilities
     assert caps.conditional_writes and caps.abandoned_uploads

@@ -94,7 +94,7 @@ def _upload_one(store: Store, logs_dir: Path, record: dict, overwrite: bool) -> 
                                 metadata=meta)
         else:
             outcome = "exists"
-        verify_record(store, record, local)
+        verify_record(store, record, local, just_put=outcome in ("created", "replaced"))
     return outcome, tally.retries
 
 

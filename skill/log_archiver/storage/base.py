@@ -34,6 +34,10 @@ class Capabilities:
     # ``read_timeout`` and ``with_timeout(seconds)`` exist: a retry after a timeout can
     # be given a longer one.
     adjustable_timeouts: bool = False
+    # ``put`` hashes the bytes it wrote, from where it wrote them, before the object
+    # appears, and ``head`` returns that hash only while the object is unchanged: an
+    # object this process just put needs no second read to count as verified.
+    checked_writes: bool = False
     object_lock: bool = False
 
 

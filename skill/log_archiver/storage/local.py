@@ -57,7 +57,8 @@ def _writer_gone(name: str) -> bool:
 
 
 class LocalStore:
-    capabilities = Capabilities(conditional_writes=True, abandoned_uploads=True)
+    capabilities = Capabilities(conditional_writes=True, abandoned_uploads=True,
+                                checked_writes=True)
 
     def __init__(self, root: Path, public_base_url: str | None = None):
         self.root = Path(root)

@@ -8,7 +8,9 @@ what it was sent. Before a local copy is deleted the proof is one of:
 1. a full-object SHA-256 the server computed (``ObjectInfo.sha256_by_server``);
 2. a multipart object's composite checksum, which the server computed from the part
    checksums it checked, recomputed here from the local file cut at the same part size;
-3. the bytes read back from the store and hashed.
+3. the bytes read back from the store and hashed;
+4. right after this process put the object, on a store with ``checked_writes`` (it
+   hashed what it wrote before the object appeared): the checksum it recorded then.
 
 When none of them can be had the object counts as unverified (``UnverifiableError``),
 and whoever asked keeps the local copy.
@@ -32,7 +34,7 @@ from log_archiver.storage.base import ObjectInfo, Store
 from log_archiver.util.hashing import bare
 
 BLOCK = 1 << 20
-Proof = Literal["server_sha256", "composite", "read_back"]
+Proof = Literal["server_sha256", "composite", "read_back", "checked_write"]
 
 
 @dataclass(frozen=True)
@@ -54,11 +56,13 @@ class Verified:
 
 
 def verify(store: Store, key: str, *, sha256: str, size: int,
-           local: Path | None = None) -> Verified:
+           local: Path | None = None, just_put: bool = False) -> Verified:
     """Prove the object at ``key`` has ``size`` bytes with ``sha256``, or raise.
 
     ``local`` is a file believed to hold the same bytes (the one about to be deleted):
     it lets a multipart object be proved by its composite checksum instead of a download.
+    ``just_put``: this process has just written the object with ``put`` (not found it
+    there), which on a store with ``checked_writes`` proved the bytes already.
     """
     info = store.head(key)
     if info is None:
@@ -72,6 +76,8 @@ def verify(store: Store, key: str, *, sha256: str, size: int,
             raise _mismatch(store, key, f"sha256 {info.sha256} (the server's)",
                             f"sha256 {sha256}")
         return Verified(info, "server_sha256")
+    if just_put and store.capabilities.checked_writes and info.sha256 == sha256:
+        return Verified(info, "checked_write")
     if info.composite is not None and local is not None \
             and _composite_matches(info.composite, local, sha256, size):
         return Verified(replace(info, sha256=sha256), "composite")
@@ -95,10 +101,11 @@ def verify(store: Store, key: str, *, sha256: str, size: int,
     return Verified(replace(info, sha256=read_sha256), "read_back")
 
 
-def verify_record(store: Store, record: dict, local: Path | None = None) -> Verified:
+def verify_record(store: Store, record: dict, local: Path | None = None,
+                  just_put: bool = False) -> Verified:
     """``verify`` the stored object of an index record."""
     return verify(store, record["remote_path"], sha256=bare(record["checksum"]),
-                  size=record["size_bytes"], local=local)
+                  size=record["size_bytes"], local=local, just_put=just_put)
 
 
 def proven_head(store: Store, key: str) -> ObjectInfo | None:
