@@ -87,12 +87,14 @@ class SeaweedServer:
         ]}))
 
     def command(self) -> list[str]:
+        # Every bucket is a collection with a volume of its own (sparse files: tiny on
+        # disk); at 50 the suite's buckets ran out ("no free volumes left", HTTP 500).
         flags = {
             "dir": self.data_dir, "ip": "127.0.0.1", "ip.bind": "127.0.0.1",
             **self.ports,
             "s3.port.iceberg": 0, "s3.port.lance": 0, "admin.ui": "false",
             "webdav": "false", "master.telemetry": "false", "s3.config": self.s3_config,
-            "s3.autoCreateBucket": "false", "volume.max": 50,
+            "s3.autoCreateBucket": "false", "volume.max": 400,
             "filer.localSocket": self.workdir / "filer.sock",
             "s3.localSocket": self.workdir / "s3.sock",
         }

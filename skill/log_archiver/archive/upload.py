@@ -1,9 +1,10 @@
 """The file-manager: performs an upload plan through a store, file by file.
 
-Each file is put with its checksum, then read back (HEAD) and compared before it counts
-as ``verified``. Statuses reach the index as the uploads go (at most one index write a
-second, and one at the end), so a crash loses at most the last second of bookkeeping;
-the next run finds those objects already stored with the same checksum and moves on.
+Each file is put with its checksum, then verified (:mod:`log_archiver.storage.verify`)
+before it counts as ``verified``. Statuses reach the index as the uploads go (at most one
+index write a second, and one at the end), so a crash loses at most the last second of
+bookkeeping; the next run finds those objects already stored with the same checksum and
+moves on.
 """
 
 from __future__ import annotations

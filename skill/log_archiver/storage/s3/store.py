@@ -8,33 +8,34 @@ first used (the CLI's cold start stays fast).
 - Every upload sends its SHA-256 for the server to check: ``ChecksumSHA256`` on a single
   PUT, one SHA-256 per part on a multipart upload (above ``multipart_threshold_bytes``).
   The full-object digest also goes into ``x-amz-meta-sha256``: a multipart checksum is a
-  checksum of checksums. The caller's metadata (what log the object holds, see
+  checksum of checksums. That metadata describes the object; it proves nothing (see
+  :mod:`log_archiver.storage.verify`): ``head`` says which SHA-256 the server computed.
+  The caller's metadata (what log the object holds, see
   :mod:`log_archiver.model.object_metadata`) goes beside it as ``x-amz-meta-*``.
 - Writes are conditional (``If-None-Match: *`` on PUT and on CompleteMultipartUpload):
   a different object at the key is never replaced unless ``overwrite`` is asked for.
   AWS S3, R2, MinIO and SeaweedFS 4.x answer 412; the HEAD before each upload handles
   the common case, the 412 a writer that raced us.
-- botocore's own retries are off (:class:`log_archiver.util.retry.RetryPolicy` retries) and
-  every botocore error becomes a :mod:`log_archiver.errors` error with ``__cause__`` set
-  (:mod:`.s3errors`); a retry after a timeout gets a longer one (:meth:`with_timeout`).
+- botocore's own retries are off (:class:`log_archiver.storage.wrappers.RetryingStore`
+  retries) and every botocore error becomes a :mod:`log_archiver.errors` error with
+  ``__cause__`` set (:mod:`.errors`); a retry after a timeout gets a longer one
+  (:meth:`with_timeout`).
 - A multipart upload a killed process or a dead server left incomplete still holds its
   parts: a later successful upload of the key aborts the ones started before it, and
   ``cleanup-local --orphans`` aborts old ones anywhere under the prefix
   (:meth:`abandoned_uploads`, :meth:`discard`).
-- Secrets never reach a message, and are masked in the AWS libraries' logs (:mod:`.redact`).
+- Secrets never reach a message, and are masked in the AWS libraries' logs
+  (:mod:`.log_masking`).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import copy
 import hashlib
 import os
 import re
 import threading
 from collections.abc import Iterator, Mapping
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -57,24 +58,15 @@ from log_archiver.storage.base import (
     clean_metadata,
 )
 from log_archiver.storage.s3.errors import is_412, status_of
-from log_archiver.storage.s3.files import (
-    BLOCK_SIZE,
-    Slice,
-    b64,
-    check_local,
-    hash_parts,
-    open_local,
-)
+from log_archiver.storage.s3.files import BLOCK_SIZE, check_local
+from log_archiver.storage.s3.transfer import server_sha256, sha256_of
 
 if TYPE_CHECKING:
     from log_archiver.config import Config
 
 MIB = 1 << 20
 MIN_PART_BYTES = 5 * MIB  # S3's smallest part (all parts but the last)
-MAX_PARTS = 10_000
-META_SHA256 = "sha256"  # sent as x-amz-meta-sha256
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_OTHER_CHECKSUMS = ("CRC32", "CRC32C", "CRC64NVME", "SHA1")
 
 
 class S3Store:
@@ -118,12 +110,13 @@ class S3Store:
             raise UsageError(f"storage URL {url!r} is not an s3:// or r2:// URL with a bucket",
                              "use s3://bucket/optional/prefix or r2://bucket/optional/prefix")
 
-        def setting(name: str, default: Any = None) -> Any:
-            return getattr(config, name, default) if config is not None else default
+        from log_archiver.config import Config
 
-        endpoint, region = setting("endpoint_url"), setting("region")
+        settings = config if config is not None else Config(root=Path("."),
+                                                             logs_dir=Path("logs"))
+        endpoint, region = settings.endpoint_url, settings.region
         if parts.scheme == "r2":
-            region, account = region or "auto", setting("r2_account_id")
+            region, account = region or "auto", settings.r2_account_id
             if not endpoint and account:
                 endpoint = f"https://{account}.r2.cloudflarestorage.com"
             if not (endpoint or os.environ.get("AWS_ENDPOINT_URL_S3")
@@ -137,10 +130,9 @@ class S3Store:
             multipart_chunk_bytes=config.multipart_chunk_bytes,
             upload_concurrency=config.upload_concurrency)
         return cls(parts.netloc, parts.path, scheme=parts.scheme, endpoint_url=endpoint,
-                   region=region, profile=setting("profile"),
-                   addressing_style=setting("addressing_style"),
-                   public=bool(setting("public", False)),
-                   public_base_url=setting("public_base_url"), **sizes)
+                   region=region, profile=settings.profile,
+                   addressing_style=settings.addressing_style, public=bool(settings.public),
+                   public_base_url=settings.public_base_url, **sizes)
 
     @property
     def read_timeout(self) -> float:
@@ -268,8 +260,8 @@ class S3Store:
                     return None
                 raise
         modified = reply.get("LastModified")
-        server = _server_sha256(reply)
-        return ObjectInfo(key, int(reply["ContentLength"]), server or _sha256_of(reply),
+        server = server_sha256(reply)
+        return ObjectInfo(key, int(reply["ContentLength"]), server or sha256_of(reply),
                           metadata=dict(reply.get("Metadata") or {}),
                           modified=modified.timestamp() if modified else None,
                           sha256_by_server=server is not None,
@@ -316,7 +308,7 @@ class S3Store:
         with self._errors("download", key):
             reply = self._client.get_object(Bucket=self.bucket, Key=full,
                                             ChecksumMode="ENABLED")
-            expected = _server_sha256(reply) or _sha256_of(reply)
+            expected = server_sha256(reply) or sha256_of(reply)
             length = int(reply["ContentLength"])
             digest, written = hashlib.sha256(), 0
             out = open(dest, "wb") if dest is not None else None  # noqa: SIM115
@@ -375,62 +367,13 @@ class S3Store:
         with self._errors("abort upload", None):
             abort(self._client, self.bucket, abandoned)
 
-    # -- uploads ---------------------------------------------------------------------
+    # -- uploads (:mod:`.transfer`) ---------------------------------------------------
 
     def _upload(self, full: str, path: Path, sha256: str, size: int, *,
                 conditional: bool, metadata: Mapping[str, str] | None = None) -> None:
-        condition = {"IfNoneMatch": "*"} if conditional else {}
-        common = dict(Bucket=self.bucket, Key=full,
-                      Metadata={**(metadata or {}), META_SHA256: sha256}, **self._acl)
-        if size <= self.multipart_threshold:
-            with open_local(path) as body:
-                self._client.put_object(Body=body, ContentLength=size,
-                                        ChecksumSHA256=b64(sha256), **common, **condition)
-            return
-        part = self.multipart_chunk
-        while -(-size // part) > MAX_PARTS:
-            part *= 2
-        ranges = [(offset, min(part, size - offset)) for offset in range(0, size, part)]
-        digests = hash_parts(path, ranges, sha256)  # before anything is sent
-        created = self._client.create_multipart_upload(ChecksumAlgorithm="SHA256", **common)
-        upload_id = created["UploadId"]
-        try:
-            parts = self._upload_parts(full, upload_id, path, ranges, digests)
-            self._client.complete_multipart_upload(
-                Bucket=self.bucket, Key=full, UploadId=upload_id,
-                MultipartUpload={"Parts": parts}, **condition)
-        except BaseException:
-            try:
-                self._client.abort_multipart_upload(Bucket=self.bucket, Key=full,
-                                                    UploadId=upload_id)
-            except Exception:  # noqa: BLE001 - the first error is the one to report
-                pass
-            raise
-        from log_archiver.storage.s3.multipart import abort_earlier_uploads
+        from log_archiver.storage.s3.transfer import upload
 
-        abort_earlier_uploads(self._client, self.bucket, full, created)
-
-    def _upload_parts(self, full: str, upload_id: str, path: Path,
-                      ranges: list[tuple[int, int]], digests: list[str]) -> list[dict]:
-        def send(number: int) -> dict:
-            (offset, length), digest = ranges[number - 1], digests[number - 1]
-            with open_local(path) as handle:  # streamed from disk, one part at a time
-                reply = self._client.upload_part(
-                    Bucket=self.bucket, Key=full, UploadId=upload_id, PartNumber=number,
-                    Body=Slice(handle, offset, length), ContentLength=length,
-                    ChecksumSHA256=digest)
-            return {"PartNumber": number, "ETag": reply["ETag"], "ChecksumSHA256": digest}
-
-        workers = min(self.concurrency, len(ranges))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="s3-part") as pool:
-            futures = [pool.submit(send, n) for n in range(1, len(ranges) + 1)]
-            _done, pending = wait(futures, return_when=FIRST_EXCEPTION)
-            for future in pending:
-                future.cancel()
-            for future in futures:
-                if future.done() and not future.cancelled() and future.exception():
-                    raise future.exception()
-            return [future.result() for future in futures]
+        upload(self, full, path, sha256, size, conditional=conditional, metadata=metadata)
 
     def _conflict(self, key: str, existing: ObjectInfo, sha256: str,
                   size: int) -> StorageConflictError:
@@ -458,30 +401,3 @@ class S3Store:
         return translate(error, action=action, where=self.url_for(key) if key else self.url,
                          endpoint_url=self.endpoint_url, profile=self.profile,
                          bucket=self.bucket, secrets=self._secrets)
-
-
-# -- helpers -------------------------------------------------------------------------
-
-
-def _server_sha256(reply: dict) -> str | None:
-    """The full-object SHA-256 the server computed, when it gives one."""
-    value = reply.get("ChecksumSHA256")
-    if value and "-" not in value and reply.get("ChecksumType") != "COMPOSITE":
-        try:
-            raw = base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError):
-            raw = b""
-        return raw.hex() if len(raw) == 32 else None
-    return None
-
-
-def _sha256_of(reply: dict) -> str | None:
-    """The SHA-256 the writer recorded in ``x-amz-meta-sha256``: it describes the object
-    (a multipart object has no other), it proves nothing."""
-    value = reply.get("ChecksumSHA256")
-    if value and "-" not in value and reply.get("ChecksumType") != "COMPOSITE":
-        return None  # a server checksum that does not decode: believe nothing
-    if not value and any(reply.get(f"Checksum{name}") for name in _OTHER_CHECKSUMS):
-        return None  # written by another tool: the metadata may describe older bytes
-    meta = (reply.get("Metadata") or {}).get(META_SHA256, "").lower()
-    return meta if _HEX64.fullmatch(meta) else None
