@@ -3,8 +3,7 @@
 What the index says is not enough (it can be edited, merged, or written by hand with
 ``update-index``): every log with a local file to delete is verified against the store
 (size and SHA-256, proved as :mod:`log_archiver.storage.verify` says, in parallel) just
-before it goes. Without a store
-nothing is deleted.
+before it goes. Without a store nothing is deleted.
 
 Before an original is deleted its bytes are hashed again and compared with the checksum
 taken when it was archived, so a log that grew after archiving (a session still being
