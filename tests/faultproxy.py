@@ -10,6 +10,10 @@ N requests itself with a fault instead:
 - ``"stall"``: read the request, answer nothing until the client gives up (timeout tests)
 - ``"corrupt"``: forward, but flip the first byte of the response body (integrity tests)
 - ``"slow"``: forward after ``delay`` seconds (a slow server, not a dead one)
+- ``"skewed"``: 403 ``RequestTimeTooSkewed`` whose ``Date`` is ``skew`` seconds from now;
+  ``"skewed-signature"``: the same clock, but a 403 ``SignatureDoesNotMatch``
+- ``"strip-checksums"``: forward, but drop every ``x-amz-checksum-*`` header of the answer
+  (a server, or a gateway in front of one, that gives no checksum of its own)
 
 ``fail_matching(pattern, fault)`` answers every request whose ``METHOD /path?query`` matches
 a regular expression with a fault until ``clear_rules()`` (a bucket policy that denies some
@@ -33,7 +37,13 @@ FAULTS = {
     "internal": (500, "Internal Server Error", "InternalError",
                  "We encountered an internal error. Please try again."),
     "denied": (403, "Forbidden", "AccessDenied", "Access Denied"),
+    "skewed": (403, "Forbidden", "RequestTimeTooSkewed",
+               "The difference between the request time and the server's time is too large."),
+    "skewed-signature": (403, "Forbidden", "SignatureDoesNotMatch",
+                         "The request signature we calculated does not match the signature "
+                         "you provided."),
 }
+FORWARDED = ("corrupt", "slow", "strip-checksums")
 HEAD_LIMIT = 64 * 1024
 
 
@@ -43,10 +53,11 @@ class FaultProxy:
         self.upstream = (host, upstream_port)
         self.timeout = timeout
         self.delay = 1.5  # of a "slow" answer
+        self.skew = 3600.0  # how far the "skewed" answers' Date is from now (seconds)
         self.requests: list[str] = []  # "METHOD /path -> fault|forwarded", for assertions
         self.headers: list[dict[str, str]] = []  # each request's headers (lowercase names)
         self._faults: list[str | None] = []
-        self._rules: list[tuple[re.Pattern, str]] = []
+        self._rules: list[list] = []  # [pattern, fault, answers left or None]
         self.before_request = None
         self._lock = threading.Lock()
         proxy = self
@@ -71,17 +82,19 @@ class FaultProxy:
 
     def fail_next(self, count: int, fault: str = "slowdown", *, after: int = 0) -> None:
         """Forward ``after`` requests, then answer ``count`` with ``fault`` instead."""
-        if fault not in (*FAULTS, "drop", "stall", "corrupt", "slow"):
+        if fault not in (*FAULTS, "drop", "stall", *FORWARDED):
             raise ValueError(f"unknown fault {fault!r}")
         with self._lock:
             self._faults.extend([None] * after + [fault] * count)
 
-    def fail_matching(self, pattern: str, fault: str = "denied") -> None:
-        """Answer every request whose ``METHOD target`` matches ``pattern`` with ``fault``."""
-        if fault not in FAULTS:
+    def fail_matching(self, pattern: str, fault: str = "denied", *,
+                      times: int | None = None) -> None:
+        """Answer every request whose ``METHOD target`` matches ``pattern`` with ``fault``
+        (only the next ``times`` such requests, if given)."""
+        if fault not in (*FAULTS, *FORWARDED):
             raise ValueError(f"unknown fault {fault!r}")
         with self._lock:
-            self._rules.append((re.compile(pattern), fault))
+            self._rules.append([re.compile(pattern), fault, times])
 
     def clear_rules(self) -> None:
         with self._lock:
@@ -114,7 +127,12 @@ class FaultProxy:
         with self._lock:
             fault = self._faults.pop(0) if self._faults else None
             if fault is None:
-                fault = next((f for rule, f in self._rules if rule.search(request)), None)
+                for rule in self._rules:
+                    if rule[0].search(request) and rule[2] != 0:
+                        fault = rule[1]
+                        if rule[2] is not None:
+                            rule[2] -= 1
+                        break
         self.requests.append(f"{request} -> {fault or 'forwarded'}")
         self.headers.append(_headers(head))
         if fault == "stall":
@@ -127,7 +145,8 @@ class FaultProxy:
             return
         if fault == "slow":
             time.sleep(self.delay)
-        self._forward(client, _force_close(head), corrupt=fault == "corrupt")
+        self._forward(client, _force_close(head), corrupt=fault == "corrupt",
+                      strip=fault == "strip-checksums")
 
     def _answer(self, client: socket.socket, head: bytes, request_line: str,
                 fault: str) -> None:
@@ -139,11 +158,18 @@ class FaultProxy:
             f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
             f"<Message>{message}</Message></Error>").encode()
         length = len(body) if body else 0
+        date = ""
+        if fault.startswith("skewed"):
+            from email.utils import formatdate
+
+            date = f"Date: {formatdate(time.time() + self.skew, usegmt=True)}\r\n"
         client.sendall(f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/xml\r\n"
-                       f"Content-Length: {length}\r\nConnection: close\r\n\r\n".encode() + body)
+                       f"{date}Content-Length: {length}\r\nConnection: close\r\n\r\n"
+                       .encode() + body)
         client.close()
 
-    def _forward(self, client: socket.socket, head: bytes, corrupt: bool = False) -> None:
+    def _forward(self, client: socket.socket, head: bytes, corrupt: bool = False,
+                 strip: bool = False) -> None:
         try:
             upstream = socket.create_connection(self.upstream, timeout=self.timeout)
         except OSError:
@@ -152,7 +178,7 @@ class FaultProxy:
         upstream.sendall(head)
         pump = threading.Thread(target=_pipe, args=(client, upstream), daemon=True)
         pump.start()
-        _pipe(upstream, client, corrupt)
+        _pipe(upstream, client, corrupt, strip)
         pump.join(self.timeout)
         for sock in (client, upstream):
             sock.close()
@@ -196,9 +222,18 @@ def _drain(sock: socket.socket, length: int, seconds: float = 5.0) -> None:
         length -= len(chunk)
 
 
-def _pipe(source: socket.socket, target: socket.socket, corrupt: bool = False) -> None:
+def _pipe(source: socket.socket, target: socket.socket, corrupt: bool = False,
+          strip: bool = False) -> None:
     seen = b""
     try:
+        if strip:  # hold the answer's head back until it is whole, then filter it
+            held = b""
+            while b"\r\n\r\n" not in held and (chunk := source.recv(65536)):
+                held += chunk
+            top, _, rest = held.partition(b"\r\n\r\n")
+            lines = [line for line in top.split(b"\r\n")
+                     if not line.lower().startswith(b"x-amz-checksum-")]
+            target.sendall(b"\r\n".join(lines) + b"\r\n\r\n" + rest)
         while chunk := source.recv(65536):
             if corrupt:  # flip the first body byte, once
                 seen += chunk

@@ -228,7 +228,7 @@ def test_objects_without_metadata_are_read_back(workspace, logs, run_cli):
     """Objects another tool wrote (no metadata): described by their names and bytes."""
     assert run_cli("archive", "123").exit_code == 0
     truth = entry_of(workspace)
-    shutil.rmtree(workspace.parent / "store/.log-archiver/meta")
+    shutil.rmtree(workspace.parent / "store/.log-archiver/objects")
     index_path(workspace).unlink()
     result = run_cli("archive", "123", "--reindex-only")
     assert result.exit_code == 0, result.stdout
@@ -241,10 +241,13 @@ def test_objects_without_metadata_are_read_back(workspace, logs, run_cli):
 def test_tampered_metadata_is_not_believed(workspace, logs, run_cli, tmp_path):
     upload_without_cleanup(run_cli, tmp_path)
     index_path(workspace).unlink()
-    meta = next((workspace.parent / "store/.log-archiver/meta").rglob("123-build.log.json"))
+    meta = next(path for path in (workspace.parent / "store/.log-archiver/objects").rglob("*")
+                if path.is_file() and json.loads(path.read_text())["key"].endswith(
+                    "/123-build.log"))
     data = json.loads(meta.read_text())
-    data["local-path"] = "builds/123-other.log"  # claims to be another log
-    data["sha256"] = "0" * 64
+    data["metadata"]["local-path"] = "builds/123-other.log"  # claims to be another log
+    # ... and vouches for it with a checksum of its own: only the bytes can tell
+    data["metadata"]["sha256"] = data["sha256"] = "0" * 64
     meta.write_text(json.dumps(data))
     result = run_cli("archive", "123", "--reindex-only")
     assert result.exit_code == 0, result.stdout

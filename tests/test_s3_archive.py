@@ -239,6 +239,7 @@ def test_a_timeout_is_retried_with_a_longer_timeout(s3_workspace, logs, monkeypa
     from log_archiver.archive.prepare import prepare
     from log_archiver.archive.upload import upload_records
     from log_archiver.storage.s3.store import S3Store
+    from log_archiver.storage.wrappers import wrapped
 
     place = s3_workspace
     monkeypatch.chdir(place.root)
@@ -248,7 +249,7 @@ def test_a_timeout_is_retried_with_a_longer_timeout(s3_workspace, logs, monkeypa
     store = S3Store.from_url(config.storage, config).with_timeout(1.0)
     place.proxy.delay = 1.4
     place.proxy.fail_next(2, "slow")  # the first HEAD, and the first retry's HEAD
-    ctx.store = store
+    ctx.store = wrapped(store, ctx.policy)  # as Repository.store wraps every store
     report = upload_records(ctx, 123)
     assert report.failed == [] and len(report.verified) == 4
     # 1 s timed out; 2 s was enough: one retry (with the same timeout, two, then luck)

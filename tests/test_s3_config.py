@@ -176,3 +176,46 @@ def test_r2_without_endpoint_is_a_clear_config_error(s3_config):
     with pytest.raises(ConfigError) as caught:
         S3Store.from_url("r2://logs/x", s3_config("r2://logs/x", endpoint_url=None))
     assert "r2_account_id" in caught.value.hint and "r2://logs/x" in caught.value.message
+
+
+# -- credentials in the store URL are refused, and never repeated ----------------------
+
+URL_KEY, URL_SECRET = "AKIAURLKEYEXAMPLE", "s3cr3t/URL+Secret0123456789abcdefgh"
+
+
+@pytest.mark.parametrize("where", ["config file", "environment", "flag", "file url"])
+def test_credentials_in_the_store_url_are_refused_and_never_shown(workspace, logs, run_cli,
+                                                                   monkeypatch, isolated_git,
+                                                                   where):
+    from gitutil import git, init_repo
+
+    init_repo(workspace)
+    git(workspace, "commit", "-q", "--allow-empty", "-m", "start")
+    url = f"s3://{URL_KEY}:{URL_SECRET}@logs-bucket/team"
+    args = ["archive", "123"]
+    if where == "config file":
+        monkeypatch.delenv("LOG_ARCHIVER_STORAGE")
+        (workspace / ".log-archiver.json").write_text(json.dumps({"logs_dir": "logs",
+                                                                  "storage": url}))
+    elif where == "environment":
+        monkeypatch.setenv("LOG_ARCHIVER_STORAGE", url)
+    elif where == "flag":
+        args += ["--storage", url]
+    else:
+        monkeypatch.setenv("LOG_ARCHIVER_STORAGE",
+                           f"file://{URL_KEY}:{URL_SECRET}@/{workspace.parent / 'store'}")
+    for command in (args, ["cleanup-local", "123", *args[2:]], ["prepare-upload", "123",
+                                                                *args[2:]]):
+        result = run_cli(*command)
+        assert result.exit_code == 2, result.stdout
+        [error] = result.json["errors"]
+        assert error["type"] == "usage" and "credentials" in error["message"]
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
+            assert name in error["hint"]
+        for text in (result.stdout, result.stderr):
+            assert URL_SECRET not in text and URL_KEY not in text
+            assert URL_SECRET.split("/")[0] not in text
+    assert not (workspace / "logs/.archive-index.json").exists()
+    assert not (workspace.parent / "store").exists()
+    history = git(workspace, "log", "--all", "-p") + git(workspace, "status", "--porcelain")
+    assert URL_SECRET not in history and ".archive-index" not in history

@@ -332,3 +332,146 @@ def test_boto3_is_not_imported_with_the_module():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
+
+
+# -- what verification believes: a checksum the server computed, or the bytes ---------
+
+
+def _plan_and_upload(run_cli, tmp_path):
+    plan = run_cli("prepare-upload", "123")
+    assert plan.exit_code == 0, plan.stdout
+    (tmp_path / "plan.json").write_text(plan.stdout)
+    uploaded = run_cli("file-manager", "upload", str(tmp_path / "plan.json"))
+    assert uploaded.exit_code == 0, uploaded.stdout
+    return {f["local_path"]: f for f in plan.json["files"]}
+
+
+@pytest.fixture
+def sample_logs(workspace):
+    from log_archiver.util.samples import write_sample_logs
+
+    return {f.relative_to(workspace / "logs").as_posix(): f.read_bytes()
+            for f in write_sample_logs(workspace / "logs", 123)}
+
+
+def test_our_metadata_is_no_proof_for_an_object_replaced_without_checksum(
+        s3_workspace, sample_logs, run_cli, tmp_path):
+    """Another client replaces an object with same-size bytes, sends no checksum and keeps
+    our x-amz-meta-sha256: the server has no SHA-256 of its own, so the bytes are read
+    back, do not match, and the local log is kept."""
+    place = s3_workspace
+    files = _plan_and_upload(run_cli, tmp_path)
+    build = files["builds/123-build.log"]
+    full = f"{place.prefix}/{build['remote_path']}"
+    client = place.server.bare_client()
+    kept_meta = client.head_object(Bucket=place.bucket, Key=full)["Metadata"]
+    stored = place.read(build["remote_path"])
+    client.put_object(Bucket=place.bucket, Key=full, Body=b"#" + stored[1:], Metadata=kept_meta)
+    assert "ChecksumSHA256" not in client.head_object(Bucket=place.bucket, Key=full,
+                                                      ChecksumMode="ENABLED")
+    result = run_cli("cleanup-local", "123")
+    assert result.exit_code == 0, result.stdout
+    [kept] = result.json["kept"]
+    assert kept["local_path"] == "builds/123-build.log"
+    assert "read back" in kept["reason"] and "does not match" in kept["reason"]
+    assert (place.root / "logs/builds/123-build.log").read_bytes() == \
+        sample_logs["builds/123-build.log"]
+    # the other three went, proved by the server's own SHA-256
+    assert {name.removesuffix(".gz") for name in result.json["deleted"]} == \
+        set(sample_logs) - {"builds/123-build.log"}
+
+
+def test_no_server_checksum_and_no_read_back_keeps_the_log(s3_workspace, sample_logs,
+                                                           run_cli, tmp_path):
+    """A gateway that gives no checksum of its own (and cannot be read from): nothing
+    proves the bytes, so nothing is deleted, and the output says why."""
+    place = s3_workspace
+    files = _plan_and_upload(run_cli, tmp_path)
+    place.proxy.fail_matching(r"^HEAD ", "strip-checksums")
+    build = files["builds/123-build.log"]["remote_path"]
+    place.proxy.fail_matching(rf"^GET .*{build.rsplit('/', 1)[1]}", "denied")
+    result = run_cli("cleanup-local", "123")
+    assert result.exit_code == 0, result.stdout
+    [kept] = result.json["kept"]
+    assert kept["local_path"] == "builds/123-build.log"
+    assert "cannot be verified" in kept["reason"] and "proves nothing" in kept["reason"]
+    assert "AccessDenied" in kept["reason"]
+    assert (place.root / "logs/builds/123-build.log").exists()
+    # the other three were read back whole, hashed and matched before they went
+    assert {name.removesuffix(".gz") for name in result.json["deleted"]} == \
+        set(sample_logs) - {"builds/123-build.log"}
+    assert place.proxy.count(r"^GET .* -> forwarded") >= 3
+    assert place.proxy.count(r"^GET .* -> forwarded") >= 3
+
+
+def test_a_replaced_multipart_object_fails_its_composite_and_the_read_back(
+        s3_store, s3_server, tmp_path):
+    data = os.urandom(11 * MIB)
+    path = tmp_path / "big.log"
+    path.write_bytes(data)
+    sha = hashlib.sha256(data).hexdigest()
+    s3_store.put(KEY, path, sha256=sha, size=len(data))
+    full = f"{s3_store.prefix}/{KEY}"
+    client = s3_server.client()
+    other = data[:-1] + b"!"
+    upload = client.create_multipart_upload(Bucket=s3_store.bucket, Key=full,
+                                            ChecksumAlgorithm="SHA256",
+                                            Metadata={"sha256": sha})["UploadId"]
+    parts = []
+    for number, start in enumerate(range(0, len(other), 5 * MIB), 1):
+        body = other[start:start + 5 * MIB]
+        reply = client.upload_part(Bucket=s3_store.bucket, Key=full, UploadId=upload,
+                                   PartNumber=number, Body=body, ChecksumSHA256=b64(body))
+        parts.append({"PartNumber": number, "ETag": reply["ETag"],
+                      "ChecksumSHA256": b64(body)})
+    client.complete_multipart_upload(Bucket=s3_store.bucket, Key=full, UploadId=upload,
+                                     MultipartUpload={"Parts": parts})
+    with pytest.raises(ChecksumMismatchError) as caught:
+        verify(s3_store, KEY, sha256=sha, size=len(data), local=path)
+    assert "read back" in caught.value.message
+    info = s3_store.head(KEY)
+    assert info.sha256 == sha and not info.sha256_by_server  # only our metadata says so
+    assert info.composite is not None and info.composite[1:] == (3, 5 * MIB)
+
+
+# -- a clock that is off is not a credentials problem ----------------------------------
+
+
+@pytest.mark.parametrize("fault", ["skewed", "skewed-signature"])
+def test_clock_skew_says_the_clock_is_off_and_by_how_much(proxied_store, fault_proxy,
+                                                          payload, s3_server, fault):
+    from log_archiver.errors import ClockSkewError
+
+    fault_proxy.skew = 3600.0 + 12  # the server's Date: an hour (and a bit) ahead
+    fault_proxy.fail_next(1, fault)
+    with pytest.raises(ClockSkewError) as caught:
+        put(proxied_store, payload)
+    error = caught.value
+    assert error.type == "clock_skew" and error.retryable is False
+    assert "clock is off" in error.message and "1 h 0 min behind" in error.message
+    assert "timedatectl set-ntp true" in error.hint and "NTP" in error.hint
+    assert "credentials" not in error.hint.replace("credentials are not the problem", "")
+    assert_no_secret(error, s3_server)
+    fault_proxy.skew = -2 * 3600.0
+    fault_proxy.fail_next(1, fault)
+    with pytest.raises(ClockSkewError) as ahead:
+        put(proxied_store, payload)
+    assert "2 h 0 min ahead of" in ahead.value.message
+
+
+def test_a_signature_error_with_the_clocks_agreeing_is_still_bad_credentials(
+        proxied_store, fault_proxy, payload):
+    fault_proxy.skew = 3.0
+    fault_proxy.fail_next(1, "skewed-signature")
+    with pytest.raises(StoragePermissionError) as caught:
+        put(proxied_store, payload)
+    assert "retrying will not help" in caught.value.hint
+
+
+def test_clock_skew_in_the_archive_output(s3_workspace, sample_logs, run_cli):
+    s3_workspace.proxy.fail_matching(r"^HEAD ", "skewed")
+    result = run_cli("archive", "123")  # the output is checked against its schema
+    assert result.exit_code == 3, result.stdout
+    failures = result.json["upload"]["failed"]
+    assert {f["type"] for f in failures} == {"clock_skew"} and len(failures) == 4
+    assert all("timedatectl" in f["hint"] for f in failures)

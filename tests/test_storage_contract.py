@@ -212,3 +212,163 @@ def test_metadata_must_be_ascii_names_and_values(store, payload, meta):
     with pytest.raises(UsageError):
         store.put(KEY, path, sha256=sha, size=size, metadata=meta)
     assert store.head(KEY) is None
+
+
+# -- what a HEAD says, what verification proves ---------------------------------------
+
+
+def replace_behind_its_back(store, request, key: str, data: bytes) -> None:
+    """Put other bytes at ``key`` as a careless writer would: the store's record of the
+    old bytes stays (the file:// sidecar, its stamp included; our ``x-amz-meta-sha256``,
+    copied by a client that sends no checksum of its own)."""
+    if isinstance(store, LocalStore):
+        target = store.root / key
+        before = target.stat()
+        with open(target, "r+b") as handle:
+            handle.write(data)
+        os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+        return
+    server = request.getfixturevalue("s3_server")
+    full = f"{store.prefix}/{key}"
+    client = server.bare_client()
+    metadata = client.head_object(Bucket=store.bucket, Key=full)["Metadata"]
+    client.put_object(Bucket=store.bucket, Key=full, Body=data, Metadata=metadata)
+
+
+def test_a_flipped_byte_fails_get_and_leaves_nothing(store, payload, tmp_path, request):
+    path, sha, size = payload
+    store.put(KEY, path, sha256=sha, size=size)
+    data = path.read_bytes()
+    replace_behind_its_back(store, request, KEY, bytes([data[0] ^ 0x01]) + data[1:])
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(ChecksumMismatchError) as caught:
+        store.get(KEY, out / "copy.gz")
+    assert store.url_for(KEY) in caught.value.message and sha in caught.value.message
+    assert list(out.iterdir()) == []  # neither the file nor a temp file
+
+
+def test_head_describes_and_verify_proves(store, payload, request):
+    path, sha, size = payload
+    store.put(KEY, path, sha256=sha, size=size)
+    data = path.read_bytes()
+    replace_behind_its_back(store, request, KEY, b"X" + data[1:])
+    info = store.head(KEY)
+    # The HEAD reads no bytes: it repeats what was recorded when the object was written.
+    assert (info.size, info.sha256, info.sha256_by_server) == (size, sha, False)
+    with pytest.raises(ChecksumMismatchError) as caught:
+        verify(store, KEY, sha256=sha, size=size)
+    assert "read back" in caught.value.message
+    assert hashlib.sha256(b"X" + data[1:]).hexdigest() in caught.value.message
+
+
+def test_verification_says_what_proved_it(store, tmp_path):
+    small, small_sha, small_size = write(tmp_path / "small.log", b"small\n" * 100)
+    big, big_sha, big_size = write(tmp_path / "big.log", os.urandom(11 * MIB))
+    store.put(KEY, small, sha256=small_sha, size=small_size)
+    store.put("archive/logs/2025/01/123/big.log", big, sha256=big_sha, size=big_size)
+    proved = verify(store, KEY, sha256=small_sha, size=small_size)
+    with_local = verify(store, "archive/logs/2025/01/123/big.log", sha256=big_sha,
+                        size=big_size, local=big)
+    without = verify(store, "archive/logs/2025/01/123/big.log", sha256=big_sha, size=big_size)
+    if isinstance(store, LocalStore):
+        assert (proved.proof, with_local.proof, without.proof) == ("read_back",) * 3
+    else:
+        # SeaweedFS keeps the SHA-256 of a single PUT, and of a multipart object only the
+        # checksum of its parts' checksums (COMPOSITE), recomputed here from the local file.
+        assert (proved.proof, with_local.proof, without.proof) == \
+            ("server_sha256", "composite", "read_back")
+    assert {proved.sha256, with_local.sha256, without.sha256} == {small_sha, big_sha}
+    other = write(tmp_path / "other.log", os.urandom(11 * MIB))[0]
+    with pytest.raises(ChecksumMismatchError):  # a local file that differs proves nothing
+        verify(store, "archive/logs/2025/01/123/big.log", sha256=hashlib.sha256(
+            other.read_bytes()).hexdigest(), size=big_size, local=other)
+
+
+def test_an_object_just_put_is_proved_by_the_write_itself(store, payload, tmp_path):
+    path, sha, size = payload
+    assert store.put(KEY, path, sha256=sha, size=size) == "created"
+    proof = verify(store, KEY, sha256=sha, size=size, just_put=True).proof
+    # file://: the bytes were hashed from the temp file that became the object; S3: the
+    # server computed the SHA-256 itself
+    assert proof == ("checked_write" if isinstance(store, LocalStore) else "server_sha256")
+    other = hashlib.sha256(b"other").hexdigest()
+    with pytest.raises(ChecksumMismatchError):
+        verify(store, KEY, sha256=other, size=size, just_put=True)
+
+
+def test_capabilities_are_declared(store):
+    caps = store.capabilities
+    assert caps.conditional_writes and caps.abandoned_uploads
+    if isinstance(store, LocalStore):
+        assert not caps.server_checksums and not caps.adjustable_timeouts
+    else:
+        assert caps.server_checksums and caps.adjustable_timeouts
+        assert store.with_timeout(5.0).read_timeout == 5.0
+
+
+def test_a_name_of_255_bytes_is_stored_with_its_metadata(store, payload, tmp_path):
+    path, sha, size = payload
+    key = "archive/logs/2025/01/123/" + "123-" + "b" * 247 + ".log"
+    assert len(key.rsplit("/", 1)[1].encode()) == 255
+    assert store.put(key, path, sha256=sha, size=size, metadata={"log-type": "build"}) == \
+        "created"
+    info = store.head(key)
+    assert (info.sha256, info.metadata["log-type"]) == (sha, "build")
+    assert verify(store, key, sha256=sha, size=size).sha256 == sha
+    assert store.put(key, path, sha256=sha, size=size) == "exists"
+    store.delete(key)
+    assert store.head(key) is None
+
+
+def test_sidecars_of_older_file_stores_are_still_read(tmp_path, payload):
+    import json
+
+    path, sha, size = payload
+    store = LocalStore(tmp_path / "store")
+    store.put(KEY, path, sha256=sha, size=size, metadata={"log-type": "build"})
+    sidecar = store._meta_path(KEY)
+    old = tmp_path / "store/.log-archiver/meta" / (KEY + ".json")  # meta/K.json, flat
+    old.parent.mkdir(parents=True)
+    old.write_text(json.dumps(json.loads(sidecar.read_text())["metadata"]))
+    sidecar.unlink()
+    info = store.head(KEY)
+    assert info.metadata == {"log-type": "build", "sha256": sha}
+    assert info.sha256 is None  # an old sidecar describes the object; it never vouches
+    assert verify(store, KEY, sha256=sha, size=size).proof == "read_back"
+    assert store.put(KEY, path, sha256=sha, size=size) == "exists"
+    dest = tmp_path / "copy"
+    store.get(KEY, dest)
+    assert dest.read_bytes() == path.read_bytes()
+    store.delete(KEY)
+    assert not old.exists()
+
+
+def test_a_log_named_with_255_bytes_is_archived_cleaned_and_reindexed(workspace, run_cli):
+    import json
+
+    name = "77-" + "n" * 248 + ".log"
+    assert len(name.encode()) == 255
+    log = workspace / "logs/builds" / name
+    log.parent.mkdir(parents=True)
+    log.write_bytes(b"step 1 ok\nstep 2 ok\n" * 50)
+    index = workspace / "logs/.archive-index.json"
+
+    def entry() -> dict:
+        return json.loads(index.read_text())["archives"][0]
+
+    archived = run_cli("archive", "77")
+    assert archived.exit_code == 0, archived.stdout
+    assert entry()["partial_reason"] is None and entry()["upload_complete"] is True
+    [record] = entry()["logs"]
+    assert record["local_path"] == f"builds/{name}" and record["upload_status"] == "cleaned"
+    assert not log.exists()
+    assert run_cli("cleanup-local", "77").exit_code == 0
+    index.unlink()
+    rebuilt = run_cli("archive", "77", "--reindex-only")
+    assert rebuilt.exit_code == 0, rebuilt.stdout
+    [again] = entry()["logs"]
+    assert {k: again[k] for k in ("local_path", "remote_path", "checksum", "upload_status",
+                                  "type")} == \
+        {k: record[k] for k in ("local_path", "remote_path", "checksum", "upload_status",
+                                "type")}

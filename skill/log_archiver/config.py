@@ -177,6 +177,9 @@ def check_config(config: Config) -> None:
     if config.compress_threshold_bytes < 0 or config.workers < 1 or config.upload_concurrency < 1:
         raise ConfigError("threshold, workers and upload concurrency must be positive",
                           "fix the value in .log-archiver.json or the environment")
+    from log_archiver.storage import check_store_url
+
+    check_store_url(config.storage)
     if not config.storage.startswith(("file:///", "s3://", "r2://")):
         raise UsageError(f"storage {config.storage!r} is not a file:///, s3:// or r2:// URL",
                          "set LOG_ARCHIVER_STORAGE=file:///absolute/path or s3://bucket/prefix")

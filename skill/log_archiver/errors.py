@@ -107,6 +107,19 @@ class ChecksumMismatchError(StorageError):
     type = "checksum_mismatch"
 
 
+class UnverifiableError(StorageError):
+    """The store holds an object but nothing it offers can prove its bytes (no checksum
+    of the server's own, and reading it back failed)."""
+
+    type = "unverifiable"
+
+
+class ClockSkewError(StorageError):
+    """The server refused the request because the local clock is off."""
+
+    type = "clock_skew"
+
+
 class GitHubError(ArchiveError):
     type = "github"
 

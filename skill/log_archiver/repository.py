@@ -31,9 +31,12 @@ class Repository:
 
     @cached_property
     def store(self):
+        """The configured store, retried by :attr:`policy` and read-only in a dry run."""
         from log_archiver.storage import open_store
+        from log_archiver.storage.wrappers import wrapped
 
-        return open_store(self.config.storage, self.config)
+        return wrapped(open_store(self.config.storage, self.config), self.policy,
+                       dry_run=self.dry_run)
 
     @property
     def logs_dir(self) -> Path:

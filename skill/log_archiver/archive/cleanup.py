@@ -2,8 +2,8 @@
 
 What the index says is not enough (it can be edited, merged, or written by hand with
 ``update-index``): every log with a local file to delete is verified against the store
-(size and SHA-256, one HEAD each, in parallel) just before it goes. Without a store
-nothing is deleted.
+(size and SHA-256, proved as :mod:`log_archiver.storage.verify` says, in parallel) just
+before it goes. Without a store nothing is deleted.
 
 Before an original is deleted its bytes are hashed again and compared with the checksum
 taken when it was archived, so a log that grew after archiving (a session still being
@@ -70,7 +70,7 @@ def cleanup_local(repo: Repository, issue: int, *, only_compressed: bool = False
     first, whatever that status is; without a store (``verify_with_store`` false) nothing
     is deleted.
     """
-    index, logs_dir, policy = repo.index, repo.logs_dir, repo.policy
+    index, logs_dir = repo.index, repo.logs_dir
     store = repo.store if verify_with_store else None
     dry_run, workers = repo.dry_run, repo.config.workers
     report = CleanupReport()
@@ -116,7 +116,7 @@ def cleanup_local(repo: Repository, issue: int, *, only_compressed: bool = False
         if store is None:
             return log, None, f"upload status is {status}, but no store to verify it against"
         try:
-            verify_record(store, log, policy)
+            verify_record(store, log, logs_dir / log["stored_path"])
         except StorageNotFoundError as error:
             return log, states.PENDING if local_left else states.LOST, error.message
         except ArchiveError as error:

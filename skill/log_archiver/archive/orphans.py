@@ -91,7 +91,7 @@ def find_and_remove_orphans(index: ArchiveIndex, logs_dir: Path, *, dry_run: boo
     # Locks last, once ours is released: while this process holds one it looks "alive".
     for lock in _lock_files(index, logs_dir):
         _settle_lock(lock, logs_dir, now, dry_run, report)
-    if store is not None and hasattr(store, "abandoned_uploads"):
+    if store is not None and store.capabilities.abandoned_uploads:
         _settle_store(store, now, upload_age, dry_run, report)
     return report
 

@@ -11,7 +11,6 @@ from log_archiver.model import states
 from log_archiver.repository import Repository
 from log_archiver.storage import Store, verify_record
 from log_archiver.util.clock import now_iso
-from log_archiver.util.retry import RetryPolicy
 
 
 def _find_log(entry: dict, file: str, logs_dir: Path) -> dict:
@@ -100,7 +99,7 @@ def update_index(repo: Repository, issue: int, metadata) -> dict:
     entry = entry_from_metadata(metadata, issue, repo.config.storage, repo.logs_dir, store.url)
     claims = [log for log in entry["logs"] if states.is_stored(log)]
     downgraded = []
-    for log, reason in _unverified(claims, store, repo.policy, repo.config.workers):
+    for log, reason in _unverified(claims, store, repo.config.workers):
         downgraded.append({"local_path": log["local_path"], "claimed": log["upload_status"],
                            "reason": reason})
         states.claim(log, states.PENDING)
@@ -119,12 +118,11 @@ def update_index(repo: Repository, issue: int, metadata) -> dict:
             "downgraded": downgraded}
 
 
-def _unverified(claims: list[dict], store: Store, policy: RetryPolicy,
-                workers: int) -> list[tuple[dict, str]]:
+def _unverified(claims: list[dict], store: Store, workers: int) -> list[tuple[dict, str]]:
     """The logs among ``claims`` whose stored object does not verify, and why."""
     def check(log: dict) -> str | None:
         try:
-            verify_record(store, log, policy)
+            verify_record(store, log)
         except ArchiveError as error:
             return f"its stored copy does not verify: {error.message}"
         return None

@@ -13,7 +13,6 @@ import gzip
 import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from pathlib import Path
 
 from log_archiver.archive.collect import FoundLog
@@ -23,6 +22,7 @@ from log_archiver.model.issues import prefixed_matches
 from log_archiver.model.log_types import FOLDERS
 from log_archiver.model.object_metadata import described_log
 from log_archiver.storage import ObjectInfo, Store
+from log_archiver.storage.verify import proven_head
 from log_archiver.util.fsutil import temp_path_for
 
 BY_SUFFIX = {suffix: name for name, suffix in SUFFIX.items()}
@@ -41,30 +41,15 @@ def issue_objects(store: Store, issue: int, workers: int,
                 if parsed is None or parsed.issue != issue:
                     continue  # deeper than the layout: not an object of ours
                 (found if _plausible_name(parsed.name) else ignored).append(info.key)
-        heads = [info for info in pool.map(store.head, found) if info is not None]
-        heads = list(pool.map(lambda info: _with_checksum(store, info, scratch), heads))
+        # a checksum the server did not compute is taken from the bytes read back
+        heads = [info for info in pool.map(lambda key: proven_head(store, key), found)
+                 if info is not None]
     return heads, ignored
 
 
 def _plausible_name(name: str) -> bool:
     """A file name a log under the logs dir can have (the key names it there)."""
     return not name.startswith(".") and name.isprintable() and "\\" not in name
-
-
-def _with_checksum(store: Store, info: ObjectInfo, scratch: Path) -> ObjectInfo:
-    """An object the store keeps no SHA-256 for (another tool wrote it) is read back once."""
-    if info.sha256 is not None:
-        return info
-    temp = temp_path_for(scratch / ".reindex")
-    try:
-        store.get(info.key, temp)
-        digest = hashlib.sha256()
-        with open(temp, "rb") as handle:
-            while block := handle.read(1 << 20):
-                digest.update(block)
-        return replace(info, sha256=digest.hexdigest())
-    finally:
-        _remove(temp)
 
 
 def describe(store: Store, info: ObjectInfo, issue: int, local: dict[str, FoundLog],

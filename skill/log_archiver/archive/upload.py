@@ -1,9 +1,10 @@
 """The file-manager: performs an upload plan through a store, file by file.
 
-Each file is put with its checksum, then read back (HEAD) and compared before it counts
-as ``verified``. Statuses reach the index as the uploads go (at most one index write a
-second, and one at the end), so a crash loses at most the last second of bookkeeping;
-the next run finds those objects already stored with the same checksum and moves on.
+Each file is put with its checksum, then verified (:mod:`log_archiver.storage.verify`)
+before it counts as ``verified``. Statuses reach the index as the uploads go (at most one
+index write a second, and one at the end), so a crash loses at most the last second of
+bookkeeping; the next run finds those objects already stored with the same checksum and
+moves on.
 """
 
 from __future__ import annotations
@@ -26,11 +27,11 @@ from log_archiver.model import states
 from log_archiver.model.object_metadata import object_metadata
 from log_archiver.model.records import keep_object, other_key
 from log_archiver.repository import Repository
-from log_archiver.storage import Store, at_timeout, read_timeout, verify_record
+from log_archiver.storage import Store, verify_record
+from log_archiver.storage.wrappers import retry_tally
 from log_archiver.util.clock import now_iso
 from log_archiver.util.hashing import bare
 from log_archiver.util.paths import check_entry_paths
-from log_archiver.util.retry import RetryPolicy
 
 FLUSH_SECONDS = 1.0
 
@@ -74,7 +75,7 @@ def wants_upload(record: dict, retry_failed: bool) -> bool:
         retry_failed and record["upload_status"] == states.FAILED)
 
 
-def _upload_one(store: Store, logs_dir: Path, record: dict, policy: RetryPolicy,
+def _upload_one(store: Store, logs_dir: Path, record: dict,
                 elsewhere: Callable[[dict], str] | None) -> tuple[str, int, dict | None]:
     """Store one record's file and verify it; returns the put outcome, the retries, and,
     when a different object held the key and ``elsewhere`` gave the log a key of its own,
@@ -83,40 +84,38 @@ def _upload_one(store: Store, logs_dir: Path, record: dict, policy: RetryPolicy,
     size = record["size_bytes"]
     key = record["remote_path"]
     local = logs_dir / record["stored_path"]
-    retries, moved = 0, None
-    if record["upload_status"] != states.UPLOADED:
-        if not local.exists():
-            info = store.head(key)
-            if info is not None and info.size == size and info.sha256 == sha256:
-                return "exists", 0, None
-            raise LocalFileError(
-                f"local file {local} to upload is missing and {store.url_for(key)} "
-                "does not hold it",
-                "restore the log file, or re-collect with `log-archiver archive ISSUE --force`")
-        meta = object_metadata(record)
-
-        def put(at: str):
-            return policy.run(lambda timeout: at_timeout(store, timeout).put(
-                at, local, sha256=sha256, size=size, metadata=meta),
-                base_timeout=read_timeout(store))
-
-        try:
-            outcome, retries = put(key)
-        except StorageConflictError:
-            if elsewhere is None:
-                raise
-            there = store.head(key)
-            new_key = elsewhere(record)
-            moved = {"remote_path": key, "size_bytes": there.size if there else 0,
-                     "checksum": f"sha256:{there.sha256}" if there and there.sha256 else None,
-                     "new_key": new_key}
-            record = {**record, "remote_path": new_key}
-            outcome, retries = put(new_key)
-            outcome = "replaced"
-    else:
-        outcome = "exists"
-    _, more = verify_record(store, record, policy)
-    return outcome, retries + more, moved
+    moved = None
+    with retry_tally() as tally:  # the store retries each call; counted for the report
+        if record["upload_status"] != states.UPLOADED:
+            if not local.exists():
+                try:
+                    verify_record(store, record)
+                    return "exists", tally.retries, None
+                except ArchiveError:
+                    pass
+                raise LocalFileError(
+                    f"local file {local} to upload is missing and {store.url_for(key)} "
+                    "does not hold it",
+                    "restore the log file, or re-collect with `log-archiver archive ISSUE "
+                    "--force`")
+            meta = object_metadata(record)
+            try:
+                outcome = store.put(key, local, sha256=sha256, size=size, metadata=meta)
+            except StorageConflictError:
+                if elsewhere is None:
+                    raise
+                there = store.head(key)
+                new_key = elsewhere(record)
+                moved = {"remote_path": key, "size_bytes": there.size if there else 0,
+                         "checksum": f"sha256:{there.sha256}" if there and there.sha256
+                         else None, "new_key": new_key}
+                record = {**record, "remote_path": new_key}
+                store.put(new_key, local, sha256=sha256, size=size, metadata=meta)
+                outcome = "replaced"
+        else:
+            outcome = "exists"
+        verify_record(store, record, local, just_put=outcome in ("created", "replaced"))
+    return outcome, tally.retries, moved
 
 
 def upload_records(repo: Repository, issue: int, *, local_paths: set[str] | None = None,
@@ -128,7 +127,7 @@ def upload_records(repo: Repository, issue: int, *, local_paths: set[str] | None
     under a key of its own and the other object is recorded in ``kept_objects``.
     """
     index, store, logs_dir = repo.index, repo.store, repo.logs_dir
-    policy, concurrency = repo.policy, repo.config.upload_concurrency
+    concurrency = repo.config.upload_concurrency
     report = UploadReport()
     entry = index.read_entry(issue)
     check_entry_paths(entry, logs_dir)
@@ -171,7 +170,7 @@ def upload_records(repo: Repository, issue: int, *, local_paths: set[str] | None
 
     with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(todo)))) as pool:
         elsewhere = (lambda record: other_key(entry, record)) if move_on_conflict else None
-        futures = {pool.submit(_upload_one, store, logs_dir, record, policy, elsewhere): record
+        futures = {pool.submit(_upload_one, store, logs_dir, record, elsewhere): record
                    for record in todo}
         pending = set(futures)
         while pending:

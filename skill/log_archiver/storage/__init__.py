@@ -7,39 +7,34 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from log_archiver.errors import UsageError
-from log_archiver.storage.base import AbandonedUpload, ObjectInfo, Store, verify
-from log_archiver.util.hashing import bare
+from log_archiver.storage.base import AbandonedUpload, Capabilities, ObjectInfo, Store
+from log_archiver.storage.verify import Verified, proven_head, verify, verify_record
 
 if TYPE_CHECKING:
     from log_archiver.config import Config
 
-__all__ = ["AbandonedUpload", "ObjectInfo", "Store", "at_timeout", "open_store", "read_timeout",
-           "verify", "verify_record"]
+__all__ = ["AbandonedUpload", "Capabilities", "ObjectInfo", "Store", "Verified",
+           "check_store_url", "open_store", "proven_head", "verify", "verify_record"]
 
-DEFAULT_READ_TIMEOUT = 60.0
-
-
-def read_timeout(store: Store) -> float:
-    """The store's read timeout: where ``RetryPolicy.run`` starts (local stores have none)."""
-    return float(getattr(store, "read_timeout", DEFAULT_READ_TIMEOUT))
+CREDENTIAL_HINT = ("remove the credentials from the URL and give them the standard AWS way: "
+                   "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE (s3.profile)")
 
 
-def at_timeout(store: Store, seconds: float) -> Store:
-    """The store with a longer read timeout for a retry after a timeout (if it has one)."""
-    adjust = getattr(store, "with_timeout", None)
-    return store if adjust is None else adjust(seconds)
-
-
-def verify_record(store: Store, record: dict, policy) -> tuple[ObjectInfo, int]:
-    """``verify`` the stored object of an index record, retried by ``policy`` (a timeout
-    retried with a longer one); returns what the store holds and the retries it took."""
-    sha256 = bare(record["checksum"])
-    return policy.run(lambda timeout: verify(at_timeout(store, timeout), record["remote_path"],
-                                             sha256=sha256, size=record["size_bytes"]),
-                      base_timeout=read_timeout(store))
+def check_store_url(url: str) -> None:
+    """Refuse a store URL that carries credentials (``s3://KEY:SECRET@bucket``), without
+    ever repeating them: they would end up in the index, the issue comment and git."""
+    scheme, _, rest = str(url).partition("://")
+    # A secret may hold '/', so any '@' counts, except in the path of a file:/// URL
+    # (a bucket or host name has none).
+    local_path = scheme.lower() == "file" and rest.startswith(("/", "localhost/"))
+    if "@" in rest and not local_path:
+        shown = f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+        raise UsageError(f"storage URL {shown!r} carries credentials before '@' (not shown)",
+                         CREDENTIAL_HINT)
 
 
 def open_store(url: str, config: Config | None = None) -> Store:
+    check_store_url(url)
     parts = urlsplit(url)
     public_base = config.public_base_url if config else None
     if parts.scheme == "file":

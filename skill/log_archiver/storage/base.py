@@ -3,6 +3,9 @@
 Keys are relative to the store's root (a folder, or a bucket and prefix), for example
 ``archive/logs/2025/01/123/build.log.gz``. Checksums are lowercase SHA-256 hex digests of
 the stored bytes.
+
+What a store has beyond the primitives is declared in its :class:`Capabilities`, never
+probed: callers look at ``store.capabilities`` before calling an optional method.
 """
 
 from __future__ import annotations
@@ -18,14 +21,42 @@ _META_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 
 
 @dataclass(frozen=True)
+class Capabilities:
+    """What a store offers beyond the primitives of :class:`Store`."""
+
+    # ``head`` can return a SHA-256 the server computed from the bytes it holds (not one
+    # the writer sent along as metadata).
+    server_checksums: bool = False
+    # ``put`` is atomic about "only if nothing is there" (If-None-Match, link()).
+    conditional_writes: bool = False
+    # ``abandoned_uploads()`` and ``discard(abandoned)`` exist (temp files, multipart).
+    abandoned_uploads: bool = False
+    # ``read_timeout`` and ``with_timeout(seconds)`` exist: a retry after a timeout can
+    # be given a longer one.
+    adjustable_timeouts: bool = False
+    # ``put`` hashes the bytes it wrote, from where it wrote them, before the object
+    # appears, and ``head`` returns that hash only while the object is unchanged: an
+    # object this process just put needs no second read to count as verified.
+    checked_writes: bool = False
+    object_lock: bool = False
+
+
+@dataclass(frozen=True)
 class ObjectInfo:
     key: str
     size: int
+    # The stored bytes' SHA-256 as the store knows it: the server's own when
+    # ``sha256_by_server``, else what was recorded beside the object when it was written
+    # (a sidecar, ``x-amz-meta-sha256``), which describes the object but proves nothing.
     sha256: str | None
     # What the writer said about the object (lowercase names, ASCII values), and when it
     # was last written (POSIX seconds); either may be unknown for objects others wrote.
     metadata: Mapping[str, str] = field(default_factory=dict, compare=False)
     modified: float | None = field(default=None, compare=False)
+    sha256_by_server: bool = field(default=False, compare=False)
+    # A multipart object's checksum of part checksums, as the server computed it:
+    # ``(base64 digest, part count, part size)``; see :mod:`log_archiver.storage.verify`.
+    composite: tuple[str, int, int] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -33,8 +64,8 @@ class AbandonedUpload:
     """What an upload that never finished left in the store (a killed process, a server
     that went away): a temp file of a ``file://`` store, an incomplete S3 multipart upload.
 
-    Stores that can leave such things have ``abandoned_uploads()`` and
-    ``discard(abandoned)`` beside the primitives below.
+    Stores that can leave such things declare ``Capabilities.abandoned_uploads`` and have
+    ``abandoned_uploads()`` and ``discard(abandoned)`` beside the primitives below.
     """
 
     kind: Literal["store_temp", "multipart"]
@@ -49,6 +80,7 @@ class Store(Protocol):
     """What the archive needs from a place that keeps objects."""
 
     url: str
+    capabilities: Capabilities
 
     def put(self, key: str, path: Path, *, sha256: str, size: int, overwrite: bool = False,
             metadata: Mapping[str, str] | None = None) -> PutOutcome:
@@ -64,7 +96,14 @@ class Store(Protocol):
         """
 
     def get(self, key: str, dest: Path) -> None:
-        """Download ``key`` to ``dest`` (written whole or not at all)."""
+        """Download ``key`` to ``dest`` (written whole or not at all).
+
+        The bytes are hashed as they arrive and checked against the SHA-256 the store has
+        for the object; a mismatch raises ``ChecksumMismatchError`` and leaves no file.
+        """
+
+    def digest(self, key: str) -> tuple[int, str]:
+        """Size and SHA-256 of the bytes at ``key``, read back whole (nothing is kept)."""
 
     def head(self, key: str) -> ObjectInfo | None:
         """Size, checksum, metadata and time of the object at ``key``, or None."""
@@ -84,30 +123,6 @@ class Store(Protocol):
 
     def public_url_for(self, key: str) -> str | None:
         """A URL a browser can open, when the configuration names a public base URL."""
-
-
-def verify(store: Store, key: str, *, sha256: str, size: int) -> ObjectInfo:
-    """Confirm the stored object has the expected size and checksum, or raise."""
-    from log_archiver.errors import ChecksumMismatchError, StorageNotFoundError
-
-    info = store.head(key)
-    if info is None:
-        raise StorageNotFoundError(
-            f"stored object {store.url_for(key)!s} is missing",
-            "run `retry-failed-uploads ISSUE --execute` to upload it again",
-        )
-    if info.size != size or (info.sha256 is not None and info.sha256 != sha256):
-        raise ChecksumMismatchError(
-            f"stored object {store.url_for(key)} does not match: size {info.size} "
-            f"sha256 {info.sha256}, expected size {size} sha256 {sha256}",
-            "the local copy is kept; re-upload it with `log-archiver archive ISSUE --force`",
-        )
-    if info.sha256 is None:
-        raise ChecksumMismatchError(
-            f"stored object {store.url_for(key)} has no checksum to verify",
-            "re-upload it with `log-archiver archive ISSUE --force` so its SHA-256 is recorded",
-        )
-    return info
 
 
 def check_folder_prefix(prefix: str) -> None:

@@ -2,9 +2,15 @@
 
 Key ``K`` lives at ``ROOT/K``. Everything of the store's own stays under
 ``ROOT/.log-archiver/`` so the root holds the archived objects and nothing else: temp
-files, and each object's metadata as ``meta/K.json`` (written before the object appears;
-not synced to disk, since a reindex that finds it missing or not matching the object's
-checksum describes the object from the object itself).
+files, and each object's sidecar as ``objects/XX/SHA.json``, named by the SHA-256 of the
+key (so any name the filesystem takes as an object's takes a sidecar too), written before
+the object appears and not synced to disk. A sidecar holds the key, the caller's metadata
+and the SHA-256 computed while the object was written, with the object's size, inode and
+modification time then: ``head`` returns that checksum while they still match, so a HEAD
+never reads the object. Sidecars of older stores (``meta/K.json``) are still read.
+
+A sidecar describes; it proves nothing (it can be edited, or outlive the bytes it was
+written for): :mod:`log_archiver.storage.verify` reads the object back before a delete.
 
 A temp file is named ``PID-HEX`` after the process writing it. One whose process is gone
 (killed mid-upload) is removed before this process first writes to the store, and
@@ -13,9 +19,9 @@ reported by ``cleanup-local --orphans``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-import shutil
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -31,15 +37,16 @@ from log_archiver.errors import (
 )
 from log_archiver.storage.base import (
     AbandonedUpload,
+    Capabilities,
     ObjectInfo,
     PutOutcome,
     check_folder_prefix,
     clean_metadata,
 )
 from log_archiver.util.fsutil import fsync_dir, process_gone, write_bytes_atomic
-from log_archiver.util.hashing import sha256_file
 
 OWN_DIR = ".log-archiver"
+BLOCK = 1 << 20
 _swept_roots: set[Path] = set()  # stores whose dead temp files this process removed
 _sweep_lock = threading.Lock()
 
@@ -51,6 +58,9 @@ def _writer_gone(name: str) -> bool:
 
 
 class LocalStore:
+    capabilities = Capabilities(conditional_writes=True, abandoned_uploads=True,
+                                checked_writes=True)
+
     def __init__(self, root: Path, public_base_url: str | None = None):
         self.root = Path(root)
         self.url = f"file://{quote(str(self.root))}"
@@ -118,30 +128,71 @@ class LocalStore:
             raise _storage_error(error, "delete", Path(path)) from error
 
     def _meta_path(self, key: str) -> Path:
+        digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
+        return self.root / OWN_DIR / "objects" / digest[:2] / f"{digest}.json"
+
+    def _old_meta_path(self, key: str) -> Path:
+        """Where stores before named-by-digest sidecars kept them (``meta/K.json``)."""
         return self.root.joinpath(OWN_DIR, "meta", *key.split("/")).with_name(
             key.rsplit("/", 1)[-1] + ".json")
 
-    def _write_meta(self, key: str, sha256: str, metadata: Mapping[str, str] | None) -> None:
+    def _drop_old_meta(self, key: str) -> None:
+        try:
+            self._old_meta_path(key).unlink(missing_ok=True)
+        except OSError:
+            pass  # never written (a name too long for one, say); a new sidecar wins anyway
+
+    def _write_meta(self, key: str, sha256: str, metadata: Mapping[str, str] | None,
+                    written: os.stat_result) -> None:
         """Like S3's ``x-amz-meta-*``: always the checksum, plus what the caller gave."""
         target = self._meta_path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
-        data = {**clean_metadata(metadata), "sha256": sha256}
+        data = {"key": key, "metadata": {**clean_metadata(metadata), "sha256": sha256},
+                "sha256": sha256, "size": written.st_size, "inode": written.st_ino,
+                "mtime_ns": written.st_mtime_ns}
         # Not synced: metadata lost in a crash only makes a reindex describe the object
         # from the object itself (its checksum is what a reader trusts).
         write_bytes_atomic(target, json.dumps(data, sort_keys=True).encode(), durable=False)
 
-    def _read_meta(self, key: str) -> dict[str, str]:
+    def _read_meta(self, key: str) -> tuple[dict[str, str], dict]:
+        """The caller's metadata, and what the store recorded when writing (may be {})."""
         try:
             data = json.loads(self._meta_path(key).read_bytes())
         except (OSError, ValueError):
-            return {}
-        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+            data = None
+        if isinstance(data, dict) and data.get("key") == key \
+                and isinstance(data.get("metadata"), dict):
+            return {str(k): str(v) for k, v in data["metadata"].items()}, data
+        try:
+            old = json.loads(self._old_meta_path(key).read_bytes())
+        except (OSError, ValueError):
+            return {}, {}
+        # An old sidecar records no stamp: it describes the object, it never vouches.
+        return ({str(k): str(v) for k, v in old.items()} if isinstance(old, dict) else {}), {}
+
+    def _hash_to(self, source: Path, dest: Path | None) -> tuple[int, str]:
+        digest, size = hashlib.sha256(), 0
+        with open(source, "rb") as handle:
+            out = open(dest, "wb") if dest is not None else None  # noqa: SIM115
+            try:
+                while block := handle.read(BLOCK):
+                    digest.update(block)
+                    size += len(block)
+                    if out is not None:
+                        out.write(block)
+                if out is not None:
+                    out.flush()
+                    os.fsync(out.fileno())
+            finally:
+                if out is not None:
+                    out.close()
+        return size, digest.hexdigest()
 
     def put(self, key: str, path: Path, *, sha256: str, size: int, overwrite: bool = False,
             metadata: Mapping[str, str] | None = None) -> PutOutcome:
         target = self._path(key)
         clean_metadata(metadata)  # refused before anything is written
-        existing = self.head(key)
+        existing = self._known(key)
         if existing is not None:
             if existing.size == size and existing.sha256 == sha256:
                 return "exists"
@@ -151,16 +202,14 @@ class LocalStore:
         temp = self._temp_dir() / f"{os.getpid()}-{os.urandom(6).hex()}"
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, temp)
-            with open(temp, "rb+") as handle:
-                os.fsync(handle.fileno())
-            written = sha256_file(temp)
-            if written != sha256 or temp.stat().st_size != size:
+            written_size, written = self._hash_to(Path(path), temp)
+            if written != sha256 or written_size != size:
                 raise ChecksumMismatchError(
                     f"bytes read from {path} do not match sha256 {sha256} (got {written})",
                     "the local file changed since it was prepared; run prepare-upload again",
                 )
-            self._write_meta(key, sha256, metadata)
+            self._write_meta(key, sha256, metadata, temp.stat())
+            self._drop_old_meta(key)
             if overwrite and existing is not None:
                 os.replace(temp, target)
                 outcome: PutOutcome = "replaced"
@@ -183,38 +232,75 @@ class LocalStore:
         finally:
             temp.unlink(missing_ok=True)
 
+    def _known(self, key: str) -> ObjectInfo | None:
+        """``head``, hashing the object only when no sidecar vouches for its checksum (an
+        object written by others, or changed since): deciding "exists" needs the truth."""
+        info = self.head(key)
+        if info is None or info.sha256 is not None:
+            return info
+        try:
+            size, sha256 = self._hash_to(self._path(key), None)
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            raise _storage_error(error, "read", self._path(key)) from error
+        return ObjectInfo(key, size, sha256, metadata=info.metadata, modified=info.modified)
+
     def _settle_race(self, key: str, sha256: str, size: int) -> PutOutcome:
-        existing = self.head(key)
+        existing = self._known(key)
         if existing is not None and existing.size == size and existing.sha256 == sha256:
             return "exists"
         raise _conflict(self.url_for(key), existing, sha256)
 
     def get(self, key: str, dest: Path) -> None:
-        source = self._path(key)
-        temp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
+        source, dest = self._path(key), Path(dest)
+        # Not named after dest: a name of 255 bytes leaves no room for a suffix.
+        temp = dest.with_name(f".la-get-{os.getpid()}-{os.urandom(4).hex()}.part")
+        expected = self._read_meta(key)[0].get("sha256")
         try:
-            shutil.copyfile(source, temp)
+            try:
+                size, sha256 = self._hash_to(source, temp)
+            except FileNotFoundError as error:
+                if not source.exists():
+                    raise StorageNotFoundError(f"no stored object {self.url_for(key)}",
+                                               "check the key with `log-archiver read`") from error
+                raise _storage_error(error, "write", dest) from error
+            except OSError as error:
+                raise _storage_error(error, "read", source) from error
+            if expected is not None and sha256 != expected:
+                raise ChecksumMismatchError(
+                    f"{self.url_for(key)} read back as {size} bytes sha256 {sha256}, but it "
+                    f"was stored with sha256 {expected}",
+                    "the stored object is damaged; re-upload it from a local copy with "
+                    "`log-archiver archive ISSUE --force`")
             os.replace(temp, dest)
+        finally:
+            temp.unlink(missing_ok=True)
+
+    def digest(self, key: str) -> tuple[int, str]:
+        source = self._path(key)
+        try:
+            return self._hash_to(source, None)
         except FileNotFoundError as error:
-            temp.unlink(missing_ok=True)
-            if not source.exists():
-                raise StorageNotFoundError(f"no stored object {self.url_for(key)}",
-                                           "check the key with `log-archiver read`") from error
-            raise _storage_error(error, "write", dest) from error
+            raise StorageNotFoundError(f"no stored object {self.url_for(key)}",
+                                       "check the key with `log-archiver read`") from error
         except OSError as error:
-            temp.unlink(missing_ok=True)
             raise _storage_error(error, "read", source) from error
 
     def head(self, key: str) -> ObjectInfo | None:
         target = self._path(key)
         try:
             stat = target.stat()
-            return ObjectInfo(key, stat.st_size, sha256_file(target),
-                              metadata=self._read_meta(key), modified=stat.st_mtime)
         except FileNotFoundError:
             return None
         except OSError as error:
             raise _storage_error(error, "read", target) from error
+        metadata, written = self._read_meta(key)
+        stamp = (written.get("size"), written.get("inode"), written.get("mtime_ns"))
+        sha256 = written.get("sha256") \
+            if stamp == (stat.st_size, stat.st_ino, stat.st_mtime_ns) else None
+        return ObjectInfo(key, stat.st_size, sha256 if isinstance(sha256, str) else None,
+                          metadata=metadata, modified=stat.st_mtime)
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         # Walk only the deepest folder the prefix names, not the whole store.
@@ -257,6 +343,7 @@ class LocalStore:
         except OSError as error:
             raise _storage_error(error, "delete", self._path(key)) from error
         self._meta_path(key).unlink(missing_ok=True)
+        self._drop_old_meta(key)
 
     def url_for(self, key: str) -> str:
         return f"{self.url}/{quote(key)}"

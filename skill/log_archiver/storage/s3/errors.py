@@ -7,11 +7,13 @@ wrong checksum is a mismatch. Messages name the object and the endpoint, never a
 
 from __future__ import annotations
 
+import time
 from urllib.parse import urlsplit
 
 from log_archiver.errors import (
     ArchiveError,
     ChecksumMismatchError,
+    ClockSkewError,
     StorageError,
     StorageNotFoundError,
     StoragePermissionError,
@@ -25,7 +27,10 @@ THROTTLE_CODES = {"SlowDown", "Throttling", "ThrottlingException", "RequestThrot
                   "BandwidthLimitExceeded", "ServiceUnavailable"}
 PERMISSION_CODES = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch",
                     "ExpiredToken", "InvalidToken", "TokenRefreshRequired", "AccountProblem",
-                    "AllAccessDisabled", "InvalidSecurity", "RequestTimeTooSkewed"}
+                    "AllAccessDisabled", "InvalidSecurity"}
+# What a refused signature may be called (a HEAD's answer has no body, so no code at all)
+SIGNATURE_CODES = {"SignatureDoesNotMatch", "AccessDenied", "InvalidAccessKeyId", ""}
+SKEW_SECONDS = 5 * 60  # S3 refuses requests signed 15 minutes off; less is noticed too
 CHECKSUM_CODES = {"BadDigest", "XAmzContentSHA256Mismatch", "InvalidDigest", "InvalidChecksum"}
 
 
@@ -36,6 +41,31 @@ def code_of(error: Exception) -> str:
 def status_of(error: Exception) -> int:
     meta = (getattr(error, "response", None) or {}).get("ResponseMetadata", {})
     return int(meta.get("HTTPStatusCode") or 0)
+
+
+def clock_skew(error: Exception, now: float | None = None) -> float | None:
+    """Seconds the server's clock is ahead of ours, from the reply's ``Date`` header."""
+    from email.utils import parsedate_to_datetime
+
+    meta = (getattr(error, "response", None) or {}).get("ResponseMetadata", {})
+    date = (meta.get("HTTPHeaders") or {}).get("date")
+    try:
+        server = parsedate_to_datetime(date).timestamp()
+    except (TypeError, ValueError, IndexError):
+        return None
+    return server - (time.time() if now is None else now)
+
+
+def _amount(seconds: float) -> str:
+    seconds = int(round(abs(seconds)))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{hours} h"] if hours else []
+    if minutes or hours:
+        parts.append(f"{minutes} min")
+    if not hours:
+        parts.append(f"{secs} s")
+    return " ".join(parts)
 
 
 def is_412(error: Exception) -> bool:
@@ -91,11 +121,22 @@ def translate(error: Exception, *, action: str, where: str, endpoint_url: str | 
         return ChecksumMismatchError(detail, "the server got bytes that do not match the "
                                      "SHA-256; if the local file changed, run "
                                      "prepare-upload again, else retry")
+    skew = clock_skew(error)
+    if code == "RequestTimeTooSkewed" or (
+            status in (401, 403) and (code in SIGNATURE_CODES or code == str(status))
+            and skew is not None
+            and abs(skew) >= SKEW_SECONDS):
+        return ClockSkewError(
+            f"{head}: the local clock is off: {said}"
+            + (f"; this machine's clock is {_amount(skew)} {'behind' if skew > 0 else 'ahead of'}"
+               " the server's (its reply's Date header)" if skew is not None else ""),
+            "sync the clock with NTP (e.g. `sudo timedatectl set-ntp true`, or "
+            "`sudo chronyc makestep`), then run the command again; the credentials are "
+            "not the problem")
     if code in PERMISSION_CODES or status in (401, 403):
-        clock = "; the clock is off: fix it" if code == "RequestTimeTooSkewed" else ""
         return StoragePermissionError(
             detail, f"check the AWS credentials (profile {profile!r}) and that they "
-            f"may {action} objects in bucket {bucket!r}{clock}; retrying will not help")
+            f"may {action} objects in bucket {bucket!r}; retrying will not help")
     if code == "NoSuchBucket":
         return StorageNotFoundError(
             f"{head}: bucket {bucket!r} does not exist",

@@ -8,33 +8,34 @@ first used (the CLI's cold start stays fast).
 - Every upload sends its SHA-256 for the server to check: ``ChecksumSHA256`` on a single
   PUT, one SHA-256 per part on a multipart upload (above ``multipart_threshold_bytes``).
   The full-object digest also goes into ``x-amz-meta-sha256``: a multipart checksum is a
-  checksum of checksums. The caller's metadata (what log the object holds, see
+  checksum of checksums. That metadata describes the object; it proves nothing (see
+  :mod:`log_archiver.storage.verify`): ``head`` says which SHA-256 the server computed.
+  The caller's metadata (what log the object holds, see
   :mod:`log_archiver.model.object_metadata`) goes beside it as ``x-amz-meta-*``.
 - Writes are conditional (``If-None-Match: *`` on PUT and on CompleteMultipartUpload):
   a different object at the key is never replaced unless ``overwrite`` is asked for.
   AWS S3, R2, MinIO and SeaweedFS 4.x answer 412; the HEAD before each upload handles
   the common case, the 412 a writer that raced us.
-- botocore's own retries are off (:class:`log_archiver.util.retry.RetryPolicy` retries) and
-  every botocore error becomes a :mod:`log_archiver.errors` error with ``__cause__`` set
-  (:mod:`.s3errors`); a retry after a timeout gets a longer one (:meth:`with_timeout`).
+- botocore's own retries are off (:class:`log_archiver.storage.wrappers.RetryingStore`
+  retries) and every botocore error becomes a :mod:`log_archiver.errors` error with
+  ``__cause__`` set (:mod:`.errors`); a retry after a timeout gets a longer one
+  (:meth:`with_timeout`).
 - A multipart upload a killed process or a dead server left incomplete still holds its
   parts: a later successful upload of the key aborts the ones started before it, and
   ``cleanup-local --orphans`` aborts old ones anywhere under the prefix
   (:meth:`abandoned_uploads`, :meth:`discard`).
-- Secrets never reach a message, and are masked in the AWS libraries' logs (:mod:`.redact`).
+- Secrets never reach a message, and are masked in the AWS libraries' logs
+  (:mod:`.log_masking`).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import copy
 import hashlib
 import os
 import re
 import threading
 from collections.abc import Iterator, Mapping
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -51,34 +52,29 @@ from log_archiver.errors import (
 )
 from log_archiver.storage.base import (
     AbandonedUpload,
+    Capabilities,
     ObjectInfo,
     PutOutcome,
     check_folder_prefix,
     clean_metadata,
 )
 from log_archiver.storage.s3.errors import is_412, status_of
-from log_archiver.storage.s3.files import (
-    BLOCK_SIZE,
-    Slice,
-    b64,
-    check_local,
-    hash_parts,
-    open_local,
-)
+from log_archiver.storage.s3.files import BLOCK_SIZE, check_local
+from log_archiver.storage.s3.transfer import server_sha256, sha256_of
 
 if TYPE_CHECKING:
     from log_archiver.config import Config
 
 MIB = 1 << 20
 MIN_PART_BYTES = 5 * MIB  # S3's smallest part (all parts but the last)
-MAX_PARTS = 10_000
-META_SHA256 = "sha256"  # sent as x-amz-meta-sha256
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_OTHER_CHECKSUMS = ("CRC32", "CRC32C", "CRC64NVME", "SHA1")
 
 
 class S3Store:
     """A bucket (and optional prefix) as the store; keys are relative to the prefix."""
+
+    capabilities = Capabilities(server_checksums=True, conditional_writes=True,
+                                abandoned_uploads=True, adjustable_timeouts=True)
 
     def __init__(self, bucket: str, prefix: str = "", *, scheme: str = "s3",
                  endpoint_url: str | None = None, region: str | None = None,
@@ -115,12 +111,13 @@ class S3Store:
             raise UsageError(f"storage URL {url!r} is not an s3:// or r2:// URL with a bucket",
                              "use s3://bucket/optional/prefix or r2://bucket/optional/prefix")
 
-        def setting(name: str, default: Any = None) -> Any:
-            return getattr(config, name, default) if config is not None else default
+        from log_archiver.config import Config
 
-        endpoint, region = setting("endpoint_url"), setting("region")
+        settings = config if config is not None else Config(root=Path("."),
+                                                             logs_dir=Path("logs"))
+        endpoint, region = settings.endpoint_url, settings.region
         if parts.scheme == "r2":
-            region, account = region or "auto", setting("r2_account_id")
+            region, account = region or "auto", settings.r2_account_id
             if not endpoint and account:
                 endpoint = f"https://{account}.r2.cloudflarestorage.com"
             if not (endpoint or os.environ.get("AWS_ENDPOINT_URL_S3")
@@ -134,13 +131,13 @@ class S3Store:
             multipart_chunk_bytes=config.multipart_chunk_bytes,
             upload_concurrency=config.upload_concurrency)
         return cls(parts.netloc, parts.path, scheme=parts.scheme, endpoint_url=endpoint,
-                   region=region, profile=setting("profile"),
-                   addressing_style=setting("addressing_style"),
-                   public=bool(setting("public", False)),
-                   public_base_url=setting("public_base_url"), **sizes)
+                   region=region, profile=settings.profile,
+                   addressing_style=settings.addressing_style, public=bool(settings.public),
+                   public_base_url=settings.public_base_url, **sizes)
 
     @property
     def read_timeout(self) -> float:
+        """Where a retry's timeout starts (``capabilities.adjustable_timeouts``)."""
         return self.timeouts[1]
 
     def with_timeout(self, read_timeout: float) -> S3Store:
@@ -264,32 +261,33 @@ class S3Store:
                     return None
                 raise
         modified = reply.get("LastModified")
-        return ObjectInfo(key, int(reply["ContentLength"]), _sha256_of(reply),
+        server = server_sha256(reply)
+        return ObjectInfo(key, int(reply["ContentLength"]), server or sha256_of(reply),
                           metadata=dict(reply.get("Metadata") or {}),
-                          modified=modified.timestamp() if modified else None)
+                          modified=modified.timestamp() if modified else None,
+                          sha256_by_server=server is not None,
+                          composite=self._composite(full, key, reply))
+
+    def _composite(self, full: str, key: str, reply: dict) -> tuple[str, int, int] | None:
+        """A multipart object's composite SHA-256 with its part count and part size (one
+        more HEAD, of part 1: only large objects have parts)."""
+        value = reply.get("ChecksumSHA256") or ""
+        digest, dash, count = value.rpartition("-")
+        if not (dash and count.isdigit() and int(count) > 0) \
+                or reply.get("ChecksumType") not in (None, "COMPOSITE"):
+            return None
+        with self._errors("inspect", key):
+            first = self._client.head_object(Bucket=self.bucket, Key=full, PartNumber=1)
+        if first.get("ETag") != reply.get("ETag"):
+            return None  # replaced between the two HEADs
+        return digest, int(count), int(first["ContentLength"])
 
     def get(self, key: str, dest: Path) -> None:
-        full, dest = self._key(key), Path(dest)
-        temp = dest.with_name(f".{dest.name}.{os.getpid()}.{os.urandom(4).hex()}.part")
+        dest = Path(dest)
+        # Not named after dest: a name of 255 bytes leaves no room for a suffix.
+        temp = dest.with_name(f".la-get-{os.getpid()}-{os.urandom(4).hex()}.part")
         try:
-            # botocore errors (some are OSErrors too) are translated here, local ones below
-            with self._errors("download", key):
-                reply = self._client.get_object(Bucket=self.bucket, Key=full,
-                                                ChecksumMode="ENABLED")
-                expected, length = _sha256_of(reply), int(reply["ContentLength"])
-                digest, written = hashlib.sha256(), 0
-                with open(temp, "wb") as out:
-                    for chunk in reply["Body"].iter_chunks(BLOCK_SIZE):
-                        out.write(chunk)
-                        digest.update(chunk)
-                        written += len(chunk)
-                    out.flush()
-                    os.fsync(out.fileno())
-            if written != length or (expected and digest.hexdigest() != expected):
-                raise ChecksumMismatchError(
-                    f"downloaded {self.url_for(key)} is {written} bytes sha256 "
-                    f"{digest.hexdigest()}, the store says {length} bytes sha256 {expected}",
-                    "download it again; if it keeps failing the stored object is damaged")
+            self._read(key, temp)
             os.replace(temp, dest)
         except ArchiveError:
             raise
@@ -298,6 +296,41 @@ class S3Store:
                                  f"make {dest.parent} writable and free space") from error
         finally:
             temp.unlink(missing_ok=True)
+
+    def digest(self, key: str) -> tuple[int, str]:
+        return self._read(key, None, check=False)
+
+    def _read(self, key: str, dest: Path | None, check: bool = True) -> tuple[int, str]:
+        """Stream the object (to ``dest``, if given), hashing it; with ``check``, the
+        bytes must have the SHA-256 the store has for the object (the server's own, else
+        the one recorded when it was written)."""
+        full = self._key(key)
+        # botocore errors (some are OSErrors too) are translated here, local ones above
+        with self._errors("download", key):
+            reply = self._client.get_object(Bucket=self.bucket, Key=full,
+                                            ChecksumMode="ENABLED")
+            expected = server_sha256(reply) or sha256_of(reply)
+            length = int(reply["ContentLength"])
+            digest, written = hashlib.sha256(), 0
+            out = open(dest, "wb") if dest is not None else None  # noqa: SIM115
+            try:
+                for chunk in reply["Body"].iter_chunks(BLOCK_SIZE):
+                    if out is not None:
+                        out.write(chunk)
+                    digest.update(chunk)
+                    written += len(chunk)
+                if out is not None:
+                    out.flush()
+                    os.fsync(out.fileno())
+            finally:
+                if out is not None:
+                    out.close()
+        if written != length or (check and expected and digest.hexdigest() != expected):
+            raise ChecksumMismatchError(
+                f"downloaded {self.url_for(key)} is {written} bytes sha256 "
+                f"{digest.hexdigest()}, the store says {length} bytes sha256 {expected}",
+                "download it again; if it keeps failing the stored object is damaged")
+        return written, digest.hexdigest()
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         full_prefix = f"{self.prefix}/{prefix}" if self.prefix else prefix
@@ -350,62 +383,13 @@ class S3Store:
         with self._errors("abort upload", None):
             abort(self._client, self.bucket, abandoned)
 
-    # -- uploads ---------------------------------------------------------------------
+    # -- uploads (:mod:`.transfer`) ---------------------------------------------------
 
     def _upload(self, full: str, path: Path, sha256: str, size: int, *,
                 conditional: bool, metadata: Mapping[str, str] | None = None) -> None:
-        condition = {"IfNoneMatch": "*"} if conditional else {}
-        common = dict(Bucket=self.bucket, Key=full,
-                      Metadata={**(metadata or {}), META_SHA256: sha256}, **self._acl)
-        if size <= self.multipart_threshold:
-            with open_local(path) as body:
-                self._client.put_object(Body=body, ContentLength=size,
-                                        ChecksumSHA256=b64(sha256), **common, **condition)
-            return
-        part = self.multipart_chunk
-        while -(-size // part) > MAX_PARTS:
-            part *= 2
-        ranges = [(offset, min(part, size - offset)) for offset in range(0, size, part)]
-        digests = hash_parts(path, ranges, sha256)  # before anything is sent
-        created = self._client.create_multipart_upload(ChecksumAlgorithm="SHA256", **common)
-        upload_id = created["UploadId"]
-        try:
-            parts = self._upload_parts(full, upload_id, path, ranges, digests)
-            self._client.complete_multipart_upload(
-                Bucket=self.bucket, Key=full, UploadId=upload_id,
-                MultipartUpload={"Parts": parts}, **condition)
-        except BaseException:
-            try:
-                self._client.abort_multipart_upload(Bucket=self.bucket, Key=full,
-                                                    UploadId=upload_id)
-            except Exception:  # noqa: BLE001 - the first error is the one to report
-                pass
-            raise
-        from log_archiver.storage.s3.multipart import abort_earlier_uploads
+        from log_archiver.storage.s3.transfer import upload
 
-        abort_earlier_uploads(self._client, self.bucket, full, created)
-
-    def _upload_parts(self, full: str, upload_id: str, path: Path,
-                      ranges: list[tuple[int, int]], digests: list[str]) -> list[dict]:
-        def send(number: int) -> dict:
-            (offset, length), digest = ranges[number - 1], digests[number - 1]
-            with open_local(path) as handle:  # streamed from disk, one part at a time
-                reply = self._client.upload_part(
-                    Bucket=self.bucket, Key=full, UploadId=upload_id, PartNumber=number,
-                    Body=Slice(handle, offset, length), ContentLength=length,
-                    ChecksumSHA256=digest)
-            return {"PartNumber": number, "ETag": reply["ETag"], "ChecksumSHA256": digest}
-
-        workers = min(self.concurrency, len(ranges))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="s3-part") as pool:
-            futures = [pool.submit(send, n) for n in range(1, len(ranges) + 1)]
-            _done, pending = wait(futures, return_when=FIRST_EXCEPTION)
-            for future in pending:
-                future.cancel()
-            for future in futures:
-                if future.done() and not future.cancelled() and future.exception():
-                    raise future.exception()
-            return [future.result() for future in futures]
+        upload(self, full, path, sha256, size, conditional=conditional, metadata=metadata)
 
     def _conflict(self, key: str, existing: ObjectInfo, sha256: str,
                   size: int) -> StorageConflictError:
@@ -433,21 +417,3 @@ class S3Store:
         return translate(error, action=action, where=self.url_for(key) if key else self.url,
                          endpoint_url=self.endpoint_url, profile=self.profile,
                          bucket=self.bucket, secrets=self._secrets)
-
-
-# -- helpers -------------------------------------------------------------------------
-
-
-def _sha256_of(reply: dict) -> str | None:
-    """The full-object SHA-256: the server's own when it has one, else our metadata."""
-    value = reply.get("ChecksumSHA256")
-    if value and "-" not in value and reply.get("ChecksumType") != "COMPOSITE":
-        try:
-            raw = base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError):
-            raw = b""
-        return raw.hex() if len(raw) == 32 else None
-    if not value and any(reply.get(f"Checksum{name}") for name in _OTHER_CHECKSUMS):
-        return None  # written by another tool: the metadata may describe older bytes
-    meta = (reply.get("Metadata") or {}).get(META_SHA256, "").lower()
-    return meta if _HEX64.fullmatch(meta) else None
