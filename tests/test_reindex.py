@@ -373,9 +373,11 @@ def test_metadata_naming_another_file_is_not_believed(workspace, logs, run_cli, 
     upload_without_cleanup(run_cli, tmp_path)
     truth = entry_of(workspace)
     index_path(workspace).unlink()
-    meta = next((workspace.parent / "store/.log-archiver/meta").rglob("123-build.log.json"))
+    meta = next(path for path in (workspace.parent / "store/.log-archiver/objects").rglob("*")
+                if path.is_file() and json.loads(path.read_text())["key"].endswith(
+                    "/123-build.log"))
     data = json.loads(meta.read_text())
-    data["local-path"] = "builds/123-other.log"
+    data["metadata"]["local-path"] = "builds/123-other.log"
     meta.write_text(json.dumps(data))
     result = run_cli("archive", "123", "--reindex-only")
     assert result.exit_code == 0, result.stdout

@@ -177,7 +177,7 @@ def check_config(config: Config) -> None:
     if config.compress_threshold_bytes < 0 or config.workers < 1 or config.upload_concurrency < 1:
         raise ConfigError("threshold, workers and upload concurrency must be positive",
                           "fix the value in .log-archiver.json or the environment")
-    from log_archiver.storage import check_store_url
+    from log_archiver.util.urls import check_store_url
 
     check_store_url(config.storage)
     if not config.storage.startswith(("file:///", "s3://", "r2://")):

@@ -108,6 +108,9 @@ class RetryingStore(_Wrapper):
         # Whole, so a retry after a failure half way never yields an object twice.
         return iter(self._run(lambda store: list(store.list(prefix))))
 
+    def list_folders(self, prefix: str = "") -> list[str]:
+        return self._run(lambda store: store.list_folders(prefix))
+
     def delete(self, key: str) -> None:
         self._run(lambda store: store.delete(key))
 
@@ -156,6 +159,9 @@ class DryRunStore(_Wrapper):
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         return self.inner.list(prefix)
+
+    def list_folders(self, prefix: str = "") -> list[str]:
+        return self.inner.list_folders(prefix)
 
     def abandoned_uploads(self) -> list[AbandonedUpload]:
         return self.inner.abandoned_uploads()
