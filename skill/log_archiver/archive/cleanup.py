@@ -13,10 +13,11 @@ written) is kept, never lost.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from log_archiver.errors import ArchiveError
+from log_archiver.errors import ArchiveError, NotArchivedError
 from log_archiver.model import states
 from log_archiver.repository import Repository
 from log_archiver.storage import verify_record
@@ -80,8 +81,36 @@ def cleanup_local(repo: Repository, issue: int, *, only_compressed: bool = False
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         checked = list(pool.map(check, entry["logs"]))
+    # Files go only while the index lock is held and the entry still records them as they
+    # were checked: an index restored meanwhile (git checkout) must not lose them.
+    with nullcontext() if dry_run else index.transaction() as txn:
+        live = entry if txn is None else txn.get(issue)
+        if live is None:
+            raise NotArchivedError(
+                f"the entry of issue {issue} left {index.path} while its local files were "
+                "being checked for deletion (was the index restored or another branch "
+                "checked out?); nothing was deleted",
+                f"run `log-archiver archive {issue}` again: stored objects are found and "
+                "kept, nothing is uploaded twice")
+        records = {(log["local_path"], log["checksum"], log["upload_status"])
+                   for log in live["logs"]}
+        _delete(checked, records, targets_of, report, new_status, logs_dir,
+                dry_run=dry_run, only_compressed=only_compressed)
+        current = {log["local_path"]: log["upload_status"] for log in live["logs"]}
+        new_status = {name: s for name, s in new_status.items() if s != current[name]}
+        if new_status and txn is not None:
+            for log in txn.edit(issue)["logs"]:
+                if log["local_path"] in new_status:
+                    states.transition(log, new_status[log["local_path"]])
+    return report
+
+
+def _delete(checked, records, targets_of, report, new_status, logs_dir, *, dry_run,
+            only_compressed) -> None:
     for log, status, reason in checked:
         name = log["local_path"]
+        if reason is None and (name, log["checksum"], log["upload_status"]) not in records:
+            reason = "its index record changed while it was checked; run cleanup again"
         if reason is not None:
             report.kept.append({"local_path": name, "reason": reason})
             continue
@@ -109,12 +138,3 @@ def cleanup_local(repo: Repository, issue: int, *, only_compressed: bool = False
             new_status[name] = states.CLEANED
         elif status != log["upload_status"]:
             new_status[name] = status
-    current = {log["local_path"]: log["upload_status"] for log in entry["logs"]}
-    new_status = {name: s for name, s in new_status.items() if s != current[name]}
-    if new_status and not dry_run:
-        with index.transaction() as txn:
-            entry = txn.edit(issue)
-            for log in entry["logs"] if entry else []:
-                if log["local_path"] in new_status:
-                    states.transition(log, new_status[log["local_path"]])
-    return report
