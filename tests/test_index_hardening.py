@@ -1,4 +1,5 @@
-"""The index under hostile conditions: restored while an archive runs."""
+"""The index under hostile conditions: symlinked, hand-broken in ways Python's json lets
+through, restored by git while an archive runs."""
 
 from __future__ import annotations
 
@@ -10,9 +11,98 @@ import pytest
 
 from conftest import run_script
 from gitutil import git, init_repo
+from log_archiver.index.merge import merge_index_files
 from log_archiver.util.samples import write_sample_logs
 
 INDEX = "logs/.archive-index.json"
+
+
+@pytest.fixture
+def archived(workspace, run_cli):
+    """The index after archiving issues 30 and 7 (the working directory's logs dir)."""
+    for issue in (30, 7):
+        write_sample_logs(workspace / "logs", issue, seed=issue)
+        assert run_cli("archive", issue, "--no-commit", "-q").exit_code == 0
+    return workspace / INDEX
+
+
+# -- 11: a symlinked index is written through the link ---------------------------------
+
+def test_a_symlinked_index_is_written_through_the_link(workspace, run_cli, tmp_path):
+    shared = tmp_path / "shared" / "team-index.json"
+    shared.parent.mkdir()
+    link = workspace / INDEX
+    link.symlink_to(shared)
+    write_sample_logs(workspace / "logs", 30)
+    assert run_cli("archive", "30", "--no-commit", "-q").exit_code == 0
+    other = tmp_path / "other-clone" / "logs"  # a second logs dir sharing the same index
+    other.mkdir(parents=True)
+    (other / ".archive-index.json").symlink_to(shared)
+    write_sample_logs(other, 7)
+    assert run_cli("archive", "7", "--no-commit", "-q", "--logs-dir", other).exit_code == 0
+    assert link.is_symlink() and (other / ".archive-index.json").is_symlink()
+    assert [e["issue_number"] for e in json.loads(shared.read_text())["archives"]] == [30, 7]
+    assert (shared.parent / "team-index.json.valid").exists()  # keyed to the file, not a link
+    assert not [p.name for p in (workspace / "logs").iterdir()
+                if p.name.startswith(".archive-index.json.")]
+    result = run_cli("validate-index", link)
+    assert result.exit_code == 0 and result.json["violations"] == []
+    shared.write_text(shared.read_text().replace('"total_logs": 4', '"total_logs": 5', 1))
+    broken = run_cli("validate-index", link)
+    assert broken.exit_code == 1
+    assert [v["rule"] for v in broken.json["violations"]] == ["totals"]
+    assert run_cli("archive", "30", "--no-commit").json["errors"][0]["type"] == "index_corrupt"
+
+
+# -- 12: one parser and one set of rules ------------------------------------------------
+
+def _first_ratio(raw: bytes, token: bytes) -> bytes:
+    at = raw.index(b'"compression_ratio": ') + len(b'"compression_ratio": ')
+    return raw[:at] + token + raw[raw.index(b",", at):]
+
+
+def _title(token: bytes):
+    return lambda raw: raw.replace(b'"issue_title": null', b'"issue_title": ' + token, 1)
+
+
+HOSTILE = {
+    "bom": lambda raw: b"\xef\xbb\xbf" + raw,
+    "nan": lambda raw: _first_ratio(raw, b"NaN"),
+    "infinity": lambda raw: _first_ratio(raw, b"Infinity"),
+    "duplicate_key": lambda raw: raw.replace(
+        b'"archive_reason": "manual",', b'"archive_reason": "retention",\n      '
+        b'"archive_reason": "manual",', 1),
+    "escaped_lone_surrogate": _title(b'"\\ud800"'),
+    "encoded_lone_surrogate": _title(b'"\xed\xa0\x80"'),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_every_reader_refuses_what_python_json_lets_through(archived, workspace, run_cli,
+                                                           tmp_path, case):
+    raw = HOSTILE[case](archived.read_bytes())
+    assert raw != archived.read_bytes()
+    archived.write_bytes(raw)
+    checked = run_cli("validate-index", archived)
+    assert checked.exit_code == 1, checked.stdout
+    [problem] = checked.json["violations"]
+    assert (problem["path"], problem["rule"]) == ("$", "json")
+    write_sample_logs(workspace / "logs", 99)
+    result = run_cli("archive", "99", "--no-commit")
+    assert result.exit_code == 1, result.stdout
+    [error] = result.json["errors"]
+    assert error["type"] == "index_corrupt" and "not valid JSON" in error["message"]
+    assert problem["message"] in error["message"]  # the same verdict, in the same words
+    assert archived.read_bytes() == raw
+    assert (workspace / "logs/sessions/session-99-2025-01-15.md").exists()
+    base = tmp_path / "base"
+    base.write_bytes(b"")
+    theirs = tmp_path / "theirs"
+    theirs.write_text('{"schema_version": 1, "last_updated": "2025-01-01T00:00:00Z", '
+                      '"archives": []}')
+    report: list = []
+    assert merge_index_files(base, archived, theirs, report=report) is False
+    assert problem["message"] in report[0].reason and archived.read_bytes() == raw
 
 
 def _restore_at(place, root, kind: str, nth: int):
