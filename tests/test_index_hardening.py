@@ -151,3 +151,106 @@ def test_restoring_the_index_while_it_archives(s3_workspace, isolated_git, momen
     assert {log["upload_status"] for log in entry["logs"]} == {"cleaned"}
     assert not any(path.exists() for path in files)
     assert len([key for key in place.objects() if "/123/" in key]) == len(files)
+
+
+# -- 17: hand-fed plans and metadata ----------------------------------------------------
+
+HOSTILE_NUMBERS = [b"1e400", b"123.7", b"5.0", b"5e0", b"-5", b"0", b"true", b"false", b"null",
+                   b"NaN", b"Infinity", b"-Infinity", b"123456789012345678901234567890",
+                   b"18446744073709551616", b"2147483648"]
+HOSTILE_OTHERS = [b'"abc"', b'"5abc"', b'""', b'"5.0"', b'"\\ud800"', b"[]", b"{}",
+                  b'{"n": 5}', b"[5]", b'"5; rm -rf /"', b'"../5"']
+
+
+def _one_usage_error(result) -> dict:
+    assert result.exit_code == 2, result.stdout
+    document = json.loads(result.stdout)  # exactly one JSON object, nothing around it
+    [error] = document["errors"]
+    assert document["status"] == "error" and error["type"] == "usage"
+    return error
+
+
+@pytest.fixture
+def plan(workspace, run_cli):
+    write_sample_logs(workspace / "logs", 5)
+    result = run_cli("prepare-upload", "5")
+    assert result.exit_code == 0, result.stdout
+    return result.stdout
+
+
+@pytest.mark.parametrize("token", HOSTILE_NUMBERS + HOSTILE_OTHERS,
+                         ids=lambda token: token.decode())
+def test_a_plan_with_a_hostile_issue_number_is_a_usage_error(workspace, run_cli, plan, token):
+    index = workspace / INDEX
+    before = index.read_bytes()
+    text = plan.encode().replace(b'"issue_number": 5', b'"issue_number": ' + token, 1)
+    assert text != plan.encode()
+    (workspace / "plan.json").write_bytes(text)
+    error = _one_usage_error(run_cli("file-manager", "upload", workspace / "plan.json"))
+    if token in HOSTILE_NUMBERS:
+        try:
+            shown = json.dumps(json.loads(token), allow_nan=False)
+        except ValueError:  # NaN, Infinity, out of range: named as written
+            shown = token.decode()
+        assert shown in error["message"], error["message"]
+    assert "prepare-upload" in error["hint"]
+    assert index.read_bytes() == before
+    assert not (workspace.parent / "store").exists()
+
+
+@pytest.mark.parametrize("files", [b"5", b"null", b'"all"', b"[5]", b'[{"local_path": {}}]',
+                                   b'[{"local_path": ["a"]}]', b"[{}]", b'{"a": 1}'])
+def test_a_plan_with_hostile_files_is_a_usage_error(workspace, run_cli, plan, files):
+    doc = json.loads(plan)
+    text = json.dumps({**doc, "files": "FILES"}).encode().replace(b'"FILES"', files)
+    (workspace / "plan.json").write_bytes(text)
+    error = _one_usage_error(run_cli("file-manager", "upload", workspace / "plan.json"))
+    assert "files" in error["message"]
+
+
+METADATA_CASES = [
+    ("cloud_url", b'"STORE/"'), ("cloud_url", b'"STORE/archive/logs/"'),
+    ("cloud_url", b'"STORE"'), ("cloud_url", b"1e400"), ("cloud_url", b"{}"),
+    ("cloud_url", b"true"), ("local_path", b"{}"), ("local_path", b"[]"),
+    ("local_path", b"5"), ("local_path", b'""'), ("local_path", b'"/"'),
+    ("size_bytes", b"1e400"), ("size_bytes", b"NaN"), ("size_bytes", b"12.5"),
+    ("size_bytes", b"-1"), ("size_bytes", b"123456789012345678901234567890"),
+    ("size_bytes", b"true"), ("compressed", b'"yes"'), ("compressed", b"1"),
+    ("checksum", b"5"), ("upload_status", b"{}"), ("upload_status", b"[]"),
+    ("remote_path", b"{}"), ("remote_path", b'"archive/logs/"'), ("stored_path", b"[]"),
+    ("stored_path", b'"/"'), ("created", b"Infinity"), ("type", b"null"),
+]
+
+
+@pytest.mark.parametrize("field, token", METADATA_CASES,
+                         ids=[f"{f}={t.decode()}" for f, t in METADATA_CASES])
+@pytest.mark.parametrize("compressed", [True, False], ids=["compressed", "plain"])
+def test_hostile_metadata_is_a_usage_error(workspace, run_cli, plan, field, token, compressed):
+    index = workspace / INDEX
+    before = index.read_bytes()
+    records = json.loads(plan)["files"]
+    record = next(r for r in records if r["compressed"] is compressed)
+    record["upload_status"] = "uploaded"
+    if field == "cloud_url":  # the spec's shape: the URL gives the key and the stored name
+        del record["remote_path"], record["stored_path"]
+    record[field] = "HOSTILE"
+    store = f"file://{workspace.parent / 'store'}"
+    text = json.dumps(records).encode().replace(
+        b'"HOSTILE"', token.replace(b"STORE", store.encode()))
+    (workspace / "meta.json").write_bytes(text)
+    error = _one_usage_error(run_cli("update-index", "5", workspace / "meta.json"))
+    named = [field, "JSON"] + (["remote_path"] if field == "cloud_url" else [])
+    assert any(word in error["message"] for word in named), error["message"]
+    assert index.read_bytes() == before
+
+
+@pytest.mark.parametrize("token", HOSTILE_NUMBERS + HOSTILE_OTHERS,
+                         ids=lambda token: token.decode())
+def test_metadata_with_a_hostile_issue_number_is_a_usage_error(workspace, run_cli, plan, token):
+    index = workspace / INDEX
+    before = index.read_bytes()
+    text = b'{"issue_number": ' + token + b', "logs": ' + json.dumps(
+        json.loads(plan)["files"]).encode() + b"}"
+    (workspace / "meta.json").write_bytes(text)
+    _one_usage_error(run_cli("update-index", "5", workspace / "meta.json"))
+    assert index.read_bytes() == before

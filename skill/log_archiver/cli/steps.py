@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
 
@@ -148,16 +147,11 @@ def file_manager_group():
 @common_options
 def file_manager_upload(plan, force, settings):
     """Upload the files of PLAN (prepare-upload's output, a file or -), verifying each."""
+    from log_archiver.archive.repair_input import plan_files
     from log_archiver.archive.upload import upload_records
 
     def body():
-        try:
-            document = json.load(plan)
-            issue = int(document["issue_number"])
-            paths = {f["local_path"] for f in document["files"]}
-        except (ValueError, KeyError, TypeError) as error:
-            raise UsageError(f"plan {plan.name} is not prepare-upload output ({error})",
-                             "pass the JSON printed by `prepare-upload ISSUE`") from None
+        issue, paths = plan_files(plan.read(), plan.name)
         ctx = build_repository(settings)
         report = upload_records(ctx, issue, local_paths=paths, retry_failed=True,
                                 overwrite=force)
