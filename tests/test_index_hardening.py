@@ -254,3 +254,11 @@ def test_metadata_with_a_hostile_issue_number_is_a_usage_error(workspace, run_cl
     (workspace / "meta.json").write_bytes(text)
     _one_usage_error(run_cli("update-index", "5", workspace / "meta.json"))
     assert index.read_bytes() == before
+
+
+def test_metadata_breaking_a_rule_of_the_index_is_a_usage_error(workspace, run_cli, plan):
+    """update-index checks the rules validate-index checks: objects in their issue's folder."""
+    (workspace / "meta.json").write_text(json.dumps(json.loads(plan)["files"]))
+    error = _one_usage_error(run_cli("update-index", "6", workspace / "meta.json"))
+    assert "remote_path" in error["message"] and "not of issue 6" in error["message"]
+    assert json.loads((workspace / INDEX).read_text())["archives"][0]["issue_number"] == 5

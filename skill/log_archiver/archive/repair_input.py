@@ -123,6 +123,9 @@ def entry_from_metadata(metadata, issue: int, storage_url: str, logs_dir: Path,
     entry["logs"] = sorted(logs, key=lambda log: log["local_path"])
     recompute_entry(entry)
     _refuse(_violations("archive-entry.schema.json", entry))
+    from log_archiver.index.rules import entry_problems
+
+    _refuse([(problem["path"], problem["message"]) for problem in entry_problems(entry, "$")])
     return entry
 
 
