@@ -11,7 +11,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from log_archiver.archive.collect import FoundLog, collect_logs, remove_stale_temps
-from log_archiver.archive.compress import StoredFile, gzip_many, hash_as_is, zstd_one
+from log_archiver.archive.compress import (
+    ZSTD_THREADS,
+    StoredFile,
+    gzip_many,
+    hash_as_is,
+    zstd_one,
+)
 from log_archiver.errors import ArchiveError
 from log_archiver.integrations.comment import session_duration
 from log_archiver.model import states
@@ -44,7 +50,8 @@ def compress(repo: Repository, files: list[Path]) -> tuple[list[StoredFile], lis
         else:
             for source in big:
                 try:
-                    result = zstd_one(source, config.compression_level, config.workers)
+                    result = zstd_one(source, config.compression_level,
+                                      min(config.workers, ZSTD_THREADS))
                 except ArchiveError as error:
                     result = error
                 _keep(results, errors, source, result)
