@@ -262,3 +262,18 @@ def test_metadata_breaking_a_rule_of_the_index_is_a_usage_error(workspace, run_c
     error = _one_usage_error(run_cli("update-index", "6", workspace / "meta.json"))
     assert "remote_path" in error["message"] and "not of issue 6" in error["message"]
     assert json.loads((workspace / INDEX).read_text())["archives"][0]["issue_number"] == 5
+
+
+@pytest.mark.parametrize("command", ["file-manager", "update-index"])
+@pytest.mark.parametrize("raw", [b'{"issue_number": 5, "files": [{"local_path": "\xff"}]}',
+                                 b"\xef\xbb\xbf" + b'{"issue_number": 5, "files": []}',
+                                 b'{"issue_number": 5, "issue_number": 6, "files": []}'],
+                         ids=["latin-1", "bom", "duplicate"])
+def test_input_that_is_not_strict_json_is_a_usage_error(workspace, run_cli, plan, command,
+                                                        raw):
+    before = (workspace / INDEX).read_bytes()
+    (workspace / "input.json").write_bytes(raw)
+    args = (["file-manager", "upload"] if command == "file-manager" else ["update-index", "5"])
+    error = _one_usage_error(run_cli(*args, workspace / "input.json"))
+    assert "not valid JSON" in error["message"]
+    assert (workspace / INDEX).read_bytes() == before

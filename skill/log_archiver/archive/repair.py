@@ -133,7 +133,7 @@ def _unverified(claims: list[dict], store: Store, policy: RetryPolicy,
     return [(log, reason) for log, reason in zip(claims, reasons, strict=True) if reason]
 
 
-def load_metadata(text: str, source: str):
+def load_metadata(text: str | bytes, source: str):
     from log_archiver.archive.repair_input import read_json_input
 
     return read_json_input(text, f"metadata {source}")

@@ -142,7 +142,7 @@ def file_manager_group():
 
 
 @file_manager_group.command("upload")
-@click.argument("plan", type=click.File("r"))
+@click.argument("plan", type=click.File("rb"))
 @click.option("--force", is_flag=True, help="Replace stored objects that differ.")
 @common_options
 def file_manager_upload(plan, force, settings):
