@@ -121,12 +121,24 @@ def _restore_at(place, root, kind: str, nth: int):
     return done
 
 
+@pytest.fixture
+def own_bucket(s3_workspace):
+    """The workspace's bucket, removed afterwards: the test server has room for a limited
+    number of buckets, and the suite's later tests need theirs."""
+    yield s3_workspace
+    client = s3_workspace.server.client()
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=s3_workspace.bucket):
+        for item in page.get("Contents", []):
+            client.delete_object(Bucket=s3_workspace.bucket, Key=item["Key"])
+    client.delete_bucket(Bucket=s3_workspace.bucket)
+
+
 @pytest.mark.parametrize("moment, kind, nth", [
     ("upload", "PUT", 1),      # the first object being stored
     ("cleanup", "HEAD", 9),    # 4 checks before the puts, 4 verifications, then cleanup's
 ])
-def test_restoring_the_index_while_it_archives(s3_workspace, isolated_git, moment, kind, nth):
-    place, root = s3_workspace, s3_workspace.root
+def test_restoring_the_index_while_it_archives(own_bucket, isolated_git, moment, kind, nth):
+    place, root = own_bucket, own_bucket.root
     init_repo(root)
     write_sample_logs(root / "logs", 5)
     env = dict(os.environ)
