@@ -5,6 +5,7 @@ Beside it, the peak RSS of `python3 -c pass`, and the wall time of the archive.
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -27,6 +28,8 @@ LIMIT_MB = 150
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
         env = make_workspace(Path(tmp), git=False)
+        if os.environ.get("LOG_ARCHIVER_WORKERS"):  # memory must not grow with the setting
+            env["LOG_ARCHIVER_WORKERS"] = os.environ["LOG_ARCHIVER_WORKERS"]
         write_log(Path(env["LOG_ARCHIVER_LOGS_DIR"]) / f"builds/{ISSUE}-build.log", SIZE, seed=1)
         seconds, peak = run_measured([tool("log-archiver"), "archive", str(ISSUE), "-q"],
                                      env=env)

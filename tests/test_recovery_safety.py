@@ -12,6 +12,7 @@ import pytest
 
 from conftest import Result, check_output, script
 from log_archiver.config import load_config
+from log_archiver.model.records import recompute_entry
 from log_archiver.repository import Repository
 from log_archiver.util.samples import write_sample_logs
 from log_archiver.util.schemas import violations
@@ -48,6 +49,12 @@ def planned(workspace, run_cli):
     return result.json["files"]
 
 
+def in_folder_of(files, issue):
+    """The records with their objects in ``issue``'s folder, as that issue's own would be."""
+    return [{**record, "remote_path": record["remote_path"].replace("/5/", f"/{issue}/")}
+            for record in files]
+
+
 def claimed(files, status):
     return [{**record, "upload_status": status} for record in files]
 
@@ -79,6 +86,7 @@ def test_cleanup_verifies_against_the_store_whatever_the_index_says(workspace, p
     doc = json.loads(path.read_text())
     for log in doc["archives"][0]["logs"]:
         log["upload_status"] = "verified"
+    recompute_entry(doc["archives"][0])  # a consistent edit: validate-index passes it
     path.write_text(json.dumps(doc, indent=2))
     result = run_cli("cleanup-local", "5")
     assert result.json["deleted"] == [], result.stdout
@@ -89,6 +97,7 @@ def test_cleanup_verifies_against_the_store_whatever_the_index_says(workspace, p
     # once really stored, the same cleanup frees the disk
     for log in doc["archives"][0]["logs"]:
         log["upload_status"] = "pending"
+    recompute_entry(doc["archives"][0])
     path.write_text(json.dumps(doc, indent=2))
     assert run_cli("retry-failed-uploads", "5", "--execute").exit_code == 0
     done = run_cli("cleanup-local", "5")
@@ -134,7 +143,8 @@ def test_update_index_from_a_file_and_from_stdin(workspace, planned, run_cli):
     assert [log["local_path"] for log in entry_of(workspace, 5)["logs"]] == \
         sorted(r["local_path"] for r in planned)
     done = subprocess.run([*script("update-index"), "7", "-"], cwd=workspace, text=True,
-                          input=json.dumps({"logs": planned, "issue_number": "7"}),
+                          input=json.dumps({"logs": in_folder_of(planned, 7),
+                                            "issue_number": "7"}),
                           capture_output=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     from_stdin = check_output(Result(done.returncode, done.stdout, done.stderr))

@@ -2,21 +2,29 @@
 ``LOG_ARCHIVER_*`` environment, then flags (the caller applies them with
 :meth:`Config.with_overrides`).
 
+One set of bounds holds wherever a value comes from: ``schemas/config.schema.json``.
+The file is validated against it, each environment variable is validated against the
+part of it that variable sets, and :func:`check_config` validates the final settings
+(flags included) against it again, with the rules a schema cannot say (a file store is
+never ``/``, the logs dir or a folder holding it).
+
 ``LOG_ARCHIVER_RETRY_DELAY_SCALE`` (see :mod:`.retry`) is read by the retry policy itself;
 it is checked here too, so a bad value stops a command before it starts any work.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from log_archiver.errors import ConfigError, UsageError
+from log_archiver.util.urls import check_store_url
 
 CONFIG_NAME = ".log-archiver.json"
 MIB = 1 << 20
+MAX_WORKERS = 32  # the schema's bound too: more threads add memory, not speed
 
 
 def default_store_url() -> str:
@@ -37,7 +45,7 @@ class Config:
     compression: str = "gzip"
     compression_level: int = 6
     compress_threshold_bytes: int = MIB
-    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    workers: int = field(default_factory=lambda: min(os.cpu_count() or 1, MAX_WORKERS))
     upload_concurrency: int = 4
     multipart_threshold_bytes: int = 64 * MIB
     multipart_chunk_bytes: int = 16 * MIB
@@ -126,11 +134,7 @@ def load_config(cwd: Path | None = None, environ: dict | None = None) -> Config:
     for name, (field_name, kind) in _ENV_KEYS.items():
         raw = environ.get(name)
         if raw:
-            try:
-                values[field_name] = kind(raw)
-            except ValueError:
-                raise ConfigError(f"{name}={raw!r} is not a valid {kind.__name__}",
-                                  f"set {name} to a whole number") from None
+            values[field_name] = _from_environment(name, raw, field_name, kind)
     from log_archiver.util.retry import delay_scale_from_environment
 
     delay_scale_from_environment(environ)
@@ -140,13 +144,30 @@ def load_config(cwd: Path | None = None, environ: dict | None = None) -> Config:
     return config
 
 
-def _read_file(path: Path) -> dict:
+def _from_environment(name: str, raw: str, field_name: str, kind: type):
+    """The value of one ``LOG_ARCHIVER_*`` variable, within the bounds the file has."""
+    bounds = describe_bounds(field_name)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        value = kind(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number",
+                          f"set {name} to a whole number ({bounds})") from None
+    problem = settings_problem({field_name: value})
+    if problem is not None:
+        raise ConfigError(f"{name}={raw!r} is out of bounds: {problem}",
+                          f"set {name} to a value {bounds}, or unset it")
+    return value
+
+
+def _read_file(path: Path) -> dict:
+    from log_archiver.util.strict_json import loads
+
+    try:
+        data = loads(path.read_bytes())
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist",
                           "unset LOG_ARCHIVER_CONFIG or run `log-archiver init`") from None
-    except (OSError, UnicodeDecodeError, ValueError) as error:
+    except (OSError, ValueError) as error:
         raise ConfigError(f"config file {path} is not readable JSON: {error}",
                           f"fix {path} or write a new one: `log-archiver init --force`") from None
     from log_archiver.util.schemas import SchemaViolation, validate
@@ -166,23 +187,95 @@ def _read_file(path: Path) -> dict:
     return values
 
 
+_KEYS_OF = {field_name: keys for keys, field_name in _FILE_KEYS.items()}
+
+
+def settings_document(values: dict) -> dict:
+    """Settings (Config field -> value) in the shape of the config file."""
+    document: dict = {}
+    for field_name, value in values.items():
+        keys = _KEYS_OF.get(field_name)
+        if keys is None or value is None or field_name == "logs_dir":
+            continue
+        node = document
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+        node[keys[-1]] = value
+    return document
+
+
+def settings_problem(values: dict) -> str | None:
+    """What breaks the config schema in ``values`` (Config field -> value), or None."""
+    from log_archiver.util.schemas import SchemaViolation, validate
+
+    try:
+        validate("config", settings_document(values))
+    except SchemaViolation as violation:
+        setting = violation.path.removeprefix("$").removeprefix(".") or "settings"
+        field_name = _FILE_KEYS.get(tuple(setting.split(".")), setting)
+        return (f"{setting} is {values.get(field_name)!r}; it must be "
+                f"{describe_bounds(field_name)}")
+    return None
+
+
+def describe_bounds(field_name: str) -> str:
+    """The schema's rule for one setting, in words (``from 1 to 32``)."""
+    from log_archiver.util.schemas import load_schema
+
+    node = load_schema("config.schema.json")
+    for key in _KEYS_OF.get(field_name, (field_name,)):
+        node = node.get("properties", {}).get(key, {})
+    low, high = node.get("minimum"), node.get("maximum")
+    if low is not None and high is not None:
+        return f"from {low} to {high}"
+    if low is not None:
+        return f"at least {low}"
+    if "enum" in node:
+        return "one of " + ", ".join(str(v) for v in node["enum"] if v is not None)
+    return node.get("description", "as schemas/config.schema.json says")
+
+
 def check_config(config: Config) -> None:
+    """The final settings, flags included, against the one set of bounds."""
+    check_store_url(config.storage)  # first: no later message may repeat a secret
     if config.compression not in ("gzip", "zstd"):
         raise ConfigError(f"compression {config.compression!r} is not supported",
                           "use gzip or zstd")
+    if not config.storage.startswith(("file:///", "s3://", "r2://")):
+        raise UsageError(f"storage {config.storage!r} is not a file:///, s3:// or r2:// URL",
+                         "set LOG_ARCHIVER_STORAGE=file:///absolute/path or s3://bucket/prefix")
+    problem = settings_problem({name: getattr(config, name) for name in _KEYS_OF})
+    if problem is not None:
+        raise ConfigError(f"setting {problem}",
+                          "fix it in .log-archiver.json, the LOG_ARCHIVER_* environment or "
+                          "the flags (schemas/config.schema.json gives every bound)")
     top = 22 if config.compression == "zstd" else 9
     if not 1 <= config.compression_level <= top:
         raise ConfigError(f"compression level {config.compression_level} is out of range for "
                           f"{config.compression}", f"use a level from 1 to {top}")
-    if config.compress_threshold_bytes < 0 or config.workers < 1 or config.upload_concurrency < 1:
-        raise ConfigError("threshold, workers and upload concurrency must be positive",
-                          "fix the value in .log-archiver.json or the environment")
-    from log_archiver.util.urls import check_store_url
+    _check_store_place(config)
 
-    check_store_url(config.storage)
-    if not config.storage.startswith(("file:///", "s3://", "r2://")):
-        raise UsageError(f"storage {config.storage!r} is not a file:///, s3:// or r2:// URL",
-                         "set LOG_ARCHIVER_STORAGE=file:///absolute/path or s3://bucket/prefix")
+
+def _check_store_place(config: Config) -> None:
+    """A file store is a folder of its own: never ``/``, the logs dir or a folder above it
+    (every walk of the store would cross the whole disk, or the logs)."""
+    parts = urlsplit(config.storage)
+    if parts.scheme != "file":
+        return
+    folder = Path(os.path.realpath(unquote(parts.path) or "/"))
+    logs = Path(os.path.realpath(config.logs_dir))
+    if folder.parent == folder:
+        reason = "the filesystem root"
+    elif logs == folder:
+        reason = "the logs dir"
+    elif logs.is_relative_to(folder):
+        reason = f"a folder holding the logs dir {logs}"
+    else:
+        return
+    raise UsageError(f"storage {config.storage!r} is {reason}",
+                     "point LOG_ARCHIVER_STORAGE (or storage in .log-archiver.json, or "
+                     "--storage) at a folder of its own, e.g. file:///var/lib/log-archiver/"
+                     "store")
 
 
 def config_template(storage: str | None = None, logs_dir: str = "logs") -> dict:

@@ -20,12 +20,13 @@ removed are counted apart, in ``copies_freed_bytes``.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from stat import S_ISREG
 
 from log_archiver.archive.compress import copy_matches
-from log_archiver.errors import ArchiveError, StorageNotFoundError
+from log_archiver.errors import ArchiveError, NotArchivedError, StorageNotFoundError
 from log_archiver.model import states
 from log_archiver.repository import Repository
 from log_archiver.storage import verify_record
@@ -125,61 +126,86 @@ def cleanup_local(repo: Repository, issue: int, *, only_compressed: bool = False
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         checked = list(pool.map(check, entry["logs"]))
-    for log, status, reason in checked:
-        name = log["local_path"]
-        if status in (states.PENDING, states.LOST):  # the stored copy vanished
-            new_status[name] = status
-            if status == states.PENDING:
-                report.requeued.append(name)
-                report.kept.append({"local_path": name, "reason": f"stored copy not verified: "
-                                    f"{reason}; the local copy is kept and the log goes back "
-                                    "to be uploaded"})
-            else:
-                report.lost.append({"local_path": name, "remote_path": log["remote_path"],
-                                    "message": f"{reason}, and no local copy is left"})
-            continue
-        if reason is not None:
-            report.kept.append({"local_path": name, "reason": reason})
-            continue
-        copy = copy_of(log)
-        for target in targets_of(log):
-            try:
-                size = target.stat().st_size
-            except FileNotFoundError:
-                continue
-            if not dry_run:
-                try:
-                    target.unlink()
-                except OSError as error:
-                    report.failed.append({"local_path": name, "path": str(target),
-                                          "message": error.strerror or str(error)})
-                    continue
-            if target == copy:
-                report.copies_freed_bytes += size
-            else:
-                report.freed_bytes += size
-            report.deleted.append(target.relative_to(logs_dir).as_posix())
-        if only_compressed:
-            if status != log["upload_status"]:
-                new_status[name] = status
-        elif not any(f["local_path"] == name for f in report.failed):
-            new_status[name] = states.CLEANED
-        elif status != log["upload_status"]:
-            new_status[name] = status
-    current = {log["local_path"]: log["upload_status"] for log in entry["logs"]}
-    new_status = {name: s for name, s in new_status.items() if s != current[name]}
-    if new_status and not dry_run:
-        with index.transaction() as txn:
-            entry = txn.edit(issue)
-            for log in entry["logs"] if entry else []:
-                after = new_status.get(log["local_path"])
-                if after == states.LOST:
-                    states.transition(log, after, last_error="lost: the stored copy is "
-                                      "missing and no local copy is left")
-                elif after == states.PENDING:
-                    states.transition(log, after, cloud_url=None, public_url=None,
-                                      last_error="the stored copy went missing after it was "
-                                      "verified; to be uploaded again")
-                elif after is not None:
-                    states.transition(log, after)
+    # Files go only while the index lock is held and the entry still records them as they
+    # were checked: an index restored meanwhile (git checkout) must not lose them.
+    with nullcontext() if dry_run else index.transaction() as txn:
+        live = entry if txn is None else txn.get(issue)
+        if live is None:
+            raise NotArchivedError(
+                f"the entry of issue {issue} left {index.path} while its local files were "
+                "being checked for deletion (was the index restored or another branch "
+                "checked out?); nothing was deleted",
+                f"run `log-archiver archive {issue}` again: stored objects are found and "
+                "kept, nothing is uploaded twice")
+        records = {(log["local_path"], log["checksum"], log["upload_status"])
+                   for log in live["logs"]}
+        for log, status, reason in checked:
+            if reason is None and status not in (states.PENDING, states.LOST) and (
+                    log["local_path"], log["checksum"], log["upload_status"]) not in records:
+                reason = "its index record changed while it was checked; run cleanup again"
+            _settle(log, status, reason, copy_of(log), targets_of(log), report, new_status,
+                    logs_dir, dry_run=dry_run, only_compressed=only_compressed)
+        current = {log["local_path"]: log["upload_status"] for log in live["logs"]}
+        new_status = {name: s for name, s in new_status.items() if s != current.get(name)}
+        if new_status and txn is not None:
+            _record(txn.edit(issue), new_status)
     return report
+
+
+def _settle(log: dict, status: str | None, reason: str | None, copy: Path | None,
+            targets: list[Path], report: CleanupReport, new_status: dict, logs_dir: Path, *,
+            dry_run: bool, only_compressed: bool) -> None:
+    """Delete one checked log's local files (or say why not) and note its new state."""
+    name = log["local_path"]
+    if status in (states.PENDING, states.LOST):  # the stored copy vanished
+        new_status[name] = status
+        if status == states.PENDING:
+            report.requeued.append(name)
+            report.kept.append({"local_path": name, "reason": f"stored copy not verified: "
+                                f"{reason}; the local copy is kept and the log goes back "
+                                "to be uploaded"})
+        else:
+            report.lost.append({"local_path": name, "remote_path": log["remote_path"],
+                                "message": f"{reason}, and no local copy is left"})
+        return
+    if reason is not None:
+        report.kept.append({"local_path": name, "reason": reason})
+        return
+    for target in targets:
+        try:
+            size = target.stat().st_size
+        except FileNotFoundError:
+            continue
+        if not dry_run:
+            try:
+                target.unlink()
+            except OSError as error:
+                report.failed.append({"local_path": name, "path": str(target),
+                                      "message": error.strerror or str(error)})
+                continue
+        if target == copy:
+            report.copies_freed_bytes += size
+        else:
+            report.freed_bytes += size
+        report.deleted.append(target.relative_to(logs_dir).as_posix())
+    if only_compressed:
+        if status != log["upload_status"]:
+            new_status[name] = status
+    elif not any(f["local_path"] == name for f in report.failed):
+        new_status[name] = states.CLEANED
+    elif status != log["upload_status"]:
+        new_status[name] = status
+
+
+def _record(entry: dict, new_status: dict[str, str]) -> None:
+    for log in entry["logs"]:
+        after = new_status.get(log["local_path"])
+        if after == states.LOST:
+            states.transition(log, after, last_error="lost: the stored copy is missing and "
+                              "no local copy is left")
+        elif after == states.PENDING:
+            states.transition(log, after, cloud_url=None, public_url=None,
+                              last_error="the stored copy went missing after it was "
+                              "verified; to be uploaded again")
+        elif after is not None:
+            states.transition(log, after)

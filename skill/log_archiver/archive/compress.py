@@ -33,6 +33,8 @@ from log_archiver.util.hashing import bare, sha256_and_size
 from log_archiver.util.paths import UnsafePath, confined
 
 BLOCK_SIZE = 1 << 20  # small enough that a typical 2 MB log keeps two cores busy
+MAX_WINDOW = 32  # blocks in flight at most, whatever the workers: memory stays flat
+ZSTD_THREADS = 4  # zstd's own workers each hold a job's buffers
 SUFFIX = {"gzip": ".gz", "zstd": ".zst"}
 
 
@@ -147,7 +149,7 @@ def gzip_many(sources: list[Path], level: int, pool: Executor, window: int = 0
     Yields each source with its result, or with the error that stopped it (the
     original stays, no partial output is left).
     """
-    window = window or 2 * getattr(pool, "_max_workers", 2) + 2
+    window = window or min(2 * getattr(pool, "_max_workers", 2) + 2, MAX_WINDOW)
     queue: deque[tuple[_Output, Future | None]] = deque()
     failed: dict[Path, Exception] = {}
 

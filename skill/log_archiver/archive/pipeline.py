@@ -15,7 +15,7 @@ from log_archiver.archive.prepare import (
 )
 from log_archiver.archive.trigger import check_reason, note_github
 from log_archiver.archive.upload import check_same_store, upload_records
-from log_archiver.errors import ArchiveError
+from log_archiver.errors import ArchiveError, NotArchivedError
 from log_archiver.integrations.comment import render_comment
 from log_archiver.integrations.github import publish_comment
 from log_archiver.model.states import entry_state
@@ -84,7 +84,7 @@ def archive(repo: Repository, issue: int, *, reason: str = "manual", force: bool
     progress(f"uploading to {repo.store.url}")
     report = upload_records(repo, issue, retry_failed=retry or force, move_on_conflict=force)
     result["upload"] = asdict(report)
-    entry = repo.index.read_entry(issue)
+    entry = _still_indexed(repo, issue, "after its logs were uploaded")
     result["compressed"] = _compression_summary(entry)
     partial = entry["partial_archive"] or bool(plan["errors"])
 
@@ -105,7 +105,8 @@ def archive(repo: Repository, issue: int, *, reason: str = "manual", force: bool
                                       f"{result['commit']['hint']}")
     else:
         result["commit"] = {"status": "noop", "reason": "committing was turned off"}
-    entry = repo.index.read_entry(issue)
+    entry = _still_indexed(repo, issue, "after its local files were cleaned up",
+                           deleted=bool(cleaned.deleted))
     result["entry"] = _entry_summary(entry)
     if partial:
         result["status"] = "partial"
@@ -153,6 +154,21 @@ def _report_changed(result: dict, issue: int) -> dict:
                           "versions under keys of their own; the stored versions are kept "
                           "(listed in the entry's kept_objects)")
     return result
+
+
+def _still_indexed(repo: Repository, issue: int, moment: str, *, deleted: bool = False) -> dict:
+    """The entry of ``issue``, or a clear error when the index lost it (restored by git)."""
+    entry = repo.index.find(issue)
+    if entry is not None:
+        return entry
+    if deleted:
+        hint = (f"run `log-archiver archive {issue} --reindex-only`: it records again the logs "
+                "that were deleted here from their verified copies in the store")
+    else:
+        hint = (f"run `log-archiver archive {issue}` again: stored objects are found and "
+                "kept, nothing is uploaded twice")
+    raise NotArchivedError(f"the entry of issue {issue} left {repo.index.path} {moment} (was "
+                           "the index restored or another branch checked out?)", hint)
 
 
 def _settle(repo: Repository, entry: dict, result: dict, *, commit: bool) -> dict:

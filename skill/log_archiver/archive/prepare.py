@@ -13,6 +13,7 @@ from pathlib import Path
 
 from log_archiver.archive.collect import FoundLog, collect_logs, remove_stale_temps
 from log_archiver.archive.compress import (
+    ZSTD_THREADS,
     StoredFile,
     gzip_many,
     hash_as_is,
@@ -70,7 +71,8 @@ def compress(repo: Repository, files: list[Path], sizes: dict[Path, int] | None 
         else:
             for source in big:
                 try:
-                    result = zstd_one(source, config.compression_level, config.workers)
+                    result = zstd_one(source, config.compression_level,
+                                      min(config.workers, ZSTD_THREADS))
                 except ArchiveError as error:
                     result = error
                 _keep(results, errors, source, result)

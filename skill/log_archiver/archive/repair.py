@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -132,9 +131,7 @@ def _unverified(claims: list[dict], store: Store, workers: int) -> list[tuple[di
     return [(log, reason) for log, reason in zip(claims, reasons, strict=True) if reason]
 
 
-def load_metadata(text: str, source: str):
-    try:
-        return json.loads(text)
-    except ValueError as error:
-        raise UsageError(f"metadata {source} is not JSON ({error})",
-                         "pass a JSON file or - for standard input") from None
+def load_metadata(text: str | bytes, source: str):
+    from log_archiver.archive.repair_input import read_json_input
+
+    return read_json_input(text, f"metadata {source}")

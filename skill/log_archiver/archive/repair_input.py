@@ -1,4 +1,5 @@
-"""Metadata given to ``update-index``, checked and completed before it reaches the index.
+"""Hand-fed input checked before it reaches the index: the metadata given to
+``update-index``, and the plan given to ``file-manager upload``.
 
 It may be the ``files`` list ``prepare-upload`` prints, a whole entry, or the shape the
 workflow spec shows (``issue_number`` as a string, logs without ``stored_path``,
@@ -15,13 +16,67 @@ from urllib.parse import unquote
 
 from log_archiver.archive.compress import SUFFIX, copy_relative
 from log_archiver.errors import UsageError
-from log_archiver.model import states
+from log_archiver.model import keys, states
 from log_archiver.model.issues import parse_issue
 from log_archiver.model.records import given_record, new_entry, recompute_entry
 from log_archiver.util.paths import UnsafePath, confined
 
 _COMPRESSION_OF = {suffix: name for name, suffix in SUFFIX.items()}
 _MISSING = re.compile(r"'([^']+)' is a required property")
+_PLAN_HINT = "pass the JSON printed by `prepare-upload ISSUE`, unchanged"
+
+
+def read_json_input(text: str | bytes, what: str):
+    """Strict JSON (no NaN, no duplicate keys, no number too large...), or a usage error."""
+    from log_archiver.util.strict_json import JSONTextError, loads
+
+    try:
+        return loads(text)
+    except JSONTextError as error:
+        raise UsageError(f"{what} is {error}", _PLAN_HINT if what.startswith("plan")
+                         else "pass a JSON file or - for standard input") from None
+
+
+def plan_files(text: str | bytes, source: str) -> tuple[int, set[str]]:
+    """The issue and the ``local_path`` of each file of a ``prepare-upload`` plan."""
+    document = read_json_input(text, f"plan {source}")
+    if not isinstance(document, dict):
+        raise UsageError(f"plan {source} is not a JSON object: {_shown(document)}", _PLAN_HINT)
+    if "issue_number" not in document:
+        raise UsageError(f"plan {source} has no issue_number", _PLAN_HINT)
+    issue = _whole_issue(document["issue_number"])
+    if issue is None:
+        raise UsageError(f"plan {source}: issue_number {_shown(document['issue_number'])} is "
+                         "not a positive whole number", _PLAN_HINT)
+    files = document.get("files")
+    if not isinstance(files, list):
+        raise UsageError(f"plan {source}: files is {_shown(files)}, not a list of files",
+                         _PLAN_HINT)
+    paths = set()
+    for position, record in enumerate(files):
+        path = record.get("local_path") if isinstance(record, dict) else None
+        if not isinstance(path, str) or not path:
+            raise UsageError(f"plan {source}: files[{position}] has no local_path string "
+                             f"({_shown(record)})", _PLAN_HINT)
+        paths.add(path)
+    return issue, paths
+
+
+def _whole_issue(value) -> int | None:
+    """An issue number given as a JSON integer or a string of digits; never a float or bool."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        return None
+    try:
+        return parse_issue(value)
+    except UsageError:
+        return None
+
+
+def _shown(value, limit: int = 80) -> str:
+    import json
+
+    text = json.dumps(value, ensure_ascii=True)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def entry_from_metadata(metadata, issue: int, storage_url: str, logs_dir: Path,
@@ -58,15 +113,20 @@ def entry_from_metadata(metadata, issue: int, storage_url: str, logs_dir: Path,
         logs.append(log)
     seen: set = set()
     for position, log in enumerate(logs):
-        if log.get("local_path") in seen:
-            problems.append((f"{where}[{position}].local_path",
-                             f"{log['local_path']!r} is listed twice"))
-        seen.add(log.get("local_path"))
+        name = log.get("local_path")
+        if not isinstance(name, str):
+            continue  # the schema names it
+        if name in seen:
+            problems.append((f"{where}[{position}].local_path", f"{name!r} is listed twice"))
+        seen.add(name)
     if problems:
         _refuse(problems)
     entry["logs"] = sorted(logs, key=lambda log: log["local_path"])
     recompute_entry(entry)
     _refuse(_violations("archive-entry.schema.json", entry))
+    from log_archiver.index.rules import entry_problems
+
+    _refuse([(problem["path"], problem["message"]) for problem in entry_problems(entry, "$")])
     return entry
 
 
@@ -84,6 +144,15 @@ def _check_issue_number(entry: dict, issue: int) -> None:
 def _complete_log(record: dict, bases: tuple[str, str], logs_dir: Path) -> tuple[dict, list]:
     """The record with what can be derived filled in, and the problems found on the way."""
     log, problems = dict(record), []
+    url_key = _remote_from_url(log, bases)
+    if url_key is not None and keys.parse_key(url_key) is None:
+        problems.append((".cloud_url", f"{log['cloud_url']!r} names no stored log of this "
+                                       "store (STORE/archive/logs/YYYY/MM/ISSUE/NAME)"))
+        url_key = None
+    given_key = log.get("remote_path")
+    if url_key is not None and isinstance(given_key, str) and given_key != url_key:
+        problems.append((".cloud_url", f"{log['cloud_url']!r} is not the URL of remote_path "
+                                       f"{given_key!r}"))
     for name in ("local_path", "stored_path"):
         value = log.get(name)
         if isinstance(value, str) and value.startswith("/"):
@@ -98,8 +167,7 @@ def _complete_log(record: dict, bases: tuple[str, str], logs_dir: Path) -> tuple
         suffix = PurePosixPath(local).suffix
         if suffix in _COMPRESSION_OF:  # the compressed copy was given as the local path
             log["stored_path"], log["local_path"] = local, local[: -len(suffix)]
-        elif isinstance(log.get("remote_path") or _remote_from_url(log, bases), str):
-            remote = log.get("remote_path") or _remote_from_url(log, bases)
+        elif isinstance(remote := given_key or url_key, str) and "/" in remote:
             leaf = remote.rsplit("/", 1)[1]
             legacy = str(PurePosixPath(local).with_name(leaf))
             compression = _COMPRESSION_OF.get(PurePosixPath(leaf).suffix)
@@ -124,13 +192,15 @@ def _complete_log(record: dict, bases: tuple[str, str], logs_dir: Path) -> tuple
                 confined(logs_dir, log[name])
             except UnsafePath as error:
                 problems.append((f".{name}", f"{error.path!r} {error.reason}"))
-    if "remote_path" not in log and (remote := _remote_from_url(log, bases)):
-        log["remote_path"] = remote
+    if "remote_path" not in log and url_key:
+        log["remote_path"] = url_key
     if isinstance(log.get("local_path"), str):
         log.setdefault("filename", PurePosixPath(log["local_path"]).name)
-    claimed = log.get("upload_status") or ("uploaded" if log.get("cloud_url") else "pending")
-    if claimed not in states.STATES:
-        problems.append((".upload_status", f"{claimed!r} is not one of "
+    claimed = log.get("upload_status")
+    if claimed is None:
+        claimed = "uploaded" if log.get("cloud_url") else "pending"
+    if not isinstance(claimed, str) or claimed not in states.STATES:
+        problems.append((".upload_status", f"{_shown(claimed)} is not one of "
                                            f"{', '.join(states.STATES)}"))
         claimed = states.PENDING
     return given_record(log, claimed), problems

@@ -19,7 +19,7 @@ from log_archiver.cli.options import (
 
 @click.command("update-index")
 @issue_argument
-@click.argument("metadata", type=click.File("r"))
+@click.argument("metadata", type=click.File("rb"))
 @common_options
 def update_index_command(issue, metadata, settings):
     """Add or replace the index entry of ISSUE from METADATA (a JSON file, or -).

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
 
@@ -17,7 +16,6 @@ from log_archiver.cli.options import (
     issue_argument,
 )
 from log_archiver.errors import UsageError
-from log_archiver.model.issues import parse_issue
 
 REASON = click.Choice(["issue_closed", "pr_merged", "manual", "retention"])
 
@@ -155,31 +153,19 @@ def file_manager_group():
 
 
 @file_manager_group.command("upload")
-@click.argument("plan", type=click.File("r"))
+@click.argument("plan", type=click.File("rb"))
 @click.option("--force", is_flag=True,
               help="Store a log under a key of its own when a different object holds its key "
                    "(that object is kept).")
 @common_options
 def file_manager_upload(plan, force, settings):
     """Upload the files of PLAN (prepare-upload's output, a file or -), verifying each."""
+    from log_archiver.archive.repair_input import plan_files
     from log_archiver.archive.upload import upload_records
     from log_archiver.cli.progress import progress_display
 
     def body():
-        try:
-            document = json.load(plan)
-            number = document["issue_number"]
-            paths = {f["local_path"] for f in document["files"]}
-            if not all(isinstance(path, str) for path in paths):
-                raise TypeError("each local_path must be text")
-        except (ValueError, KeyError, TypeError, AttributeError) as error:
-            raise UsageError(f"plan {plan.name} is not prepare-upload output ({error})",
-                             "pass the JSON printed by `prepare-upload ISSUE`") from None
-        try:
-            issue = parse_issue(json.dumps(number) if isinstance(number, bool) else number)
-        except UsageError as error:
-            raise UsageError(f"plan {plan.name}: {error.message}",
-                             "pass the JSON printed by `prepare-upload ISSUE`") from None
+        issue, paths = plan_files(plan.read(), plan.name)
         ctx = build_repository(settings)
         with progress_display(quiet=settings["quiet"]) as shown:
             ctx.events = shown.events or ctx.events

@@ -64,32 +64,56 @@ def dumps(doc: dict) -> bytes:
 
 
 def loads(raw: bytes):
+    """Bytes this tool wrote or already validated (others go through :func:`load_index_bytes`)."""
     return orjson.loads(raw)
 
 
-def _schema_error(source, violation) -> IndexCorruptError:
-    return IndexCorruptError(
-        f"archive index {source} breaks its schema at {violation.path}: {violation.detail}",
+def _corrupt(source, problems: list[dict], hint: str | None = None) -> IndexCorruptError:
+    first = problems[0]
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    if first["rule"] == "json":
+        message = f"archive index {source} is {first['message']}"
+    else:
+        message = (f"archive index {source} breaks the rule {first['rule']!r} at "
+                   f"{first['path']}: {first['message']}{more}")
+    return IndexCorruptError(message, hint or (
         f"run `log-archiver validate-index {source}` for every problem, then fix the file "
-        "or restore it from git; it was left untouched",
-    )
+        "or restore it from git; it was left untouched"))
+
+
+def load_index_bytes(raw: bytes, source: Path | str = "index", hint: str | None = None) -> dict:
+    """The index ``raw`` holds, judged as ``validate-index`` judges it (strict JSON, the
+    schema and every rule), or :class:`IndexCorruptError` naming the first problem."""
+    from log_archiver.index.rules import check_index_bytes
+
+    doc, problems = check_index_bytes(raw)
+    if problems:
+        raise _corrupt(source, problems, hint if problems[0]["rule"] == "json" else None)
+    return doc
 
 
 def validate_document(doc, source: Path | str = "index") -> None:
-    """Raise :class:`IndexCorruptError` naming the first violation of the schema."""
-    from log_archiver.util.schemas import SchemaViolation, validate
+    """Raise :class:`IndexCorruptError` naming the first violation of the schema or rules."""
+    from log_archiver.index.rules import validate_index_document
 
-    try:
-        validate("index", doc)
-    except SchemaViolation as violation:
-        raise _schema_error(source, violation) from None
-    _check_issues_unique([entry["issue_number"] for entry in doc["archives"]], source)
+    problems = validate_index_document(doc)
+    if problems:
+        raise _corrupt(source, problems)
+
+
+def _schema_error(source, violation) -> IndexCorruptError:
+    return _corrupt(source, [{"path": violation.path, "rule": "schema",
+                              "message": violation.detail}])
 
 
 def validate_changes(document, changed: set[int], source: Path | str = "index") -> None:
-    """Validate a document whose entries were valid except, maybe, those of ``changed``."""
+    """Validate a document whose entries were valid except, maybe, those of ``changed``:
+    the frame, and each changed entry against the schema and the rules of one entry (an
+    object lies in its own issue's folder, so no other entry can claim it)."""
+    from log_archiver.index.rules import entry_problems
     from log_archiver.util.schemas import SchemaViolation, validate
 
+    issues = document.issues()
     try:
         validate("index", {"schema_version": document.schema_version,
                            "last_updated": document.last_updated, "archives": []})
@@ -97,9 +121,12 @@ def validate_changes(document, changed: set[int], source: Path | str = "index") 
             entry = document.find(issue)
             if entry is not None:
                 validate("entry", entry)
+                problems = entry_problems(entry, f"$.archives[{issues.index(issue)}]")
+                if problems:
+                    raise _corrupt(source, problems)
     except SchemaViolation as violation:
         raise _schema_error(source, violation) from None
-    _check_issues_unique(document.issues(), source)
+    _check_issues_unique(issues, source)
 
 
 def _check_issues_unique(issues: list[int], source) -> None:
@@ -128,10 +155,13 @@ def _identity(stat: os.stat_result) -> tuple:
 
 class ArchiveIndex:
     def __init__(self, path: Path, lock_timeout: float = 120.0):
-        self.path = Path(path)
-        self.backup_path = self.path.with_name(self.path.name + ".backup")
-        self.lock_path = self.path.with_name(self.path.name + ".lock")
-        self.valid_path = self.path.with_name(self.path.name + ".valid")
+        self.path = Path(path)  # as named: in messages, and what git commits
+        # A symlinked index is written through the link: the lock, the backup, the temp file
+        # and the validity record live beside the file it points to, shared by every link.
+        self.file = Path(os.path.realpath(self.path)) if self.path.is_symlink() else self.path
+        self.backup_path = self.file.with_name(self.file.name + ".backup")
+        self.lock_path = self.file.with_name(self.file.name + ".lock")
+        self.valid_path = self.file.with_name(self.file.name + ".valid")
         self.lock_timeout = lock_timeout
         self._doc: dict | None = None
         self._identity: tuple | None = None
@@ -154,9 +184,9 @@ class ArchiveIndex:
         from log_archiver.index.layout import IndexDocument
 
         try:
-            if self._doc is not None and _identity(os.stat(self.path)) == self._identity:
+            if self._doc is not None and _identity(os.stat(self.file)) == self._identity:
                 return self._doc
-            fd = os.open(self.path, os.O_RDONLY)
+            fd = os.open(self.file, os.O_RDONLY)
         except FileNotFoundError:
             self._forget()
             return IndexDocument.from_dict(empty_index())
@@ -168,7 +198,7 @@ class ArchiveIndex:
             identity = _identity(os.fstat(fd))
             if not self._swept:  # once a process: what a killed writer left beside the index
                 self._swept = True
-                remove_stale_temps_in(self.path.parent, self.path.name)
+                remove_stale_temps_in(self.file.parent, self.file.name)
             document = self._parse(raw, identity)
         except BaseException:
             os.close(fd)
@@ -184,17 +214,12 @@ class ArchiveIndex:
             document = IndexDocument.from_layout(raw)
             if document is not None:
                 return document
-        try:
-            doc = loads(raw)
-        except ValueError as error:
-            raise IndexCorruptError(
-                f"archive index {self.path} is not valid JSON ({error})",
-                self._restore_hint(),
-            ) from None
         if known is None:
-            validate_document(doc, self.path)
+            doc = load_index_bytes(raw, self.path, self._restore_hint())
             self._record_valid(identity, hashlib.sha256(raw).hexdigest(),
                                in_layout=dumps(doc) == raw)
+        else:
+            doc = loads(raw)
         return IndexDocument.from_dict(doc)
 
     def _hold(self, fd: int, identity: tuple, doc: dict) -> None:
@@ -258,9 +283,9 @@ class ArchiveIndex:
         from filelock import FileLock, Timeout
 
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.file.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise local_error(error, "create", self.path.parent) from error
+            raise local_error(error, "create", self.file.parent) from error
         lock = FileLock(str(self.lock_path), timeout=self.lock_timeout)
         try:
             lock.acquire()
@@ -293,7 +318,7 @@ class ArchiveIndex:
                 document.last_updated = now_iso()
                 validate_changes(document, changed, f"{self.path} (as changed, not written)")
                 self._write(document.to_parts(changed))
-                fd = os.open(self.path, os.O_RDONLY)
+                fd = os.open(self.file, os.O_RDONLY)
             except BaseException:
                 self._forget()  # the shared document may hold changes that were not written
                 raise
@@ -302,15 +327,15 @@ class ArchiveIndex:
             self._record_valid(identity, in_layout=True)
 
     def _write(self, parts: list[bytes]) -> None:
-        had_index = self.path.exists()
+        had_index = self.file.exists()
         if had_index:
             self.backup_path.unlink(missing_ok=True)
-            os.link(self.path, self.backup_path)
+            os.link(self.file, self.backup_path)
         try:
-            write_parts_atomic(self.path, parts)
+            write_parts_atomic(self.file, parts)
         except BaseException:
-            if had_index and not self.path.exists():
-                os.replace(self.backup_path, self.path)
+            if had_index and not self.file.exists():
+                os.replace(self.backup_path, self.file)
             raise
         if had_index:  # a backup left by a crash here is replaced by the next write
             self.backup_path.unlink(missing_ok=True)

@@ -31,7 +31,7 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from log_archiver.errors import ArchiveError, GitError, IndexCorruptError
+from log_archiver.errors import ArchiveError, GitError
 from log_archiver.model import states
 from log_archiver.util.fsutil import write_bytes_atomic
 
@@ -67,18 +67,12 @@ def _empty() -> dict:
 
 def _load(path: Path, side: str) -> dict:
     """One side as a valid index; an empty file (no common ancestor) is an empty index."""
-    from log_archiver.index.file import validate_document
+    from log_archiver.index.file import load_index_bytes
 
     raw = Path(path).read_bytes()
     if not raw.strip():
         return _empty()
-    try:
-        doc = json.loads(raw)
-    except ValueError as error:
-        raise IndexCorruptError(f"the {side} side of the archive index ({path}) is not JSON: "
-                                f"{error}", "resolve the merge by hand") from None
-    validate_document(doc, f"{path} ({side})")
-    return doc
+    return load_index_bytes(raw, f"{path} (the {side} side)", "resolve the merge by hand")
 
 
 def _load_base(path: Path) -> dict:

@@ -69,14 +69,20 @@ def validate_index_file(path: Path) -> list[dict]:
         return [violation("$", "file", f"no archive index at {path}")]
     except OSError as error:
         return [violation("$", "file", f"cannot read {path}: {error.strerror or error}")]
+    return check_index_bytes(raw)[1]
+
+
+def check_index_bytes(raw: bytes) -> tuple[dict | None, list[dict]]:
+    """The index ``raw`` holds and every violation in it: the one verdict on index bytes,
+    given alike to ``validate-index``, every command reading the index and the merge
+    driver (the document is None when the bytes are not strict JSON)."""
+    from log_archiver.util.strict_json import JSONTextError, loads
+
     try:
-        doc = json.loads(raw)
-    except json.JSONDecodeError as error:
-        return [violation("$", "json", f"not valid JSON at line {error.lineno}, column "
-                                       f"{error.colno}: {error.msg}")]
-    except ValueError as error:
-        return [violation("$", "json", f"not valid JSON: {error}")]
-    return validate_index_document(doc)
+        doc = loads(raw)
+    except JSONTextError as error:
+        return None, [violation("$", "json", str(error))]
+    return doc, validate_index_document(doc)
 
 
 def validate_index_document(doc) -> list[dict]:
@@ -158,8 +164,14 @@ def _order_problems(archives: list) -> list[dict]:
     return problems
 
 
-def _entry_problems(i: int, entry: dict, stored_objects: dict[str, str]) -> list[dict]:
-    where = f"$.archives[{i}]"
+def entry_problems(entry: dict, where: str) -> list[dict]:
+    """The rules one entry (already valid against its schema) breaks on its own."""
+    return _entry_problems(where, entry, {})
+
+
+def _entry_problems(where: str | int, entry: dict, stored_objects: dict[str, str]) -> list[dict]:
+    if isinstance(where, int):
+        where = f"$.archives[{where}]"
     issue = entry["issue_number"]
     problems = []
     files: dict[str, str] = {}
