@@ -73,7 +73,7 @@ FAMILIES = {
                              "log_archiver.archive.upload.upload_records"),
     "cleanup-local": (["cleanup-local", ISSUE], "log_archiver.archive.cleanup.cleanup_local"),
     "cleanup-local --orphans": (["cleanup-local", "--orphans"],
-                                "log_archiver.archive.orphans.find_and_remove_orphans"),
+                                "log_archiver.archive.leftovers.remove_leftovers"),
     # admin commands
     "init": (["init"], "log_archiver.integrations.gitsetup.setup_repository"),
     "validate-index": (["validate-index"], "log_archiver.index.rules.validate_index_file"),

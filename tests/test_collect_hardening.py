@@ -22,6 +22,7 @@ import pytest
 
 from fakegithub import FakeGitHub
 from gitutil import git, init_repo
+from log_archiver.model.records import recompute_entry
 from log_archiver.util.samples import log_text
 
 INDEX = "logs/.archive-index.json"
@@ -51,6 +52,7 @@ def edit_log(workspace: Path, issue: int, local_path: str, **fields) -> None:
         for log in entry["logs"]:
             if entry["issue_number"] == issue and log["local_path"] == local_path:
                 log.update(fields)
+                recompute_entry(entry)  # a careful forgery: only the path is wrong
     write_index(workspace, doc)
 
 

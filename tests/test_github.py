@@ -23,8 +23,8 @@ from log_archiver.errors import (
 from log_archiver.integrations.comment import marker
 from log_archiver.integrations.github import (
     GitHubClient,
+    _parse_remote,
     check_trigger,
-    parse_remote_url,
     publish_comment,
     resolve_repository,
     resolve_token,
@@ -71,6 +71,11 @@ RATE_LIMITED = {"json": {"message": "API rate limit exceeded for user ID 1."}, "
 
 
 # --- which repository and token ---------------------------------------------------------
+
+def parse_remote_url(url: str) -> str | None:
+    parsed = _parse_remote(url)
+    return parsed[1] if parsed else None
+
 
 @pytest.mark.parametrize("url", [
     "https://github.com/octo/proj.git", "https://github.com/octo/proj", "https://github.com/octo/proj/",

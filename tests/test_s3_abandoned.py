@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 
-from log_archiver.archive.orphans import find_and_remove_orphans
+from log_archiver.archive.leftovers import remove_leftovers
 from log_archiver.index.file import ArchiveIndex
 
 MIB = 1 << 20
@@ -33,18 +33,18 @@ def test_orphans_lists_then_aborts_old_incomplete_uploads(s3_env, s3_store, tmp_
     upload_id = leave_incomplete_upload(s3_env, s3_store, "archive/logs/2025/01/5/big.log")
     assert incomplete(s3_env, s3_store) == {upload_id}
     # young: kept (its writer may still be sending parts)
-    young = find_and_remove_orphans(index, logs, store=s3_store, dry_run=True)
+    young = remove_leftovers(index, logs, store=s3_store, dry_run=True)
     assert young.orphans == []
     [kept] = young.kept
     assert kept["kind"] == "multipart" and kept["path"].endswith("/5/big.log")
     # old enough (threshold lowered instead of waiting a day): listed by --dry-run ...
-    listed = find_and_remove_orphans(index, logs, store=s3_store, dry_run=True, upload_age=0)
+    listed = remove_leftovers(index, logs, store=s3_store, dry_run=True, upload_age=0)
     [orphan] = listed.orphans
     assert orphan["kind"] == "multipart" and orphan["size_bytes"] == 5 * MIB
     assert orphan["path"] == f"{s3_store.url}/archive/logs/2025/01/5/big.log"
     assert incomplete(s3_env, s3_store) == {upload_id}
     # ... then aborted
-    removed = find_and_remove_orphans(index, logs, store=s3_store, upload_age=0)
+    removed = remove_leftovers(index, logs, store=s3_store, upload_age=0)
     assert [o["path"] for o in removed.orphans] == [orphan["path"]] and not removed.failed
     assert incomplete(s3_env, s3_store) == set()
 

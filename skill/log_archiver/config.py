@@ -146,6 +146,8 @@ def load_config(cwd: Path | None = None, environ: dict | None = None) -> Config:
 
 def _from_environment(name: str, raw: str, field_name: str, kind: type):
     """The value of one ``LOG_ARCHIVER_*`` variable, within the bounds the file has."""
+    if field_name == "storage":
+        check_store_url(raw)  # first: no message may repeat a secret in the URL
     bounds = describe_bounds(field_name)
     try:
         value = kind(raw)
@@ -172,6 +174,8 @@ def _read_file(path: Path) -> dict:
                           f"fix {path} or write a new one: `log-archiver init --force`") from None
     from log_archiver.util.schemas import SchemaViolation, validate
 
+    if isinstance(data, dict) and isinstance(data.get("storage"), str):
+        check_store_url(data["storage"])  # before any message could repeat a secret
     try:
         validate("config", data)
     except SchemaViolation as violation:

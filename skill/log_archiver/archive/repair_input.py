@@ -147,7 +147,7 @@ def _complete_log(record: dict, bases: tuple[str, str], logs_dir: Path) -> tuple
     url_key = _remote_from_url(log, bases)
     if url_key is not None and keys.parse_key(url_key) is None:
         problems.append((".cloud_url", f"{log['cloud_url']!r} names no stored log of this "
-                                       "store (STORE/archive/logs/YYYY/MM/ISSUE/NAME)"))
+                                       f"store (STORE/{keys.LAYOUT})"))
         url_key = None
     given_key = log.get("remote_path")
     if url_key is not None and isinstance(given_key, str) and given_key != url_key:

@@ -168,10 +168,10 @@ def cleanup_local_command(issue, orphans, dry_run, settings):
 
 
 def _orphans(ctx, dry_run: bool) -> dict:
-    from log_archiver.archive.orphans import find_and_remove_orphans
+    from log_archiver.archive.leftovers import remove_leftovers
 
     ctx.check_logs_dir()
-    report = find_and_remove_orphans(ctx.index, ctx.logs_dir, dry_run=dry_run, store=ctx.store)
+    report = remove_leftovers(ctx.index, ctx.logs_dir, dry_run=dry_run, store=ctx.store)
     errors = [_orphan_error(failure) for failure in report.failed]
     status = "error" if report.failed else ("ok" if report.orphans else "noop")
     return {"status": status, "mode": "orphans", "logs_dir": str(ctx.logs_dir),

@@ -66,12 +66,6 @@ def _parse_remote(url: str) -> tuple[str, str] | None:
     return match.group("host").lower(), path
 
 
-def parse_remote_url(url: str) -> str | None:
-    """``owner/name`` from a git remote URL of any host, or None when it is not of that shape."""
-    parsed = _parse_remote(url)
-    return parsed[1] if parsed else None
-
-
 def is_github_host(host: str, environ: Mapping[str, str] | None = None) -> bool:
     """github.com, the GitHub Enterprise host the environment names, or a "github" alias."""
     environ = os.environ if environ is None else environ

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from log_archiver.util.clock import parse_iso
 
 ROOT = "archive/logs/"
+LAYOUT = "archive/logs/YYYY/MM/ISSUE/NAME"  # how messages describe a key
 _KEY = re.compile(r"^archive/logs/(\d{4})/(\d{2})/([1-9][0-9]*)/([^/]+)$")
 _YEAR, _MONTH = re.compile(r"[0-9]{4}"), re.compile(r"[0-9]{2}")
 

@@ -60,7 +60,7 @@ class OrphanReport:
     freed_bytes: int = 0
 
 
-def find_and_remove_orphans(index: ArchiveIndex, logs_dir: Path, *, dry_run: bool = False,
+def remove_leftovers(index: ArchiveIndex, logs_dir: Path, *, dry_run: bool = False,
                             now: float | None = None, store=None,
                             upload_age: float = UPLOAD_AGE) -> OrphanReport:
     """Remove (or, with ``dry_run``, list) the orphaned files under ``logs_dir``, and what
