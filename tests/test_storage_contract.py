@@ -372,3 +372,27 @@ def test_a_log_named_with_255_bytes_is_archived_cleaned_and_reindexed(workspace,
                                   "type")} == \
         {k: record[k] for k in ("local_path", "remote_path", "checksum", "upload_status",
                                 "type")}
+
+
+@pytest.mark.parametrize("length", [224, 225, 255])
+def test_a_big_log_with_a_long_name_is_archived_as_it_is_when_no_copy_name_fits(
+        workspace, run_cli, length):
+    """Its compressed copy (``.NAME.la.gz``, written under a longer temp name first)
+    would pass the 255-byte limit: the log is stored as it is rather than left partial
+    for ever."""
+    import json
+
+    name = "78-" + "n" * (length - 7) + ".log"
+    assert len(name.encode()) == length
+    log = workspace / "logs/builds" / name
+    log.parent.mkdir(parents=True)
+    data = b"step 1 ok\nstep 2 ok\n" * 60_000  # over the 1 MiB threshold
+    log.write_bytes(data)
+    archived = run_cli("archive", "78")
+    assert archived.exit_code == 0, archived.stdout
+    [record] = json.loads((workspace / "logs/.archive-index.json").read_text())[
+        "archives"][0]["logs"]
+    assert record["upload_status"] == "cleaned" and not log.exists()
+    assert record["compressed"] is (length <= 224)
+    stored = workspace.parent / "store" / record["remote_path"]
+    assert stored.stat().st_size == record["size_bytes"]

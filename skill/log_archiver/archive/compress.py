@@ -28,7 +28,7 @@ from stat import S_ISREG
 
 from zlib_ng import zlib_ng as zlib
 
-from log_archiver.util.fsutil import atomic_writer, local_error
+from log_archiver.util.fsutil import TEMP_MARKER, TEMP_SUFFIX, atomic_writer, local_error
 from log_archiver.util.hashing import bare, sha256_and_size
 from log_archiver.util.paths import UnsafePath, confined
 
@@ -57,6 +57,21 @@ COPY_MARK = ".la"
 def copy_name(name: str, algorithm: str) -> str:
     """The file name of the tool's compressed copy of the log named ``name``."""
     return f".{name}{COPY_MARK}{SUFFIX[algorithm]}"
+
+
+NAME_MAX = 255  # bytes in one file name on the filesystems we meet (and in a key's part)
+
+
+# what a temp file adds to the name it is written for (fsutil.temp_path_for), at most
+TEMP_ADDS = len(f"{TEMP_MARKER}{'9' * 7}-{'f' * 8}{TEMP_SUFFIX}")
+
+
+def fits_compressed(name: str, algorithm: str) -> bool:
+    """Whether the log ``name`` can have a compressed copy (written under a temp name
+    first) without a name growing past what a filesystem takes; a longer one is stored
+    as it is."""
+    copy = copy_name(name, algorithm).encode("utf-8", "surrogateescape")
+    return len(copy) + TEMP_ADDS <= NAME_MAX
 
 
 def compressed_copy_path(source: Path, algorithm: str) -> Path:

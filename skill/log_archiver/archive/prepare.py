@@ -15,6 +15,7 @@ from log_archiver.archive.collect import FoundLog, collect_logs, remove_stale_te
 from log_archiver.archive.compress import (
     ZSTD_THREADS,
     StoredFile,
+    fits_compressed,
     gzip_many,
     hash_as_is,
     remove_replaced_copies,
@@ -57,7 +58,8 @@ def compress(repo: Repository, files: list[Path], sizes: dict[Path, int] | None 
     (``sizes``: the sizes collect found, so no file is looked at twice)."""
     config, events = repo.config, repo.events
     sizes = {p: sizes[p] if sizes and p in sizes else p.stat().st_size for p in files}
-    big = [p for p in files if sizes[p] > config.compress_threshold_bytes]
+    big = [p for p in files if sizes[p] > config.compress_threshold_bytes
+           and fits_compressed(p.name, config.compression)]
     small = [p for p in files if p not in set(big)]
     results: dict[Path, StoredFile] = {}
     errors: list[dict] = []
