@@ -16,7 +16,7 @@ import pytest
 
 from conftest import Result, check_output
 from fakegithub import FakeGitHub
-from log_archiver.archive.compress import compressed_copy_path
+from log_archiver.archive.copies import compressed_copy_path
 from log_archiver.util.samples import write_sample_logs
 
 ISSUE = "5"
@@ -56,7 +56,7 @@ FAMILIES = {
     "archive": (["archive", ISSUE], "log_archiver.archive.pipeline.prepare"),
     "archive --reindex-only": (["archive", ISSUE, "--reindex-only"],
                                "log_archiver.archive.reindex.issue_objects"),
-    "collect-logs": (["collect-logs", ISSUE], "log_archiver.archive.prepare.collect_logs"),
+    "collect-logs": (["collect-logs", ISSUE], "log_archiver.archive.collect.collect_logs"),
     "compress-logs": (["compress-logs", "logs/builds/5-build.log"],
                       "log_archiver.archive.prepare.compress"),
     "prepare-upload": (["prepare-upload", ISSUE], "log_archiver.archive.prepare.prepare"),
@@ -106,7 +106,7 @@ def test_an_unexpected_exception_is_an_internal_error_in_json(archived_inputs, r
 
 def test_quiet_silences_an_internal_error_but_not_its_json(archived_inputs, run_cli,
                                                            monkeypatch):
-    monkeypatch.setattr("log_archiver.archive.prepare.collect_logs",
+    monkeypatch.setattr("log_archiver.archive.collect.collect_logs",
                         raiser(TypeError("boom")))
     result = run_cli("collect-logs", ISSUE, "--quiet")
     assert result.exit_code == 1 and result.stderr == ""
@@ -125,12 +125,12 @@ def test_a_summary_that_cannot_be_rendered_still_leaves_the_json(archived_inputs
 
 WRAPPED = """
 import sys
-import log_archiver.archive.prepare as prepare
+import log_archiver.archive.collect as collect
 
 def fail(*args, **kwargs):
     raise {error}
 
-prepare.{function} = fail
+collect.{function} = fail
 from log_archiver.cli import {main}
 sys.argv[0] = {script!r}
 {main}()
@@ -178,7 +178,7 @@ def test_a_real_sigint_exits_130_with_json(workspace):
     process = run_wrapped(workspace, "archive_main", "archive-issue-logs", "collect",
                           "(__import__('time').sleep(60), None)[1]", ISSUE,
                           env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    # the wrapper's prepare.collect sleeps; archive reaches it through prepare()
+    # the wrapper's collect sleeps; archive reaches it before anything else
     try:
         deadline = time.monotonic() + 60
         line = ""

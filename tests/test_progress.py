@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Result, check_output, script
-from log_archiver.archive.compress import compressed_copy_path
+from log_archiver.archive.copies import compressed_copy_path
 from log_archiver.archive.pipeline import archive
 from log_archiver.archive.prepare import prepare
 from log_archiver.archive.upload import upload_records

@@ -15,7 +15,7 @@ import sys
 import pytest
 from botocore.exceptions import ClientError
 
-from log_archiver.archive.compress import copy_origin
+from log_archiver.archive.copies import copy_origin
 from log_archiver.errors import (
     ChecksumMismatchError,
     ConfigError,

@@ -22,10 +22,12 @@ import stat as stat_module
 from dataclasses import dataclass
 from pathlib import Path
 
-from log_archiver.archive.compress import COPY_MARK, copy_origin
+from log_archiver.archive.copies import COPY_MARK, copy_origin
 from log_archiver.model.issues import session_matches
 from log_archiver.model.log_types import LOG_TYPES, numbered_matches
+from log_archiver.repository import Repository
 from log_archiver.util.fsutil import TEMP_MARKER, is_temp_name, remove_stale_temps_in
+from log_archiver.util.hashing import prefixed, sha256_and_size
 
 
 def mentions_issue(name: str, issue: int) -> bool:
@@ -202,3 +204,27 @@ def _names(folder: Path) -> list[tuple[str, bool]]:
             return sorted((e.name, e.is_dir(follow_symlinks=False)) for e in entries)
     except OSError:
         return []
+
+
+def collect(repo: Repository, issue: int) -> tuple[list[FoundLog], list[Skipped]]:
+    """The issue's logs for a run of the workflow: as :func:`collect_logs` finds them,
+    less the compressed copies an older release named ``NAME.gz`` beside a log."""
+    repo.check_logs_dir()
+    found, skipped = collect_logs(repo.logs_dir, issue)
+    entry = repo.index.find(issue)
+    if entry is not None:
+        artifacts = {log["stored_path"]: log for log in entry["logs"] if log["compressed"]
+                     and log["stored_path"] != log["local_path"]}
+        found = [f for f in found if not _our_copy(f, artifacts.get(f.relative))]
+    return found, skipped
+
+
+def _our_copy(found: FoundLog, log: dict | None) -> bool:
+    """Whether ``found`` holds exactly the bytes ``log`` recorded for its compressed copy
+    (anything else at that name is a person's file, so a log)."""
+    if log is None or found.size != log["size_bytes"]:
+        return False
+    try:
+        return prefixed(sha256_and_size(found.path)[0]) == log["checksum"]
+    except OSError:
+        return False

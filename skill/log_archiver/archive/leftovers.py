@@ -36,7 +36,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from log_archiver.archive.compress import SUFFIX, copy_origin
+from log_archiver.archive.copies import SUFFIX, copy_origin
 from log_archiver.errors import ArchiveError
 from log_archiver.index.file import ArchiveIndex
 from log_archiver.model.log_types import LOG_TYPES

@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from log_archiver.archive.cleanup import cleanup_local, lost_errors
-from log_archiver.archive.collect import collect_logs
+from log_archiver.archive.collect import collect, collect_logs
 from log_archiver.archive.prepare import (
     UNPREPARED,
     changed_since_archived,
-    collect,
     prepare,
     relative_to_logs,
 )

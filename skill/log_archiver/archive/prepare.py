@@ -11,45 +11,22 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 
-from log_archiver.archive.collect import FoundLog, collect_logs, remove_stale_temps
+from log_archiver.archive.collect import FoundLog, collect, remove_stale_temps
 from log_archiver.archive.compress import (
     ZSTD_THREADS,
     StoredFile,
-    fits_compressed,
     gzip_many,
     hash_as_is,
     remove_replaced_copies,
-    stored_name,
     zstd_one,
 )
+from log_archiver.archive.copies import fits_compressed, stored_name
 from log_archiver.errors import ArchiveError
 from log_archiver.integrations.comment import session_duration
 from log_archiver.model import states
 from log_archiver.model.records import merge_records, new_entry, prepared_record
 from log_archiver.repository import Repository
 from log_archiver.util.hashing import prefixed, sha256_file
-
-
-def collect(repo: Repository, issue: int) -> tuple[list[FoundLog], list]:
-    repo.check_logs_dir()
-    found, skipped = collect_logs(repo.logs_dir, issue)
-    entry = repo.index.find(issue)
-    if entry is not None:  # a compressed copy an older release named NAME.gz is not a log
-        artifacts = {log["stored_path"]: log for log in entry["logs"] if log["compressed"]
-                     and log["stored_path"] != log["local_path"]}
-        found = [f for f in found if not _our_copy(f, artifacts.get(f.relative))]
-    return found, skipped
-
-
-def _our_copy(found: FoundLog, log: dict | None) -> bool:
-    """Whether ``found`` holds exactly the bytes ``log`` recorded for its compressed copy
-    (anything else at that name is a person's file, so a log)."""
-    if log is None or found.size != log["size_bytes"]:
-        return False
-    try:
-        return prefixed(hash_as_is(found.path).sha256) == log["checksum"]
-    except ArchiveError:
-        return False
 
 
 def compress(repo: Repository, files: list[Path], sizes: dict[Path, int] | None = None

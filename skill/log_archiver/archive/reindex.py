@@ -27,7 +27,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from log_archiver.archive.collect import FoundLog, collect_logs
-from log_archiver.archive.compress import StoredFile, copy_relative, hash_as_is
+from log_archiver.archive.compress import StoredFile, hash_as_is
+from log_archiver.archive.copies import copy_relative
 from log_archiver.archive.stored_objects import describe, issue_objects
 from log_archiver.errors import ArchiveError, LocalFileError, UsageError
 from log_archiver.model import keys, states

@@ -14,7 +14,7 @@ import re
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote
 
-from log_archiver.archive.compress import SUFFIX, copy_relative
+from log_archiver.archive.copies import SUFFIX, copy_relative
 from log_archiver.errors import UsageError
 from log_archiver.model import keys, states
 from log_archiver.model.issues import parse_issue

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from log_archiver.archive.collect import FoundLog
-from log_archiver.archive.compress import SUFFIX
+from log_archiver.archive.copies import SUFFIX
 from log_archiver.model import keys
 from log_archiver.model.issues import prefixed_matches
 from log_archiver.model.log_types import FOLDERS

@@ -82,7 +82,7 @@ def _reindex(issue, other_mode, dry_run, settings):
 @common_options
 def collect_logs_command(issue, settings):
     """List the logs of ISSUE under the logs dir (sessions, builds, deployments, debug)."""
-    from log_archiver.archive.prepare import collect
+    from log_archiver.archive.collect import collect
 
     def body():
         ctx = build_repository(settings)
