@@ -279,8 +279,8 @@ def test_a_comment_that_failed_while_archiving_is_a_warning_on_stderr(workspace,
 def test_prepare_upload_warnings_reach_stderr(workspace, run_cli):
     write_sample_logs(workspace / "logs", 5)
     result = run_cli("prepare-upload", "5")
-    [warning] = result.json["warnings"]  # no GitHub repository known
-    assert f"warning: {warning}" in result.stderr
+    [warning] = result.json["warnings"]  # no GitHub repository known: a normal state
+    assert f"note: {warning}" in result.stderr and "warning:" not in result.stderr
     assert run_cli("prepare-upload", "5", "--quiet").stderr == ""
 
 
@@ -381,3 +381,14 @@ def test_a_plan_with_a_bad_issue_number_is_refused(archived_inputs, run_cli, num
     [error] = one_object(result)["errors"]
     assert error["type"] == "usage"
     assert str(number) in error["message"] or json.dumps(number) in error["message"]
+
+
+def test_a_local_run_without_github_is_no_reason_for_a_warning_sign(workspace, run_cli):
+    write_sample_logs(workspace / "logs", 6)
+    result = run_cli("archive", "6")
+    assert result.exit_code == 0
+    assert any(w.startswith("GitHub steps skipped") for w in result.json["warnings"])
+    first = result.stderr.splitlines()[0] if "…" not in result.stderr else next(
+        line for line in result.stderr.splitlines() if "Logs archived" in line)
+    assert first.startswith("✓ Logs archived for issue #6") and "warning" not in first
+    assert "note: GitHub steps skipped" in result.stderr

@@ -17,6 +17,10 @@ from log_archiver.events import Events
 from log_archiver.index.file import ArchiveIndex
 from log_archiver.util.retry import RetryPolicy
 
+# Not a failure: a local run without GitHub is a normal one (summaries show it as a note).
+NO_GITHUB_REPOSITORY = ("GitHub steps skipped: no GitHub repository is known "
+                        "(set GITHUB_REPOSITORY=owner/name)")
+
 
 @dataclass
 class Repository:
@@ -67,8 +71,7 @@ class Repository:
             return None
         if self.github_error is not None:
             return f"GitHub steps skipped: {self.github_error.message}"
-        return ("GitHub steps skipped: no GitHub repository is known "
-                "(set GITHUB_REPOSITORY=owner/name)")
+        return NO_GITHUB_REPOSITORY
 
     def check_logs_dir(self) -> None:
         if not self.logs_dir.is_dir():

@@ -62,7 +62,10 @@ def error_human(errors: list[dict]) -> str:
 
 
 def warnings_human(document: dict) -> str:
-    return "\n".join(f"warning: {warning}" for warning in document.get("warnings") or [])
+    from log_archiver.cli.render import is_note
+
+    return "\n".join(f"{'note' if is_note(warning) else 'warning'}: {warning}"
+                     for warning in document.get("warnings") or [])
 
 
 def run(command: str, body: Callable[[], dict], *, dry_run: bool = False, quiet: bool = False,

@@ -7,6 +7,17 @@ says, in its first line, that there are warnings, and never that all is well the
 from __future__ import annotations
 
 from log_archiver.integrations.comment import human_size
+from log_archiver.repository import NO_GITHUB_REPOSITORY
+
+
+def is_note(warning: str) -> bool:
+    """A warning that reports a normal state (no GitHub repository configured), not a
+    problem: printed as a note, and no reason for a ⚠."""
+    return warning == NO_GITHUB_REPOSITORY
+
+
+def _warnings(doc: dict) -> list[str]:
+    return [w for w in doc.get("warnings") or [] if not is_note(w)]
 
 
 def _count(number: int, word: str = "log") -> str:
@@ -14,7 +25,7 @@ def _count(number: int, word: str = "log") -> str:
 
 
 def _warned(doc: dict) -> str:
-    warnings = doc.get("warnings") or []
+    warnings = _warnings(doc)
     return f", with {_count(len(warnings), 'warning')} (below)" if warnings else ""
 
 
@@ -31,9 +42,9 @@ def archive_summary(doc: dict) -> str:
         plan = doc.get("plan", [])
         return f"Dry run for issue #{issue}: {len(plan)} log(s) would be archived"
     if "upload" not in doc:  # already archived: at most the comment and the commit were done
-        if status == "noop" and not doc.get("warnings"):
+        if status == "noop" and not _warnings(doc):
             return f"✓ Issue #{issue} is already archived; nothing to do"
-        mark = "⚠" if doc.get("warnings") else "✓"
+        mark = "⚠" if _warnings(doc) else "✓"
         message = doc.get("message") or f"issue #{issue} is already archived"
         return f"{mark} {message[:1].upper()}{message[1:]}{_warned(doc)}"
     entry = doc.get("entry", {})
@@ -45,7 +56,7 @@ def archive_summary(doc: dict) -> str:
     if status == "partial":
         head = f"⚠ Partial archive for issue #{issue}"
     else:
-        head = f"{'⚠' if doc.get('warnings') else '✓'} Logs archived for issue #{issue}"
+        head = f"{'⚠' if _warnings(doc) else '✓'} Logs archived for issue #{issue}"
     lines = [head + _warned(doc), f"  Collected: {_count(doc.get('collected', 0))}"]
     if packed.get("files"):
         lines.append(f"  Compressed: {packed['files']} log(s) "
