@@ -154,3 +154,29 @@ def test_a_partial_mark_is_named_and_can_be_cleared(workspace, run_cli):
     assert entry_of(workspace, 44)["partial_archive"] is False
     assert run_cli("archive", "44", "--retry").exit_code == 0
     assert run_cli("mark-partial-archive", "44").exit_code == 2  # neither REASON nor --clear
+
+
+def test_a_log_written_to_while_cleanup_checks_it_is_kept(workspace, run_cli, monkeypatch):
+    """A session still being written: lines appended between the hash and the delete."""
+    import log_archiver.archive.cleanup as cleanup
+
+    logs = workspace / "logs"
+    write_sample_logs(logs, 45)
+    assert run_cli("prepare-upload", "45").exit_code == 0
+    assert run_cli("retry-failed-uploads", "45", "--execute").exit_code == 0
+    session = logs / "sessions/session-45-2025-01-16.md"
+    verify = cleanup.verify_record
+
+    def verify_while_the_session_grows(store, log, *args, **kwargs):
+        if log["local_path"] == "sessions/session-45-2025-01-16.md":
+            with open(session, "ab") as handle:
+                handle.write(b"a line written while cleanup looked\n")
+        return verify(store, log, *args, **kwargs)
+
+    monkeypatch.setattr(cleanup, "verify_record", verify_while_the_session_grows)
+    result = run_cli("cleanup-local", "45")
+    assert "sessions/session-45-2025-01-16.md" not in result.json["deleted"]
+    assert session.read_bytes().endswith(b"a line written while cleanup looked\n")
+    assert record(workspace, 45, "sessions/session-45-2025-01-16.md")["upload_status"] \
+        == "verified"
+    assert len(result.json["deleted"]) >= 3  # the others went as usual

@@ -19,6 +19,7 @@ removed are counted apart, in ``copies_freed_bytes``.
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -97,11 +98,17 @@ def cleanup_local(repo: Repository, issue: int, *, only_compressed: bool = False
             targets.append(logs_dir / log["local_path"])
         return targets
 
+    identities: dict[str, dict[Path, tuple]] = {}
+
     def check(log: dict) -> tuple[dict, str | None, str | None]:
         """(log, status it may be cleaned from, reason to keep it)."""
         status = log["upload_status"]
         if status not in states.STORED:
             return log, None, f"upload status is {status}"
+        # taken before anything is hashed: a file written to after this is not deleted
+        identities[log["local_path"]] = {target: identity
+                                         for target in targets_of(log)
+                                         if (identity := _identity(target)) is not None}
         original = logs_dir / log["local_path"]
         if not only_compressed and original.exists() and not _original_unchanged(original, log):
             return log, None, (f"changed since it was archived; kept: `log-archiver archive "
@@ -144,7 +151,8 @@ def cleanup_local(repo: Repository, issue: int, *, only_compressed: bool = False
                     log["local_path"], log["checksum"], log["upload_status"]) not in records:
                 reason = "its index record changed while it was checked; run cleanup again"
             _settle(log, status, reason, copy_of(log), targets_of(log), report, new_status,
-                    logs_dir, dry_run=dry_run, only_compressed=only_compressed)
+                    logs_dir, identities.get(log["local_path"], {}), dry_run=dry_run,
+                    only_compressed=only_compressed)
         current = {log["local_path"]: log["upload_status"] for log in live["logs"]}
         new_status = {name: s for name, s in new_status.items() if s != current.get(name)}
         if new_status and txn is not None:
@@ -152,9 +160,17 @@ def cleanup_local(repo: Repository, issue: int, *, only_compressed: bool = False
     return report
 
 
+def _identity(path: Path) -> tuple | None:
+    try:
+        stat = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
+
+
 def _settle(log: dict, status: str | None, reason: str | None, copy: Path | None,
-            targets: list[Path], report: CleanupReport, new_status: dict, logs_dir: Path, *,
-            dry_run: bool, only_compressed: bool) -> None:
+            targets: list[Path], report: CleanupReport, new_status: dict, logs_dir: Path,
+            checked: dict[Path, tuple], *, dry_run: bool, only_compressed: bool) -> None:
     """Delete one checked log's local files (or say why not) and note its new state."""
     name = log["local_path"]
     if status in (states.PENDING, states.LOST):  # the stored copy vanished
@@ -171,10 +187,16 @@ def _settle(log: dict, status: str | None, reason: str | None, copy: Path | None
     if reason is not None:
         report.kept.append({"local_path": name, "reason": reason})
         return
+    changed = False
     for target in targets:
         try:
             size = target.stat().st_size
         except FileNotFoundError:
+            continue
+        if _identity(target) != checked.get(target):
+            changed = True  # written to (or replaced) after it was checked: not ours to drop
+            report.kept.append({"local_path": name, "reason": f"{target.name} changed while "
+                                "it was checked; run cleanup again"})
             continue
         if not dry_run:
             try:
@@ -191,7 +213,7 @@ def _settle(log: dict, status: str | None, reason: str | None, copy: Path | None
     if only_compressed:
         if status != log["upload_status"]:
             new_status[name] = status
-    elif not any(f["local_path"] == name for f in report.failed):
+    elif not changed and not any(f["local_path"] == name for f in report.failed):
         new_status[name] = states.CLEANED
     elif status != log["upload_status"]:
         new_status[name] = status
