@@ -507,3 +507,33 @@ def test_entry_changing_during_every_survey_fails_retryable(workspace, logs, s3_
     entry = entry_of(workspace)
     assert entry["issue_title"] == "edited 2"
     assert {log["upload_status"] for log in entry["logs"]} == {"pending"}  # not rebuilt
+
+
+def test_metadata_that_names_a_log_its_object_does_not_hold_frees_nothing(
+        workspace, logs, run_cli, tmp_path):
+    """Object and metadata both forged, consistently: the metadata's checksum matches the
+    object's bytes and its original-sha256 is the real log's. Only decompressing the object
+    shows it holds something else; until then the log must not count as stored."""
+    import gzip
+    import hashlib
+
+    upload_without_cleanup(run_cli, tmp_path)
+    session = "sessions/session-123-2025-01-15.md"
+    record = next(log for log in entry_of(workspace)["logs"] if log["local_path"] == session)
+    assert record["compressed"]
+    index_path(workspace).unlink()
+    forged = gzip.compress(b"not the log\n")
+    store = workspace.parent / "store"
+    (store / record["remote_path"]).write_bytes(forged)
+    meta = next(path for path in (store / ".log-archiver/objects").rglob("*")
+                if path.is_file() and json.loads(path.read_text())["key"]
+                == record["remote_path"])
+    data = json.loads(meta.read_text())
+    data["metadata"]["sha256"] = hashlib.sha256(forged).hexdigest()
+    meta.write_text(json.dumps(data))
+    rebuilt = run_cli("archive", "123", "--reindex-only")
+    assert rebuilt.exit_code == 3, rebuilt.stdout
+    assert record["remote_path"] in rebuilt.json["reindex"]["extra_objects"]
+    assert session in rebuilt.json["reindex"]["pending"]
+    run_cli("cleanup-local", "123")
+    assert (workspace / "logs" / session).read_bytes() == logs[session]

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from log_archiver.archive.collect import FoundLog, collect_logs
 from log_archiver.archive.compress import StoredFile, hash_as_is
 from log_archiver.archive.copies import copy_relative
-from log_archiver.archive.stored_objects import describe, issue_objects
+from log_archiver.archive.stored_objects import describe, issue_objects, unpacked_digest
 from log_archiver.errors import ArchiveError, LocalFileError, UsageError
 from log_archiver.model import keys, states
 from log_archiver.model.records import merge_records, new_entry, stored_record
@@ -188,6 +188,10 @@ def _survey(ctx: Repository, issue: int) -> Survey:
     chosen, consumed = [], set()
     for path, (info, described) in sorted(by_path.items()):
         stored_path = copy_relative(path, described["compression"], local)
+        if path in local and described["original_sha256"] == hashed[path] \
+                and not _holds(store, info, described, hashed[path], logs_dir):
+            report.extra_objects.append(info.key)  # its metadata claims a log it does not hold
+            continue
         if path in local:
             consumed.add(path)
             status = states.VERIFIED
@@ -204,6 +208,16 @@ def _survey(ctx: Repository, issue: int) -> Survey:
     report.pending = [f.relative for f in todo]
     prepared = _prepare(ctx, todo, as_is)
     return Survey(report, chosen, local, todo, prepared, ignored)
+
+
+def _holds(store: Store, info: ObjectInfo, described: dict, sha256: str, scratch) -> bool:
+    """Whether the object's bytes are the log's (decompressed, for a compressed one): what
+    its metadata says is only believed once the bytes agree, since a ``verified`` record
+    lets cleanup delete the log."""
+    if described["compression"] is None:
+        return info.sha256 == sha256
+    unpacked = unpacked_digest(store, info, described["compression"], scratch)
+    return unpacked is not None and unpacked[0] == sha256
 
 
 def _rebuilt(ctx: Repository, issue: int, old: dict | None,

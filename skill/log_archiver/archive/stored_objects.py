@@ -86,7 +86,7 @@ def _describe_from_name(store: Store, info: ObjectInfo, issue: int,
     log_type, path = _owner(base, issue, local)
     original = (info.sha256, info.size)
     if compression is not None:
-        unpacked = _unpacked_digest(store, info, compression, scratch)
+        unpacked = unpacked_digest(store, info, compression, scratch)
         if unpacked is None:  # not really compressed: a log stored as it is
             compression, log_type, path = None, *_owner(name, issue, local)
         else:
@@ -113,7 +113,7 @@ def _owner(name: str, issue: int, local: dict[str, FoundLog]) -> tuple[str, str]
     return "session", f"sessions/{name}"
 
 
-def _unpacked_digest(store: Store, info: ObjectInfo, compression: str,
+def unpacked_digest(store: Store, info: ObjectInfo, compression: str,
                      scratch: Path) -> tuple[str, int] | None:
     """SHA-256 and size of the decompressed object, or None if it does not decompress."""
     temp = temp_path_for(scratch / ".reindex")
