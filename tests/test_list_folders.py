@@ -7,6 +7,7 @@ is ``list_objects_v2`` with ``Delimiter='/'``, paginated).
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import pytest
 
@@ -78,3 +79,38 @@ def test_list_reads_only_the_folder_a_prefix_names(tmp_path):
     with recording_scans() as scanned:
         assert store.list_folders("archive/logs/2025/") == ["01", "02"]
     assert scanned == [str(tmp_path / "store/archive/logs/2025")]
+
+
+def test_the_file_store_lists_past_a_dangling_link_and_fails_on_an_unreadable_folder(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    import log_archiver
+
+    store = LocalStore(tmp_path / "store")
+    folder = tmp_path / "store/archive/logs/2025/01/7"
+    folder.mkdir(parents=True)
+    (folder / "7-build.log").write_bytes(b"ok\n")
+    (folder / "7-gone.log").symlink_to(tmp_path / "nowhere")
+    assert [info.key for info in store.list("archive/logs/")] == [
+        "archive/logs/2025/01/7/7-build.log"]
+    # a folder it cannot read is an error, not an empty folder (root reads anything: an
+    # unprivileged child lists, through a user namespace)
+    denied = tmp_path / "store/archive/logs/2025/02"
+    (denied / "8").mkdir(parents=True)
+    code = ("import pathlib, sys; sys.path.insert(0, sys.argv[2])\n"
+            "from log_archiver.errors import StorageError\n"
+            "from log_archiver.storage.local import LocalStore\n"
+            "try:\n list(LocalStore(pathlib.Path(sys.argv[1])).list('archive/logs/'))\n"
+            "except StorageError as error:\n print('refused:', error.message)")
+    package_root = Path(log_archiver.__file__).resolve().parents[1]
+    os.chmod(denied, 0)
+    try:
+        done = subprocess.run(["unshare", "-r", "--map-user=65534", sys.executable, "-c", code,
+                               str(tmp_path / "store"), str(package_root)],
+                              capture_output=True, text=True, timeout=60)
+    finally:
+        os.chmod(denied, 0o755)
+    assert done.stdout.startswith("refused:") and "2025/02" in done.stdout, \
+        done.stdout + done.stderr

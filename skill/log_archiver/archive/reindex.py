@@ -164,7 +164,7 @@ def _survey(ctx: Repository, issue: int) -> Survey:
     store, logs_dir = ctx.store, ctx.logs_dir
     report = ReindexReport()
     workers = max(1, ctx.config.upload_concurrency)
-    objects, ignored = issue_objects(store, issue, workers, logs_dir)
+    objects, ignored = issue_objects(store, issue, workers)
     found, _skipped = collect_logs(logs_dir, issue)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         as_is = dict(zip([f.relative for f in found], pool.map(lambda f: hash_as_is(f.path),

@@ -28,8 +28,8 @@ from log_archiver.util.fsutil import temp_path_for
 BY_SUFFIX = {suffix: name for name, suffix in SUFFIX.items()}
 
 
-def issue_objects(store: Store, issue: int, workers: int,
-                  scratch: Path) -> tuple[list[ObjectInfo], list[str]]:
+def issue_objects(store: Store, issue: int, workers: int
+                  ) -> tuple[list[ObjectInfo], list[str]]:
     """Every object under ``archive/logs/*/*/ISSUE/`` with its checksum and metadata, and
     the keys left alone (names no log can have)."""
     found, ignored = [], []

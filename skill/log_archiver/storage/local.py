@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat as stat_module
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -308,15 +309,24 @@ class LocalStore:
         start = self.root
         if parts and parts[0] != OWN_DIR and not any(p in ("", ".", "..") for p in parts):
             start = self.root.joinpath(*parts)
-        for folder, dirs, files in os.walk(start):
+        def unreadable(error: OSError) -> None:  # a folder we cannot read is no empty one
+            if not isinstance(error, FileNotFoundError):
+                raise _storage_error(error, "list", Path(error.filename or start)) from error
+
+        for folder, dirs, files in os.walk(start, onerror=unreadable):
             here = Path(folder)
             if here == self.root:
                 dirs[:] = [d for d in dirs if d != OWN_DIR]
             dirs.sort()
             for name in sorted(files):
                 key = (here / name).relative_to(self.root).as_posix()
-                if key.startswith(prefix):
-                    stat = (here / name).stat()
+                if not key.startswith(prefix):
+                    continue
+                try:
+                    stat = (here / name).lstat()
+                except FileNotFoundError:
+                    continue  # removed while listed
+                if stat_module.S_ISREG(stat.st_mode):  # a symlink or FIFO is no object of ours
                     yield ObjectInfo(key, stat.st_size, None, modified=stat.st_mtime)
 
     def list_folders(self, prefix: str) -> list[str]:
