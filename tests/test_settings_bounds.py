@@ -134,3 +134,24 @@ def test_the_compression_window_does_not_grow_with_the_workers(tmp_path):
         tracemalloc.stop()
     assert stored.original_size == source.stat().st_size
     assert peak < 48 << 20, f"peak {peak / 2**20:.0f} MiB while compressing a 96 MiB log"
+
+
+@pytest.mark.parametrize("source", ["environment", "file"])
+def test_a_public_base_url_with_credentials_is_refused_and_never_shown(workspace, run_cli,
+                                                                       monkeypatch, source):
+    """It would be written into every log record of the index, and so into git."""
+    secret = "SECRETTOKEN0123456789"
+    url = f"https://user:{secret}/x@cdn.example.com/logs"
+    if source == "environment":
+        monkeypatch.setenv("LOG_ARCHIVER_PUBLIC_BASE_URL", url)
+    else:
+        (workspace / ".log-archiver.json").write_text(json.dumps({"public_base_url": url}))
+    write_sample_logs(workspace / "logs", 5)
+    result = run_cli("archive", "5", "--no-commit")
+    assert result.exit_code == 2, result.stdout
+    assert secret not in result.stdout + result.stderr
+    assert "credentials" in result.json["errors"][0]["message"]
+    assert not (workspace / "logs/.archive-index.json").exists()
+    monkeypatch.setenv("LOG_ARCHIVER_PUBLIC_BASE_URL", "ftp://cdn.example.com/logs")
+    if source == "environment":
+        assert run_cli("archive", "5", "--no-commit").exit_code == 2

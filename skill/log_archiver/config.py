@@ -20,7 +20,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from log_archiver.errors import ConfigError, UsageError
-from log_archiver.util.urls import check_store_url
+from log_archiver.util.urls import URL_CHECKS
 
 CONFIG_NAME = ".log-archiver.json"
 MIB = 1 << 20
@@ -146,8 +146,8 @@ def load_config(cwd: Path | None = None, environ: dict | None = None) -> Config:
 
 def _from_environment(name: str, raw: str, field_name: str, kind: type):
     """The value of one ``LOG_ARCHIVER_*`` variable, within the bounds the file has."""
-    if field_name == "storage":
-        check_store_url(raw)  # first: no message may repeat a secret in the URL
+    if field_name in URL_CHECKS:
+        URL_CHECKS[field_name](raw)  # first: no message may repeat a secret in the URL
     bounds = describe_bounds(field_name)
     try:
         value = kind(raw)
@@ -174,8 +174,9 @@ def _read_file(path: Path) -> dict:
                           f"fix {path} or write a new one: `log-archiver init --force`") from None
     from log_archiver.util.schemas import SchemaViolation, validate
 
-    if isinstance(data, dict) and isinstance(data.get("storage"), str):
-        check_store_url(data["storage"])  # before any message could repeat a secret
+    for name, check in URL_CHECKS.items():  # before any message could repeat a secret
+        if isinstance(data, dict) and isinstance(data.get(name), str):
+            check(data[name])
     try:
         validate("config", data)
     except SchemaViolation as violation:
@@ -241,7 +242,9 @@ def describe_bounds(field_name: str) -> str:
 
 def check_config(config: Config) -> None:
     """The final settings, flags included, against the one set of bounds."""
-    check_store_url(config.storage)  # first: no later message may repeat a secret
+    for name, check in URL_CHECKS.items():  # first: no later message may repeat a secret
+        if getattr(config, name) is not None:
+            check(getattr(config, name))
     if config.compression not in ("gzip", "zstd"):
         raise ConfigError(f"compression {config.compression!r} is not supported",
                           "use gzip or zstd")

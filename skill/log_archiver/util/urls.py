@@ -7,26 +7,17 @@ remotes); whatever is printed or stored keeps the URL without its ``user:passwor
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit, urlunsplit
 
 from log_archiver.errors import UsageError
 
-# scheme://userinfo@ : the userinfo stops at the first / ? # or whitespace
-_USERINFO_RE = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s@]*@")
+# scheme://userinfo@ : a password may hold '/' or '@', so the userinfo runs to the last '@'
+# of the URL (a path holding '@' is cut too: the safe way to be wrong). file:/// has none.
+_USERINFO_RE = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?!/)[^\s'\"<>]*@")
 
 
 def strip_userinfo(url: str) -> str:
     """``url`` without its ``user[:password]@`` part (other text is returned as is)."""
-    if not isinstance(url, str) or "@" not in url:
-        return url
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return redact_userinfo(url)
-    if not parts.scheme or "@" not in parts.netloc:
-        return redact_userinfo(url)
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    return redact_userinfo(url)
 
 
 def redact_userinfo(text: str) -> str:
@@ -51,3 +42,21 @@ def check_store_url(url: str) -> None:
         shown = f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
         raise UsageError(f"storage URL {shown!r} carries credentials before '@' (not shown)",
                          CREDENTIAL_HINT)
+
+
+def check_public_url(url: str) -> None:
+    """A public base URL (what a browser opens) is http(s) and carries no credentials: it
+    is written into every log record of the index, which goes into git."""
+    scheme, _, rest = str(url).partition("://")
+    if "@" in rest:
+        raise UsageError(f"public base URL '{scheme}://***@{rest.rsplit('@', 1)[1]}' carries "
+                         "credentials before '@' (not shown)",
+                         "give the public address of the store with no user or password "
+                         "(percent-encode an '@' that belongs to the path)")
+    if scheme.lower() not in ("http", "https") or not rest:
+        raise UsageError(f"public base URL {url!r} is not an http:// or https:// URL",
+                         "set public_base_url (LOG_ARCHIVER_PUBLIC_BASE_URL) to the address "
+                         "browsers open the store at, e.g. https://logs.example.com")
+
+
+URL_CHECKS = {"storage": check_store_url, "public_base_url": check_public_url}
