@@ -392,3 +392,32 @@ def test_a_local_run_without_github_is_no_reason_for_a_warning_sign(workspace, r
         line for line in result.stderr.splitlines() if "Logs archived" in line)
     assert first.startswith("✓ Logs archived for issue #6") and "warning" not in first
     assert "note: GitHub steps skipped" in result.stderr
+
+
+def test_a_stderr_nobody_reads_never_fails_the_work(workspace):
+    """An agent that closed the pipe it gave for stderr still gets its archive and JSON."""
+    write_sample_logs(workspace / "logs", 9)
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader went away before the first line
+    try:
+        done = subprocess.run([str(Path(sys.executable).with_name("log-archiver")), "archive",
+                               "9", "--no-commit"], cwd=workspace, stdout=subprocess.PIPE,
+                              stderr=write_end, text=True, timeout=120)
+    finally:
+        os.close(write_end)
+    assert done.returncode == 0, done.stdout
+    document = json.loads(done.stdout)
+    assert document["status"] == "ok" and document["entry"]["total_logs"] == 4
+
+
+def test_a_file_name_cannot_send_escape_codes_to_the_terminal(workspace, run_cli):
+    copy = workspace / "logs/builds/.9-\x1b[2Jx\x07.log.la.gz"
+    copy.parent.mkdir(parents=True)
+    copy.write_bytes(b"not ours to judge")
+    old = time.time() - 8 * 86_400
+    os.utime(copy, (old, old))  # old enough for the leftovers sweep to look at it
+    result = run_cli("cleanup-local", "--orphans", "--dry-run")
+    assert result.exit_code == 0, result.stdout
+    assert any(copy.name in kept["path"] for kept in result.json["kept"])  # JSON: as it is
+    assert ".9-?[2Jx?.log.la.gz" in result.stderr  # the summary names it ...
+    assert "\x1b" not in result.stderr and "\x07" not in result.stderr  # ... harmlessly

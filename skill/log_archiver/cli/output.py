@@ -23,7 +23,7 @@ INTERRUPTED_EXIT = 130
 # click's own control flow, which the command line around ``run`` turns into output
 _CLICK_FLOW = (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort)
 
-_state = {"emitted": False}
+_state = {"emitted": False, "stderr_gone": False}
 
 
 def reset() -> None:
@@ -49,7 +49,27 @@ def _write(text: str, human: str | None, quiet: bool) -> None:
         except OSError:  # stdout closed (a reader that went away): stderr still tells
             pass
     if human and not quiet:
-        click.echo(human, err=True)
+        to_stderr(human)
+
+
+def shown(text: str) -> str:
+    """``text`` as it may reach a terminal: control characters (a file name's escape
+    sequences, say) replaced, the lines kept."""
+    import unicodedata
+
+    return "\n".join("".join("?" if unicodedata.category(ch)[0] == "C" else ch for ch in line)
+                     for line in str(text).split("\n"))
+
+
+def to_stderr(text: str) -> None:
+    """One line or more for people. A stderr that went away (a closed pipe) silences the
+    rest of the run's human text; it never fails the work or changes the exit code."""
+    if _state["stderr_gone"]:
+        return
+    try:
+        click.echo(shown(text), err=True)
+    except (OSError, ValueError):
+        _state["stderr_gone"] = True
 
 
 def error_human(errors: list[dict]) -> str:
@@ -94,11 +114,12 @@ def run(command: str, body: Callable[[], dict], *, dry_run: bool = False, quiet:
 def _human_text(document: dict, human: Callable[[dict], str] | None) -> str:
     try:
         summary = human(document) if human else None
+        errors = document["errors"] if document["status"] != "ok" else []
+        return "\n".join(filter(None, [summary, warnings_human(document),
+                                       error_human(errors)]))
     except Exception as error:  # the JSON is complete; a summary bug must not hide it
-        summary = (f"(no summary: {type(error).__name__}: {error}; "
-                   "the JSON object on stdout is complete)")
-    errors = document["errors"] if document["status"] != "ok" else []
-    return "\n".join(filter(None, [summary, warnings_human(document), error_human(errors)]))
+        return (f"(no summary: {type(error).__name__}: {error}; "
+                "the JSON object on stdout is complete)")
 
 
 def fail(command: str, error: ArchiveError, *, dry_run: bool, quiet: bool, code: int):

@@ -16,8 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-import click
-
+from log_archiver.cli.output import shown, to_stderr
 from log_archiver.events import Event, Events
 
 STEP_LABELS = {"compress": "compressing", "upload": "uploading"}
@@ -58,7 +57,7 @@ def progress_display(*, quiet: bool, stream=None) -> Iterator[Display]:
     if quiet:
         yield Display(say=lambda message: None)
         return
-    plain = Display(say=lambda message: click.echo(f"… {message}", err=True))
+    plain = Display(say=lambda message: to_stderr(f"… {message}"))
     if not on_terminal(stream):
         yield plain
         return
@@ -82,9 +81,7 @@ def progress_display(*, quiet: bool, stream=None) -> Iterator[Display]:
 def printable(text: str, width: int | None = None) -> str:
     """``text`` with control and format characters replaced, so a hostile file name can
     neither move the cursor nor recolour the terminal; cut from the left to ``width``."""
-    import unicodedata
-
-    clean = "".join("?" if unicodedata.category(ch)[0] == "C" else ch for ch in str(text))
+    clean = shown(str(text).replace("\n", "?"))
     if width is not None and len(clean) > width:
         clean = "…" + clean[-(width - 1):]
     return clean
