@@ -16,7 +16,7 @@ import pytest
 
 from conftest import Result, check_output
 from fakegithub import FakeGitHub
-from log_archiver.archive.copies import compressed_copy_path
+from log_archiver.model.copies import compressed_copy_path
 from log_archiver.util.samples import write_sample_logs
 
 ISSUE = "5"

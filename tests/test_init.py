@@ -171,12 +171,13 @@ def test_init_ignores_the_tools_own_files_beside_the_logs(workspace, isolated_gi
         done = run_git(workspace, "check-ignore", "-q", "--no-index", name, check=False)
         return done.returncode == 0
 
-    for name in ("logs/builds/31-build.log.gz", "logs/sessions/session-31-x.md.zst",
+    for name in ("logs/builds/.31-build.log.la.gz", "logs/sessions/.session-31-x.md.la.zst",
                  "logs/builds/31-build.log.gz.la-4242-ab12cd34.tmp",
                  "logs/.reindex.la-4242-ab12cd34.tmp", "logs/debug/.31-trace.log.4242.part"):
         assert ignored(name), name
     for name in ("logs/builds/31-build.log", "logs/sessions/session-31-x.md", INDEX,
-                 "src/data.gz", "logs/notes.gz"):
+                 "src/data.gz", "logs/notes.gz",
+                 "logs/builds/31-build.log.gz"):  # a log someone compressed: a log
         assert not ignored(name), name
 
 

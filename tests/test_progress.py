@@ -20,13 +20,13 @@ from pathlib import Path
 import pytest
 
 from conftest import Result, check_output, script
-from log_archiver.archive.copies import compressed_copy_path
 from log_archiver.archive.pipeline import archive
 from log_archiver.archive.prepare import prepare
 from log_archiver.archive.upload import upload_records
 from log_archiver.cli.progress import Display, TerminalBar, printable, progress_display
 from log_archiver.config import load_config
 from log_archiver.events import Event, Events
+from log_archiver.model.copies import compressed_copy_path
 from log_archiver.repository import Repository
 from log_archiver.util.samples import log_text, write_sample_logs
 

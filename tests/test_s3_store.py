@@ -15,7 +15,6 @@ import sys
 import pytest
 from botocore.exceptions import ClientError
 
-from log_archiver.archive.copies import copy_origin
 from log_archiver.errors import (
     ChecksumMismatchError,
     ConfigError,
@@ -26,6 +25,7 @@ from log_archiver.errors import (
     StorageTimeoutError,
     StorageTransientError,
 )
+from log_archiver.model.copies import copy_origin
 from log_archiver.storage import open_store, verify
 from log_archiver.storage.s3.store import S3Store
 from log_archiver.util.retry import RetryPolicy

@@ -22,7 +22,7 @@ import stat as stat_module
 from dataclasses import dataclass
 from pathlib import Path
 
-from log_archiver.archive.copies import COPY_MARK, copy_origin
+from log_archiver.model.copies import COPY_MARK, copy_origin
 from log_archiver.model.issues import session_matches
 from log_archiver.model.log_types import LOG_TYPES, numbered_matches
 from log_archiver.repository import Repository

@@ -8,7 +8,7 @@ compressing again after a crash gives the same bytes and the same checksum. zstd
 the library's own worker threads. Output goes to a temp file beside the log and is
 renamed into place when complete; the original is never touched.
 
-Where the copy goes and what it is called: :mod:`.copies`.
+Where the copy goes and what it is called: :mod:`log_archiver.model.copies`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from stat import S_ISREG
 
 from zlib_ng import zlib_ng as zlib
 
-from log_archiver.archive.copies import compressed_copy_path
+from log_archiver.model.copies import compressed_copy_path
 from log_archiver.util.fsutil import atomic_writer, local_error
 from log_archiver.util.hashing import bare, sha256_and_size
 from log_archiver.util.paths import UnsafePath, confined

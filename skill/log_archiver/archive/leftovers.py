@@ -36,9 +36,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from log_archiver.archive.copies import SUFFIX, copy_origin
 from log_archiver.errors import ArchiveError
 from log_archiver.index.file import ArchiveIndex
+from log_archiver.model.copies import SUFFIX, copy_origin
 from log_archiver.model.log_types import LOG_TYPES
 from log_archiver.util.fsutil import TEMP_MARKER, TEMP_SUFFIX
 

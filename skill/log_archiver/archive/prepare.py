@@ -20,10 +20,10 @@ from log_archiver.archive.compress import (
     remove_replaced_copies,
     zstd_one,
 )
-from log_archiver.archive.copies import fits_compressed, stored_name
 from log_archiver.errors import ArchiveError
 from log_archiver.integrations.comment import session_duration
 from log_archiver.model import states
+from log_archiver.model.copies import fits_compressed, stored_name
 from log_archiver.model.records import merge_records, new_entry, prepared_record
 from log_archiver.repository import Repository
 from log_archiver.util.hashing import prefixed, sha256_file

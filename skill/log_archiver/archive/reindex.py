@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 
 from log_archiver.archive.collect import FoundLog, collect_logs
 from log_archiver.archive.compress import StoredFile, hash_as_is
-from log_archiver.archive.copies import copy_relative
 from log_archiver.archive.stored_objects import describe, issue_objects, unpacked_digest
 from log_archiver.errors import ArchiveError, LocalFileError, UsageError
 from log_archiver.model import keys, states
+from log_archiver.model.copies import copy_relative
 from log_archiver.model.records import merge_records, new_entry, stored_record
 from log_archiver.repository import Repository
 from log_archiver.storage import ObjectInfo, Store

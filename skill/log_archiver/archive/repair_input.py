@@ -14,9 +14,9 @@ import re
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote
 
-from log_archiver.archive.copies import SUFFIX, copy_relative
 from log_archiver.errors import UsageError
 from log_archiver.model import keys, states
+from log_archiver.model.copies import SUFFIX, copy_relative
 from log_archiver.model.issues import parse_issue
 from log_archiver.model.records import given_record, new_entry, recompute_entry
 from log_archiver.util.paths import UnsafePath, confined

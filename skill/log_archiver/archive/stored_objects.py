@@ -16,8 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from log_archiver.archive.collect import FoundLog
-from log_archiver.archive.copies import SUFFIX
 from log_archiver.model import keys
+from log_archiver.model.copies import SUFFIX
 from log_archiver.model.issues import prefixed_matches
 from log_archiver.model.log_types import FOLDERS
 from log_archiver.model.object_metadata import described_log

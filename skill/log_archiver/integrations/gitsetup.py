@@ -44,8 +44,10 @@ def setup_repository(root: Path, index_path: Path) -> dict:
 def ignore_index_files(work: Path, index_rel: str) -> dict:
     """Add what the tool writes beside the logs to ``.gitignore`` (once): the index's
     lock, backup, validity record and temp file, and in the logs dir our temp files
-    (``*.la-*.tmp``, ``.*.part``) and the compressed copies made before upload (``*.gz``,
-    ``*.zst`` in the log folders; a log that arrives compressed is ignored by git too)."""
+    (``*.la-*.tmp``, ``.*.part``) and the compressed copies made before upload
+    (``.NAME.la.gz``: a log that arrives compressed, ``NAME.gz``, is a log and is not
+    ignored)."""
+    from log_archiver.model.copies import COPY_MARK, SUFFIX
     from log_archiver.util.fsutil import TEMP_MARKER, TEMP_SUFFIX, write_bytes_atomic
 
     base = "/" + _gitignore_literal(index_rel)
@@ -55,7 +57,7 @@ def ignore_index_files(work: Path, index_rel: str) -> dict:
     if folder:  # (logs at the top of the work tree: these would reach the whole project)
         logs = "/" + _gitignore_literal(folder)
         wanted += [f"{logs}/**/*{TEMP_MARKER}*{TEMP_SUFFIX}", f"{logs}/**/.*.part",
-                   f"{logs}/*/*.gz", f"{logs}/*/*.zst"]
+                   *(f"{logs}/*/.*{COPY_MARK}{suffix}" for suffix in SUFFIX.values())]
     path = Path(work) / ".gitignore"
     text = path.read_text(encoding="utf-8") if path.exists() else ""
     present = {line.strip() for line in text.splitlines()}

@@ -6,7 +6,8 @@ hidden name of the tool's own, so it never takes the name of a file a person mad
 still named ``12-build.log.gz``. Copies made before this naming (``NAME.gz`` beside the
 log, the *legacy* name) are still recognised where an index record names them.
 
-Kept apart from :mod:`.compress` so that finding logs never loads a compressor.
+Kept apart from the compressor so that finding logs never loads one, and low enough
+that ``init`` can name the copies in ``.gitignore``.
 """
 
 from __future__ import annotations
