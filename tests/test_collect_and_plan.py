@@ -137,3 +137,18 @@ def test_a_temp_name_with_an_impossible_pid_is_not_stale_and_not_a_crash(tmp_pat
     (tmp_path / name).write_text("x")
     assert stale_temp(name) is False
     assert remove_stale_temps_in(tmp_path) == [] and (tmp_path / name).exists()
+
+
+def test_update_file_status_refuses_a_bare_name_two_folders_share(workspace, run_cli):
+    for name in ("builds/12-x.log", "debug/12-x.log"):
+        path = workspace / "logs" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(name.encode())
+    assert run_cli("prepare-upload", "12").exit_code == 0
+    before = (workspace / "logs/.archive-index.json").read_bytes()
+    refused = run_cli("update-file-status", "12", "12-x.log", "failed")
+    assert refused.exit_code == 2
+    assert "builds/12-x.log" in refused.json["errors"][0]["hint"]
+    assert "debug/12-x.log" in refused.json["errors"][0]["hint"]
+    assert (workspace / "logs/.archive-index.json").read_bytes() == before
+    assert run_cli("update-file-status", "12", "debug/12-x.log", "failed").exit_code == 0

@@ -61,8 +61,8 @@ class OrphanReport:
 
 
 def remove_leftovers(index: ArchiveIndex, logs_dir: Path, *, dry_run: bool = False,
-                            now: float | None = None, store=None,
-                            upload_age: float = UPLOAD_AGE) -> OrphanReport:
+                     now: float | None = None, store=None,
+                     upload_age: float = UPLOAD_AGE) -> OrphanReport:
     """Remove (or, with ``dry_run``, list) the orphaned files under ``logs_dir``, and what
     unfinished uploads left in ``store`` (multipart uploads: begun over ``upload_age``
     seconds ago)."""

@@ -29,15 +29,20 @@ from log_archiver.repository import Repository
 from log_archiver.util.hashing import prefixed, sha256_file
 
 
+def will_compress(name: str, size: int, config) -> bool:
+    """Over the threshold, and with room in its name for a compressed copy."""
+    return size > config.compress_threshold_bytes and fits_compressed(name, config.compression)
+
+
 def compress(repo: Repository, files: list[Path], sizes: dict[Path, int] | None = None
              ) -> tuple[list[StoredFile], list[dict]]:
     """Compress the files over the threshold and checksum the rest, on every core
     (``sizes``: the sizes collect found, so no file is looked at twice)."""
     config, events = repo.config, repo.events
     sizes = {p: sizes[p] if sizes and p in sizes else p.stat().st_size for p in files}
-    big = [p for p in files if sizes[p] > config.compress_threshold_bytes
-           and fits_compressed(p.name, config.compression)]
-    small = [p for p in files if p not in set(big)]
+    big = [p for p in files if will_compress(p.name, sizes[p], config)]
+    chosen = set(big)
+    small = [p for p in files if p not in chosen]
     results: dict[Path, StoredFile] = {}
     errors: list[dict] = []
     events.emit("files.planned", bytes=sum(sizes.values()), files=len(files), step="compress")
@@ -104,7 +109,7 @@ def prepare(repo: Repository, issue: int, *, reason: str = "manual", force: bool
         return result
     if repo.dry_run:
         result["files"] = [{"local_path": f.relative, "type": f.type, "size_bytes": f.size,
-                            "compress": f.size > repo.config.compress_threshold_bytes}
+                            "compress": will_compress(f.path.name, f.size, repo.config)}
                            for f in to_prepare]
         return result
     result["stale_temps_removed"] = remove_stale_temps(repo.logs_dir)

@@ -20,10 +20,15 @@ def _find_log(entry: dict, file: str, logs_dir: Path) -> dict:
         except ValueError:
             pass
     text = wanted.as_posix()
-    for log in entry["logs"]:
-        if text in (log["local_path"], log["stored_path"], log["filename"],
-                    log["remote_path"]):
-            return log
+    exact = [log for log in entry["logs"] if text in (log["local_path"], log["stored_path"],
+                                                      log["remote_path"])]
+    matches = exact or [log for log in entry["logs"] if log["filename"] == text]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:  # a bare name two folders share: say which, never pick one
+        raise UsageError(f"file {file!r} names {len(matches)} logs of issue "
+                         f"{entry['issue_number']}",
+                         f"name one by its path: {', '.join(m['local_path'] for m in matches)}")
     raise UsageError(f"file {file!r} is not among the logs of issue {entry['issue_number']}",
                      f"pick one of: {', '.join(log['local_path'] for log in entry['logs'])}")
 

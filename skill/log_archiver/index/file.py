@@ -174,7 +174,7 @@ class ArchiveIndex:
         Parses every entry: code that needs one issue uses :meth:`find` instead. What it
         returns is a copy: changes reach the file only through :meth:`transaction`.
         """
-        return orjson.loads(orjson.dumps(self._document().to_dict()))
+        return copied(self._document().to_dict())
 
     def find(self, issue: int) -> dict | None:
         """A copy of the entry of ``issue``, or None."""

@@ -57,11 +57,6 @@ def parse_key(key: str) -> Key | None:
     return Key(match.group(1), match.group(2), int(match.group(3)), match.group(4))
 
 
-def issue_of_key(key: str) -> int | None:
-    parsed = parse_key(key)
-    return parsed.issue if parsed else None
-
-
 def unique_key(folder: str, name: str, log_type: str, taken: set[str]) -> str:
     """``folder/name``, or the first free of ``folder/TYPE-name``, ``folder/TYPE-2-name``..."""
     candidates = [name, f"{log_type}-{name}"]
