@@ -367,8 +367,8 @@ def test_pacing_follows_the_retry_delay_scale(tmp_path):
     ("https://x-access-token:TOKEN@ghe.example.com/api/v3", "https://ghe.example.com/api/v3"),
     ("http://user@127.0.0.1:8080/x?q=1#f", "http://127.0.0.1:8080/x?q=1#f"),
     ("https://a:b@c@host/p", "https://host/p"),
-    ("https://user:abc/def@host/x", "https://host/x"),  # a '/' in the password
-    ("s3://AKIA:se/cr+et@bucket/prefix", "s3://bucket/prefix"),
+    ("s3://AKIA:se+cr@et@bucket/prefix", "s3://bucket/prefix"),  # an '@' in the password
+    ("https://host/archive/@octocat.log", "https://host/archive/@octocat.log"),  # a key
     ("file:///srv/a@b/store", "file:///srv/a@b/store"),  # a path, no userinfo
     ("https://api.github.com", "https://api.github.com"),
     ("git@github.com:o/r.git", "git@github.com:o/r.git"),  # scp-like: no userinfo secret
@@ -387,7 +387,7 @@ def test_redact_userinfo_in_free_text():
             "mail me@example.com")
     assert redact_userinfo(text) == ("failed at 'https://h.example/api' and s3://bucket/k, "
                                      "mail me@example.com")
-    assert redact_userinfo("see https://u:p@ss/w@host/x now") == "see https://host/x now"
+    assert redact_userinfo("see https://u:p@ss@host/x now") == "see https://host/x now"
 
 
 def test_client_drops_credentials_from_the_api_url():

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from log_archiver.archive.cleanup import cleanup_local, lost_errors
-from log_archiver.archive.collect import collect, collect_logs
+from log_archiver.archive.collect import collect
 from log_archiver.archive.prepare import (
     UNPREPARED,
     changed_since_archived,
@@ -47,13 +47,15 @@ def archive(repo: Repository, issue: int, *, reason: str = "manual", force: bool
                           message=f"No logs of issue #{issue} found under {config.logs_dir}; "
                                   "nothing was archived, posted or committed")
             return result
-    issue_info = check_reason(repo, issue, reason, pr, force, result)
+    # the issue's title is asked of GitHub only while the entry does not know it
+    issue_info = check_reason(repo, issue, reason, pr, force, result,
+                              describe=force or not (entry or {}).get("issue_title"))
     if state == "done" and not force:
-        found, _ = collect_logs(config.logs_dir, issue)
+        collected = collect(repo, issue)
         known = {log["local_path"] for log in entry["logs"]}
-        result["new_logs"] = [f.relative for f in found if f.relative not in known]
-        result["changed_logs"] = changed_since_archived(entry, found)
-        if not result["new_logs"]:
+        result["new_logs"] = [f.relative for f in collected[0] if f.relative not in known]
+        if not result["new_logs"]:  # (with new logs, prepare looks for changed ones)
+            result["changed_logs"] = changed_since_archived(entry, collected[0])
             return _report_changed(_settle(repo, entry, result, commit=commit), issue)
         progress(f"{len(result['new_logs'])} log(s) of issue #{issue} appeared since it was "
                  "archived")
@@ -63,7 +65,7 @@ def archive(repo: Repository, issue: int, *, reason: str = "manual", force: bool
         result.update(status="ok", plan=plan["files"], collected=len(plan["found"]))
         return result
 
-    if collected is None:
+    if entry is not None:
         events.emit("stage", issue=issue, stage="collecting")
         progress(f"collecting and compressing logs of issue #{issue}")
     if commit and config.commit:  # the main thread mostly waits while logs are compressed

@@ -16,12 +16,12 @@ def note_github(repo: Repository, result: dict):
 
 
 def check_reason(repo: Repository, issue: int, reason: str, pr: int | None, force: bool,
-                 result: dict) -> dict:
+                 result: dict, *, describe: bool = True) -> dict:
     """The issue's title and URL when GitHub answers; raises when the reason does not hold.
 
     ``--force`` skips the check; ``manual`` needs none. The check goes into
-    ``result["trigger"]``, warnings into ``result["warnings"]``.
-    """
+    ``result["trigger"]``, warnings into ``result["warnings"]``. Without ``describe`` no
+    request is made just for the title (the entry already records it)."""
     client = note_github(repo, result)
     if not force:
         if client is None and reason in ("issue_closed", "pr_merged") \
@@ -31,6 +31,8 @@ def check_reason(repo: Repository, issue: int, reason: str, pr: int | None, forc
     if client is None:
         return {}
     info = (result.get("trigger") or {}).get("issue")
+    if info is None and not describe:
+        return {}
     if info is None:
         try:
             info = client.issue(issue)

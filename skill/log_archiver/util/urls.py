@@ -10,9 +10,11 @@ import re
 
 from log_archiver.errors import UsageError
 
-# scheme://userinfo@ : a password may hold '/' or '@', so the userinfo runs to the last '@'
-# of the URL (a path holding '@' is cut too: the safe way to be wrong). file:/// has none.
-_USERINFO_RE = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?!/)[^\s'\"<>]*@")
+# scheme://userinfo@ : the userinfo runs to the last '@' before the path (a password may
+# hold '@'; a '/' in one is invalid unencoded, and every URL taken from the configuration
+# is refused outright when it holds an '@' at all). file:/// has none. Object keys in a
+# path may hold '@' (a file named @octocat): those are never touched.
+_USERINFO_RE = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?!/)[^/?#\s'\"<>]*@")
 
 
 def strip_userinfo(url: str) -> str:
