@@ -37,7 +37,9 @@ def room_of(path_or_name) -> str:
 def imported(tree: ast.AST) -> list[str]:
     names = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+        if isinstance(node, ast.ImportFrom) and node.level > 0:
+            names.append(f"relative import {'.' * node.level}{node.module or ''}")
+        elif isinstance(node, ast.ImportFrom) and node.module:
             names.append(node.module)
         elif isinstance(node, ast.Import):
             names += [alias.name for alias in node.names]
@@ -56,6 +58,9 @@ def test_imports_point_one_way():
         here = room_of(path)
         assert here in LAYERS, f"{path} is in no known layer: add its room to LAYERS"
         for name in imported(ast.parse(path.read_text())):
+            if name.startswith("relative import"):  # absolute imports only: checkable
+                upward.append(f"{path.relative_to(PACKAGE)}: {name}")
+                continue
             if not name.startswith("log_archiver.") and name != "log_archiver":
                 continue
             there = room_of(name)
@@ -76,6 +81,11 @@ def test_only_the_cli_uses_click_and_prints():
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
                     and node.func.id == "print":
                 offenders.append(f"{path.relative_to(PACKAGE)}:{node.lineno} prints")
+            if isinstance(node, ast.Attribute) and node.attr in ("stdout", "stderr") \
+                    and isinstance(node.value, ast.Name) and node.value.id == "sys" \
+                    and room_of(path) not in ("merge", "index"):
+                offenders.append(f"{path.relative_to(PACKAGE)}:{node.lineno} writes to "
+                                 f"sys.{node.attr}")
             if isinstance(node, ast.Attribute) and node.attr == "exit" \
                     and isinstance(node.value, ast.Name) and node.value.id == "sys" \
                     and room_of(path) not in ("merge", "index"):

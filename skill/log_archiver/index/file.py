@@ -141,12 +141,17 @@ def _identity_text(identity: tuple) -> str:
 
 @cache
 def _validation_stamp() -> str:
-    """Names the rules bytes were validated under: a new schema invalidates old records."""
+    """Names the rules bytes were validated under: a new schema, rule or parser invalidates
+    old records (the sources of the rules and of the strict reader count too)."""
     from log_archiver import __version__
+    from log_archiver.index import rules
+    from log_archiver.util import strict_json
     from log_archiver.util.schemas import schema_dir
 
-    schema = (schema_dir() / "archive-index.schema.json").read_bytes()
-    return f"{__version__}:{hashlib.sha256(schema).hexdigest()[:16]}"
+    digest = hashlib.sha256((schema_dir() / "archive-index.schema.json").read_bytes())
+    for module in (rules, strict_json):
+        digest.update(Path(module.__file__).read_bytes())
+    return f"{__version__}:{digest.hexdigest()[:16]}"
 
 
 def _identity(stat: os.stat_result) -> tuple:
