@@ -14,11 +14,12 @@ MAX_LINES = 420
 # Lower layers never import higher ones; a layer may use its own and every lower one.
 LAYERS = {
     "errors": 0, "util": 0, "events": 0, "__init__": 0,
-    "config": 1, "model": 1,
-    "index": 2, "storage": 2, "integrations": 2,
+    "config": 1, "model": 1, "redaction": 1,
+    "index": 2, "storage": 2, "integrations": 2, "audit": 2,
     "repository": 3,
-    "archive": 4,
-    "cli": 5, "merge": 5, "__main__": 5,
+    "archive": 4, "retrieve": 4, "search": 4, "lifecycle": 4, "integrity": 4, "metrics": 4,
+    "queue": 5,
+    "cli": 6, "merge": 6, "__main__": 6,
 }
 
 

@@ -1,0 +1,1 @@
+"""Verification of the index against the store and the disk, as typed findings."""

@@ -1,0 +1,1 @@
+"""The archive's lifetime: retention policy, legal hold, garbage collection."""
