@@ -59,6 +59,8 @@ class Config:
     github_repository: str | None = None
     commit: bool = True
     untrack_cleaned_logs: bool = True
+    breaker_failures: int = 3
+    breaker_cooldown_seconds: float = 300.0
     config_path: Path | None = None
 
     @property
@@ -91,6 +93,8 @@ _FILE_KEYS = {
     ("github", "repository"): "github_repository",
     ("git", "commit"): "commit",
     ("git", "untrack_cleaned_logs"): "untrack_cleaned_logs",
+    ("queue", "breaker_failures"): "breaker_failures",
+    ("queue", "breaker_cooldown_seconds"): "breaker_cooldown_seconds",
 }
 
 _ENV_KEYS = {
