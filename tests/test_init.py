@@ -47,7 +47,7 @@ def test_init_in_a_git_repository_installs_the_merge_driver_once(workspace, isol
     assert configured.splitlines() == [driver["driver"]]
     ignore = (workspace / ".gitignore").read_text()
     assert ignore.startswith("*.pyc\n# log-archiver")
-    for name in (".lock", ".backup", ".valid", ".la-1234-abcd.tmp"):
+    for name in (".lock", ".backup", ".valid", ".batch", ".la-1234-abcd.tmp"):
         assert run_git(workspace, "check-ignore", "-q", INDEX + name, check=False).returncode == 0
     assert run_git(workspace, "check-ignore", "-q", INDEX, check=False).returncode == 1
     assert (workspace / ".log-archiver.json").is_file()

@@ -65,6 +65,11 @@ class Repository:
         """Why there is no GitHub client, when making one failed (not just unconfigured)."""
         return self._github[1]
 
+    def use_github(self, client) -> None:
+        """Put ``client`` in the place of the configured GitHub client (a batch hands one
+        that remembers what GitHub already said)."""
+        self._github = (client, None)
+
     def github_warning(self) -> str | None:
         """What to tell the user when the GitHub steps are skipped."""
         if self.github is not None:

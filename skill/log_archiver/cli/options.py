@@ -33,6 +33,11 @@ def _issue_callback(ctx, param, value):
         raise click.BadParameter(f"{error.message}; {error.hint}") from None
 
 
+def issues_callback(ctx, param, values):
+    """Several issue numbers, each checked as one; the same issue twice counts once."""
+    return tuple(dict.fromkeys(_issue_callback(ctx, param, value) for value in values))
+
+
 def issue_argument(function):
     return click.argument("issue", callback=_issue_callback, metavar="ISSUE")(function)
 

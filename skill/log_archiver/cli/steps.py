@@ -14,6 +14,7 @@ from log_archiver.cli.options import (
     common_options,
     dry_run_option,
     issue_argument,
+    issues_callback,
 )
 from log_archiver.errors import UsageError
 
@@ -21,7 +22,15 @@ REASON = click.Choice(["issue_closed", "pr_merged", "manual", "retention"])
 
 
 @click.command("archive")
-@issue_argument
+@click.argument("issues", nargs=-1, callback=issues_callback, metavar="ISSUE...")
+@click.option("--all-closed", is_flag=True,
+              help="Every issue with logs on disk that GitHub says is closed (reason "
+                   "issue_closed); the open ones are listed as skipped. Takes no ISSUE.")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%SZ",
+                                              "%Y-%m-%dT%H:%M:%S"]), default=None,
+              help="With --all-closed: only issues closed at or after DATE (UTC).")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="With --all-closed: archive at most N issues (the lowest numbers first).")
 @click.option("--reason", type=REASON, default="manual", show_default=True,
               help="Why the logs are archived; issue_closed and pr_merged are checked on GitHub.")
 @click.option("--force", is_flag=True,
@@ -39,9 +48,24 @@ REASON = click.Choice(["issue_closed", "pr_merged", "manual", "retention"])
                    "(after a failed index update); uploads and deletes nothing.")
 @dry_run_option
 @common_options
-def archive_command(issue, reason, force, retry, pr, no_commit, allow_empty, reindex_only,
-                    dry_run, settings):
-    """Archive every log of ISSUE: collect, compress, upload, index, comment, clean, commit."""
+@click.pass_context
+def archive_command(ctx, issues, all_closed, since, limit, reason, force, retry, pr, no_commit,
+                    allow_empty, reindex_only, dry_run, settings):
+    """Archive every log of ISSUE: collect, compress, upload, index, comment, clean, commit.
+
+    With several ISSUEs (or --all-closed) each is archived as alone, the others go on when
+    one fails, and one commit at the end names them all; a rerun of a batch that was
+    stopped skips what is already archived."""
+    if all_closed or len(issues) > 1 or since is not None or limit is not None:
+        from log_archiver.cli.batch import run_batch
+
+        return run_batch(ctx, issues, all_closed=all_closed, since=since, limit=limit,
+                         reason=reason, force=force, retry=retry, pr=pr, no_commit=no_commit,
+                         allow_empty=allow_empty, reindex_only=reindex_only, dry_run=dry_run,
+                         settings=settings)
+    if not issues:
+        raise click.UsageError("Missing argument 'ISSUE...' (or --all-closed).", ctx)
+    issue = issues[0]
     if pr is not None and reason != "pr_merged":
         raise click.UsageError(f"--pr {pr} needs --reason pr_merged (the reason is {reason})")
     from log_archiver.archive.pipeline import archive

@@ -43,7 +43,7 @@ def setup_repository(root: Path, index_path: Path) -> dict:
 
 def ignore_index_files(work: Path, index_rel: str) -> dict:
     """Add what the tool writes beside the logs to ``.gitignore`` (once): the index's
-    lock, backup, validity record and temp file, and in the logs dir our temp files
+    lock, backup, validity record, batch checkpoint and temp file, and in the logs dir our temp files
     (``*.la-*.tmp``, ``.*.part``) and the compressed copies made before upload
     (``.NAME.la.gz``: a log that arrives compressed, ``NAME.gz``, is a log and is not
     ignored)."""
@@ -51,7 +51,7 @@ def ignore_index_files(work: Path, index_rel: str) -> dict:
     from log_archiver.util.fsutil import TEMP_MARKER, TEMP_SUFFIX, write_bytes_atomic
 
     base = "/" + _gitignore_literal(index_rel)
-    wanted = [f"{base}.lock", f"{base}.backup", f"{base}.valid",
+    wanted = [f"{base}.lock", f"{base}.backup", f"{base}.valid", f"{base}.batch",
               f"{base}{TEMP_MARKER}*{TEMP_SUFFIX}"]
     folder = index_rel.rpartition("/")[0]
     if folder:  # (logs at the top of the work tree: these would reach the whole project)
