@@ -1,7 +1,7 @@
 """A tiny stand-in for the GitHub REST API on 127.0.0.1, for end-to-end CLI tests.
 
-It serves just the endpoints the archive calls (issue, its comments, its timeline, a
-pull request, comment create and edit), keeps what was posted, records every request,
+It serves just the endpoints the archive calls (issue, the list of issues, its comments,
+its timeline, a pull request, comment create and edit), keeps what was posted, records every request,
 and answers with injected failures on demand. Tests point ``GITHUB_API_URL`` at
 :attr:`FakeGitHub.url`.
 """
@@ -44,6 +44,7 @@ class FakeGitHub:
         self.pulls: dict[int, dict] = {}
         self.requests: list[Request] = []
         self.faults: list[Fault] = []
+        self.delay = 0.0  # seconds each answer waits (a slow GitHub, for timing tests)
         self._next_id = 1000
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
@@ -66,8 +67,16 @@ class FakeGitHub:
 
     # --- state the tests set up and inspect -------------------------------------------
 
-    def add_issue(self, number: int, title: str, state: str = "open") -> dict:
+    def add_issue(self, number: int, title: str, state: str = "open", *,
+                  closed_at: str | None = None, pull_request: bool = False) -> dict:
+        """An issue (or, with ``pull_request``, a pull request as the issues API lists it);
+        a closed one is closed (and last updated) at ``closed_at``."""
         self.issues[number] = {"number": number, "title": title, "state": state}
+        if state == "closed":
+            self.issues[number]["closed_at"] = closed_at or "2025-01-15T10:00:00Z"
+            self.issues[number]["updated_at"] = self.issues[number]["closed_at"]
+        if pull_request:
+            self.issues[number]["pull_request"] = {"url": f"{self.url}/pulls/{number}"}
         self.comments.setdefault(number, [])
         return self.issues[number]
 
@@ -109,6 +118,10 @@ class FakeGitHub:
                 "issue_url": f"{self.url}/repos/{self.repository}/issues/{issue}"}
 
     def handle(self, request: Request) -> tuple[int, dict, object]:
+        if self.delay:
+            import time
+
+            time.sleep(self.delay)
         with self._lock:
             self.requests.append(request)
             for fault in self.faults:
@@ -127,6 +140,8 @@ class FakeGitHub:
         writing = request.method in ("POST", "PATCH")
         if writing and request.headers.get("authorization") != f"token {self.token}":
             return 401, {}, {"message": "Bad credentials"}
+        if rest == "/issues" and request.method == "GET":
+            return _list_issues(self, request)
         if match := re.fullmatch(r"/issues/(\d+)(/comments|/timeline)?", rest):
             number, tail = int(match.group(1)), match.group(2)
             if number not in self.issues:
@@ -154,6 +169,31 @@ class FakeGitHub:
             pull = self.pulls.get(int(match.group(1)))
             return (200, {}, pull) if pull else (404, {}, {"message": "Not Found"})
         return 404, {}, {"message": "Not Found"}
+
+
+def _list_issues(fake: FakeGitHub, request: Request) -> tuple[int, dict, object]:
+    """``GET /repos/o/r/issues``: state, since (updated at or after), sort=created with
+    direction, per_page and page, with a ``Link`` header to the next page."""
+    from urllib.parse import parse_qs, urlencode
+
+    query = {k: v[-1] for k, v in parse_qs(request.query).items()}
+    state = query.get("state", "open")
+    chosen = [n for n, issue in fake.issues.items()
+              if state == "all" or issue["state"] == state]
+    if "since" in query:
+        since = query["since"].replace("+00:00", "Z")
+        chosen = [n for n in chosen if fake.issues[n].get("updated_at", "") >= since]
+    chosen.sort(reverse=query.get("direction", "desc") == "desc")
+    per_page = min(int(query.get("per_page", 30)), 100)
+    page = int(query.get("page", 1))
+    items = [fake.issue_json(n) for n in chosen[(page - 1) * per_page: page * per_page]]
+    headers = {}
+    if page * per_page < len(chosen):
+        following = urlencode({**query, "page": page + 1})
+        headers["Link"] = (f'<{fake.url}/repos/{fake.repository}/issues?{following}>; '
+                           'rel="next"')
+    return 200, headers, items
+
 
 
 def _handler_for(fake: FakeGitHub):

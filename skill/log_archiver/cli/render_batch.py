@@ -12,7 +12,8 @@ def _issue_line(result: dict) -> str:
     entry = result.get("entry") or {}
     what = ""
     if entry:
-        what = f" {entry.get('total_logs', 0)} log(s), {human_size(entry.get('total_size_bytes', 0))}"
+        size = human_size(entry.get("total_size_bytes", 0))
+        what = f" {entry.get('total_logs', 0)} log(s), {size}"
     if result.get("resumed"):
         what += " (archived by the earlier run)"
     if status in ("error", "partial"):

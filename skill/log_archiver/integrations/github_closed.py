@@ -9,10 +9,9 @@ once every wanted number is found or a page comes back short (the last one).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 
 from log_archiver.integrations.github import GitHubClient, _clean_url
-from log_archiver.util.clock import iso
 
 PER_PAGE = 100
 MAX_PAGES = 1000  # 100,000 closed issues: a repository past that is asked no further
@@ -39,18 +38,24 @@ def closed_issues(client: GitHubClient, wanted: Iterable[int], *,
     found: dict[int, dict] = {}
     if not left:
         return found, 0
-    options = {"state": "closed", "sort": "created", "direction": "desc"}
+    parameters = {"state": "closed", "sort": "created", "direction": "desc",
+                  "per_page": PER_PAGE}
     if since is not None:
-        options["since"] = since
+        parameters["since"] = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    path = f"/repos/{client.repository}/issues"
     pages = 0
     while left and pages < MAX_PAGES:
-        page = pages
+        page = pages + 1
 
         def fetch(page=page):
-            listing = client._repo().get_issues(**options)
-            return [item.raw_data for item in listing.get_page(page)]
+            # the answer as GitHub sent it: PyGithub's objects would each fetch the
+            # issue again when read
+            requester = client._repo()._requester
+            _headers, data = requester.requestJsonAndCheck(
+                "GET", path, parameters={**parameters, "page": page})
+            return data if isinstance(data, list) else []
 
-        items = client._call(f"listing closed issues (page {page + 1})", "closed issues",
+        items = client._call(f"listing closed issues (page {page})", "closed issues",
                              fetch)
         pages += 1
         for data in items:

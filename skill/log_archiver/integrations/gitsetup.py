@@ -43,8 +43,8 @@ def setup_repository(root: Path, index_path: Path) -> dict:
 
 def ignore_index_files(work: Path, index_rel: str) -> dict:
     """Add what the tool writes beside the logs to ``.gitignore`` (once): the index's
-    lock, backup, validity record, batch checkpoint and temp file, and in the logs dir our temp files
-    (``*.la-*.tmp``, ``.*.part``) and the compressed copies made before upload
+    lock, backup, validity record, batch checkpoint and temp file, and in the logs dir our
+    temp files (``*.la-*.tmp``, ``.*.part``) and the compressed copies made before upload
     (``.NAME.la.gz``: a log that arrives compressed, ``NAME.gz``, is a log and is not
     ignored)."""
     from log_archiver.model.copies import COPY_MARK, SUFFIX
