@@ -1,8 +1,8 @@
 """A tiny stand-in for the GitHub REST API on 127.0.0.1, for end-to-end CLI tests.
 
 It serves just the endpoints the archive calls (issue, the list of issues, its comments,
-its timeline, a pull request, comment create and edit), keeps what was posted, records every request,
-and answers with injected failures on demand. Tests point ``GITHUB_API_URL`` at
+its timeline, a pull request, comment create and edit), keeps what was posted, records
+every request, and answers with injected failures on demand. Tests point ``GITHUB_API_URL`` at
 :attr:`FakeGitHub.url`.
 """
 
