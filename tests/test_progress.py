@@ -211,6 +211,19 @@ def test_the_bar_counts_bytes_files_and_issues_for_a_batch():
     assert "files" not in rendered(bar)  # no file bar while no files are being worked on
 
 
+def test_the_issues_bar_names_the_current_issue_and_its_stage():
+    bar = TerminalBar(io.StringIO())
+    bar.handle(Event("issues.planned", fields={"issues": 2}))
+    bar.handle(Event("stage", 41, fields={"stage": "collecting"}))
+    assert "#41 collecting" in rendered(bar) and "0/2 issues" in rendered(bar)
+    bar.handle(Event("stage", 41, fields={"stage": "uploading"}))
+    assert "#41 uploading" in rendered(bar)
+    bar.handle(Event("issue.done", 41))
+    bar.handle(Event("stage", 42, fields={"stage": "cleaning\x1b[2J"}))
+    text = rendered(bar)
+    assert "#42 cleaning?[2J" in text and "1/2 issues" in text and "\x1b[2J" not in text
+
+
 def test_a_hostile_file_name_cannot_drive_the_terminal():
     assert printable("a\x1b[2Jb\u202ec\r\n") == "a?[2Jb?c??"
     assert printable("x" * 50, 10) == "…" + "x" * 9

@@ -90,7 +90,8 @@ def printable(text: str, width: int | None = None) -> str:
 class TerminalBar:
     """Renders events with rich: one bar for the current batch of files (bytes done of
     the total, files done, the file last finished) and, for a command over many issues,
-    one for the issues (issues done of the total, bytes so far, the issue last done)."""
+    one for the issues (issues done of the total, bytes so far, the current issue and its
+    stage, or the issue last done)."""
 
     def __init__(self, stream):
         from rich.console import Console
@@ -145,8 +146,11 @@ class TerminalBar:
                                  item=f"failed: {item}" if name == "file.failed" else item)
             self._update_issues()
             self._draw(now=self.files_done == self.files_total)  # the whole batch, once
-        elif name == "stage" and fields.get("stage") not in STEP_LABELS.values():
-            self.progress.update(self.files, visible=False)
+        elif name == "stage":
+            if self.issues is not None and event.issue is not None:  # the current issue
+                self._update_issues(item=f"#{event.issue} {printable(fields.get('stage', ''))}")
+            if fields.get("stage") not in STEP_LABELS.values():
+                self.progress.update(self.files, visible=False)
             self._draw(now=True)
         elif name == "issues.planned":
             total = max(int(fields.get("issues", 0)), 0)
