@@ -247,3 +247,22 @@ def test_dry_run_batch_changes_nothing(project, github, run_cli):
     after = sorted(p.relative_to(project).as_posix() for p in (project / "logs").rglob("*"))
     assert before == after and not github.calls("POST")
     assert git(project, "rev-list", "--count", "HEAD").strip() == "1"
+
+
+def test_a_page_github_fails_is_retried_and_a_refusal_stops_before_anything(
+        project, github, run_cli):
+    github.add_issue(3, "Three", state="closed")
+    logs(project, 3)
+    github.fail("GET", r"/issues$", 502, times=1)
+    result = run_cli("archive", "--all-closed")
+    assert result.exit_code == 0, result.stderr
+    assert result.json["closed_check"]["pages"] == 1
+    assert len(github.calls("GET", r"/issues$")) == 2  # the 502, then the page
+
+    logs(project, 5)
+    github.fail("GET", r"/issues$", 403, message="Resource not accessible by integration")
+    refused = run_cli("archive", "--all-closed")
+    assert refused.exit_code == 1
+    assert refused.json["errors"][0]["type"] == "github"
+    assert "Resource not accessible" in refused.json["errors"][0]["message"]
+    assert 5 not in index(project) and not (project / CHECKPOINT).exists()
