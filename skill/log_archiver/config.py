@@ -59,6 +59,9 @@ class Config:
     github_repository: str | None = None
     commit: bool = True
     untrack_cleaned_logs: bool = True
+    queue_url: str | None = None  # None: default_queue_url(), resolved at run time
+    queue_max_pending: int = 1000
+    queue_lease_seconds: int = 60
     config_path: Path | None = None
 
     @property
@@ -91,6 +94,9 @@ _FILE_KEYS = {
     ("github", "repository"): "github_repository",
     ("git", "commit"): "commit",
     ("git", "untrack_cleaned_logs"): "untrack_cleaned_logs",
+    ("queue", "url"): "queue_url",
+    ("queue", "max_pending"): "queue_max_pending",
+    ("queue", "lease_seconds"): "queue_lease_seconds",
 }
 
 _ENV_KEYS = {
@@ -102,6 +108,8 @@ _ENV_KEYS = {
     "LOG_ARCHIVER_WORKERS": ("workers", int),
     "LOG_ARCHIVER_UPLOAD_CONCURRENCY": ("upload_concurrency", int),
     "LOG_ARCHIVER_PUBLIC_BASE_URL": ("public_base_url", str),
+    "LOG_ARCHIVER_QUEUE_URL": ("queue_url", str),
+    "LOG_ARCHIVER_QUEUE_MAX_PENDING": ("queue_max_pending", int),
 }
 
 
