@@ -102,12 +102,16 @@ def worker_command(concurrency, once, shutdown_timeout, quiet):
         log = (lambda line: None) if quiet else output.to_stderr
         worker = Worker(broker, lambda: build_repository(settings), archive, options, stop,
                         log=log)
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: stop.set())
+        previous = {signum: signal.signal(signum, lambda *_: stop.set())
+                    for signum in (signal.SIGTERM, signal.SIGINT)}
         log(f"worker on {broker.target.url}: {concurrency} at a time"
             + (", until the queue is empty" if once else "; SIGTERM or Ctrl-C stops it"))
-        with guard:
-            return worker.run()
+        try:
+            with guard:
+                return worker.run()
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
     output.run("worker", body, quiet=quiet, human=worker_summary)
 

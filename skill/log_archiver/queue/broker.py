@@ -85,6 +85,7 @@ def _import_huey(need_redis: bool):
         huey.storage.Redis, huey.storage.ConnectionPool = redis.Redis, redis.ConnectionPool
         huey.storage.ConnectionError = redis.exceptions.ConnectionError
         huey.storage.TimeoutError = redis.exceptions.TimeoutError
+        huey.storage.RedisStorage.redis_client = redis.Redis
     return huey
 
 
