@@ -168,3 +168,68 @@ def test_a_foreign_message_is_set_aside_never_unpickled(workspace, run_cli, monk
     outcomes = sorted((j["outcome"], (j["error"] or {}).get("type")) for j in worked.json["jobs"])
     assert outcomes == [("done", None), ("failed", "unreadable_message")]
     assert not (tmp_path / "pwned").exists()
+
+
+def _broker():
+    from log_archiver.config import load_config
+    from log_archiver.queue.broker import open_broker
+
+    return open_broker(load_config())
+
+
+def test_leases_expire_for_other_machines_and_free_at_once_for_dead_local_workers(
+        backend, workspace):
+    import subprocess
+    import sys
+    import time
+
+    from log_archiver.queue.leases import HOST, new_owner
+
+    leases = _broker().leases
+    me, other_machine = new_owner(), "elsewhere/boot|4242|abc"
+    assert leases.acquire("issue:5", other_machine, ttl=1.0)
+    assert not leases.acquire("issue:5", me, ttl=5)
+    assert leases.holder("issue:5") == other_machine
+    assert not leases.renew("issue:5", me, ttl=5)
+    leases.release("issue:5", me)  # not mine: nothing happens
+    assert leases.holder("issue:5") == other_machine
+    time.sleep(1.2)
+    assert leases.acquire("issue:5", me, ttl=5)  # expired: another machine's worker died
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    assert leases.acquire("issue:6", f"{HOST}|{dead}|xyz", ttl=600)
+    assert leases.holder("issue:6") is None  # its process is gone: free now, not in 10 min
+    assert leases.acquire("issue:6", me, ttl=5)
+    assert leases.renew("issue:6", me, ttl=5)
+    leases.release("issue:6", me)
+    assert leases.holder("issue:6") is None
+
+
+def test_a_job_taken_by_a_worker_that_failed_before_starting_it_is_not_lost(
+        backend, workspace, run_cli):
+    _issues_with_logs(workspace, 8)
+    job = run_cli("enqueue", "8").json["jobs"][0]["id"]
+    broker = _broker()
+    taken = broker.take()  # a worker took it, then its machine went away
+    assert taken.id == job and broker.waiting() == 0
+    worked = run_cli("worker", "--once")
+    assert worked.exit_code == 0
+    assert worked.json["recovered"] == [job]
+    assert [(j["job"], j["outcome"]) for j in worked.json["jobs"]] == [(job, "done")]
+
+
+def test_enqueue_loads_no_storage_git_github_or_redis_client(workspace):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "log_archiver",
+                           "enqueue", "5", "-q"], capture_output=True, text=True)
+    assert json.loads(done.stdout)["status"] == "ok", done.stdout
+    loaded = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()
+              if line.startswith("import time:")}
+    assert "huey" in loaded  # the check sees what is imported
+    # a bare `redis` line is huey's import attempt, refused at once on the SQLite path
+    heavy = {name for name in loaded - {"redis"}
+             if name.split(".")[0] in ("boto3", "botocore", "git", "github", "redis")}
+    assert not heavy, sorted(heavy)

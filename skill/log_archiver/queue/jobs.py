@@ -179,11 +179,32 @@ def purge_done(broker) -> list[dict]:
     return done
 
 
+def _queued_ids(broker) -> set[str]:
+    ids = set()
+    for data in [*broker.storage.enqueued_items(), *broker.storage.scheduled_items()]:
+        try:
+            ids.add(broker.huey.deserialize_task(data).id)
+        except (ValueError, TypeError, KeyError):
+            continue
+    return ids
+
+
 def recover(broker) -> list[dict]:
     """Put back in the queue the jobs whose worker is gone (killed, or its machine lost):
-    marked running, their issue's lease is no longer theirs."""
+    marked running, their issue's lease is no longer theirs; or still pending while no
+    message of theirs is left (taken by a worker that failed before it could start)."""
     recovered = []
-    for record in broker.records():
+    records = broker.records()
+    queued = _queued_ids(broker) if any(r["state"] == PENDING for r in records) else set()
+    for record in records:
+        if record["state"] == PENDING and record["id"] not in queued \
+                and isinstance(record.get("issue"), int) and record.get("reason") in REASONS:
+            again = broker.get_record(record["id"])
+            if again is None or again["state"] != PENDING:
+                continue
+            broker.send(broker.new_message(again["id"], again["issue"], again["reason"]))
+            recovered.append(again)
+            continue
         if record["state"] != RUNNING or not _stale(broker, record):
             continue
         again = broker.get_record(record["id"])  # it may have finished meanwhile

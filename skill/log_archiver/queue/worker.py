@@ -77,6 +77,7 @@ class Worker:
         self.recovered: list[str] = []
         self._lock = threading.Lock()
         self._busy = 0
+        self.broker_errors: list[str] = []
 
     # the main thread
     def run(self) -> dict:
@@ -101,9 +102,12 @@ class Worker:
                 break
             if time.monotonic() - last_care >= self.options.lease_seconds / 3:
                 last_care = time.monotonic()
-                self._renew_leases()
-                if not self.stop.is_set():
-                    self.recovered += [r["id"] for r in jobs.recover(self.broker)]
+                try:
+                    self._renew_leases()
+                    if not self.stop.is_set():
+                        self.recovered += [r["id"] for r in jobs.recover(self.broker)]
+                except Exception as error:  # the job threads meet it too, and report it
+                    self.log(f"the job queue failed: {type(error).__name__}: {error}")
         return self._summary(time.monotonic() - started, deadline is not None)
 
     def _renew_leases(self) -> None:
@@ -132,10 +136,15 @@ class Worker:
     def _loop(self) -> None:
         repo = None
         while not self.stop.is_set():
-            with self._lock:
-                message = self.broker.take()
-                if message is not None:
-                    self._busy += 1
+            try:
+                with self._lock:
+                    message = self.broker.take()
+                    if message is not None:
+                        self._busy += 1
+            except Exception as error:  # the broker is down: say so, and wait for it
+                if not self._broker_failed(error):
+                    return
+                continue
             if message is None:
                 if self.options.once and self._drained():
                     return
@@ -144,9 +153,27 @@ class Worker:
             try:
                 repo = repo or self.make_repository()
                 self._handle(message, repo)
+            except Exception as error:  # the broker failed mid-job: the job is recovered
+                if not self._broker_failed(error):
+                    return
             finally:
                 with self._lock:
                     self._busy -= 1
+
+    def _broker_failed(self, error: Exception) -> bool:
+        """Note a broker failure; True when the worker waits and tries again."""
+        text = f"the job queue {self.broker.target.url} failed: {type(error).__name__}: " \
+               f"{error}"
+        with self._lock:
+            first = not self.broker_errors or self.broker_errors[-1] != text
+            self.broker_errors.append(text)
+        if first:
+            self.log(text)
+        if self.options.once:
+            self.stop.set()
+            return False
+        self.stop.wait(min(0.5 * len(self.broker_errors), 10.0))
+        return True
 
     def _drained(self) -> bool:
         with self._lock:
@@ -282,8 +309,16 @@ class Worker:
         trouble = counts.get("failed", 0) + counts.get("cut_off", 0)
         status = "partial" if trouble else ("ok" if self.outcomes or self.recovered
                                             else "noop")
-        return {"status": status, "queue_url": self.broker.target.url,
-                "stopped_by": "signal" if signalled else "drained",
+        errors = []
+        if self.broker_errors:
+            status = "error" if not self.outcomes else "partial"
+            errors.append({"type": "queue_unavailable", "retryable": True,
+                           "message": self.broker_errors[-1],
+                           "hint": "fix the broker (queue.url), then start the worker again: "
+                                   "jobs it had taken are put back by the next worker"})
+        return {"status": status, "errors": errors, "queue_url": self.broker.target.url,
+                "stopped_by": "signal" if signalled else (
+                    "broker_error" if self.broker_errors else "drained"),
                 "seconds": round(seconds, 3), "counts": counts,
                 "recovered": self.recovered,
                 "jobs": [vars(o) for o in self.outcomes],
