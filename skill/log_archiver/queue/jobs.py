@@ -161,9 +161,9 @@ def retry(broker, *, job_id: str | None = None, all_failed: bool = False) -> lis
         chosen = [record]
     else:
         chosen = [r for r in broker.records() if r["state"] == FAILED]
+    # an unreadable message's record has nothing to run again
+    chosen = [r for r in chosen if isinstance(r.get("issue"), int) and r.get("reason") in REASONS]
     for record in chosen:
-        if not isinstance(record.get("issue"), int) or record.get("reason") not in REASONS:
-            continue  # an unreadable message's record: nothing to run again
         broker.send(broker.new_message(record["id"], record["issue"], record["reason"]))
         record.update(state=PENDING, attempts=0, note="retried by hand",
                       last_error=record.get("error"), error=None, enqueued_at=time.time(),
