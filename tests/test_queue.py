@@ -223,13 +223,31 @@ def test_enqueue_loads_no_storage_git_github_or_redis_client(workspace):
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "log_archiver",
-                           "enqueue", "5", "-q"], capture_output=True, text=True)
-    assert json.loads(done.stdout)["status"] == "ok", done.stdout
-    loaded = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()
-              if line.startswith("import time:")}
-    assert "huey" in loaded  # the check sees what is imported
+    def imported() -> set[str]:
+        done = subprocess.run([sys.executable, "-X", "importtime", "-m", "log_archiver",
+                               "enqueue", "5", "-q"], capture_output=True, text=True)
+        assert json.loads(done.stdout)["status"] == "ok", done.stdout
+        return {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()
+                if line.startswith("import time:")}
+
+    first = imported()  # a new queue: huey makes its tables
+    assert "huey" in first  # the check sees what is imported
     # a bare `redis` line is huey's import attempt, refused at once on the SQLite path
-    heavy = {name for name in loaded - {"redis"}
+    heavy = {name for name in first - {"redis"}
              if name.split(".")[0] in ("boto3", "botocore", "git", "github", "redis")}
     assert not heavy, sorted(heavy)
+    then = imported()
+    assert "sqlite3" in then
+    assert not {name for name in then if name.split(".")[0] in (
+        "huey", "redis", "boto3", "botocore", "git", "github", "multiprocessing")}
+
+
+def test_the_direct_sqlite_enqueue_writes_what_huey_writes(workspace):
+    from log_archiver.queue.sqlite_enqueue import message_bytes
+
+    broker = _broker()
+    ours = message_bytes("ab12", 5, "manual")
+    assert ours == broker.huey.serialize_task(broker.new_message("ab12", 5, "manual"))
+    broker.storage.enqueue(ours, None)
+    taken = broker.take()
+    assert (taken.id, taken.args) == ("ab12", ("ab12", 5, "manual"))

@@ -49,16 +49,12 @@ def enqueue_command(issues, reason, quiet):
     The job is written durably (SQLite with fsync, or Redis). Past queue.max_pending
     waiting jobs it refuses (exit 1) and changes nothing."""
     from log_archiver.cli.render_queue import enqueue_summary
-    from log_archiver.queue.jobs import enqueue
+    from log_archiver.queue.jobs import enqueue_jobs
 
     def body():
         config = _config()
-        broker, guard = _open(config)
-        with guard:
-            added = enqueue(broker, list(issues), reason, max_pending=config.queue_max_pending)
-            waiting = broker.waiting()
-        broker.close()
-        return {"status": "ok", "queue_url": broker.target.url, "reason": reason,
+        url, added, waiting = enqueue_jobs(config, list(issues), reason)
+        return {"status": "ok", "queue_url": url, "reason": reason,
                 "jobs": [{"id": r["id"], "issue": r["issue"]} for r in added],
                 "waiting": waiting, "max_pending": config.queue_max_pending}
 

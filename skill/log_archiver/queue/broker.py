@@ -149,6 +149,12 @@ class Broker:
         self.storage = self.huey.storage
         self.task = self.huey.task(name=TASK_NAME)(_never_called)
         serializer.expected = self.huey._registry.task_to_string(self.task.task_class)
+        from log_archiver.queue.sqlite_enqueue import TASK_STRING
+
+        if serializer.expected != TASK_STRING:  # the bytes sqlite_enqueue writes
+            raise ConfigError(f"huey {huey_module.__version__} names the job task "
+                              f"{serializer.expected!r}, not {TASK_STRING!r}",
+                              "install the huey version pyproject.toml names")
         from log_archiver.queue.leases import leases_for
 
         self.leases = leases_for(self)

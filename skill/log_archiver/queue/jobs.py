@@ -78,23 +78,60 @@ def _enqueue_turn(broker, owner: str, wait: float = 10.0):
         broker.leases.release(ENQUEUE_LEASE, owner)
 
 
+def queue_full(waiting: int, count: int, max_pending: int) -> QueueFullError:
+    return QueueFullError(
+        f"the job queue is full: {waiting} job(s) wait and {count} more would pass "
+        f"queue.max_pending={max_pending}; nothing was added",
+        "let a worker drain it (`log-archiver worker --once`), see `log-archiver queue "
+        "status`, or raise queue.max_pending in .log-archiver.json")
+
+
+def _check_reason(reason: str) -> None:
+    if reason not in REASONS:
+        raise UsageError(f"reason {reason!r} is not one of {', '.join(REASONS)}",
+                         "pass --reason issue_closed, pr_merged, manual or retention")
+
+
+def enqueue_jobs(config, issues: list[int], reason: str) -> tuple[str, list[dict], int]:
+    """``enqueue`` as the command runs it: the queue's URL, the records added and the
+    jobs now waiting. On SQLite one transaction that never imports huey (a webhook
+    waits for it); on Redis through huey's storage."""
+    from log_archiver.queue.broker import open_broker, queue_target
+    from log_archiver.queue.sqlite_enqueue import enqueue_sqlite
+
+    _check_reason(reason)
+    target = queue_target(config)
+    max_pending = config.queue_max_pending
+    with broker_errors(target.url):
+        if target.kind == "sqlite":
+            def full(waiting):
+                return queue_full(waiting, len(issues), max_pending)
+
+            for _ in range(2):
+                done = enqueue_sqlite(target.location, issues, reason,
+                                      max_pending=max_pending, new_record=new_record,
+                                      full_error=full)
+                if done is not None:
+                    return target.url, *done
+                open_broker(config).close()  # a new queue: huey makes its tables
+            raise QueueUnavailableError(f"the job queue {target.url} has no tables after "
+                                        "it was made", "check the file (queue.url)")
+        broker = open_broker(config)
+        added = enqueue(broker, issues, reason, max_pending=max_pending)
+        return target.url, added, broker.waiting()
+
+
 def enqueue(broker, issues: list[int], reason: str, *, max_pending: int) -> list[dict]:
     """Add one job per issue, all or none of them: past ``max_pending`` waiting jobs
     the queue is left as it was."""
     from log_archiver.queue.leases import new_owner
 
-    if reason not in REASONS:
-        raise UsageError(f"reason {reason!r} is not one of {', '.join(REASONS)}",
-                         "pass --reason issue_closed, pr_merged, manual or retention")
+    _check_reason(reason)
     added = []
     with _enqueue_turn(broker, new_owner()):
         waiting = broker.waiting()
         if waiting + len(issues) > max_pending:
-            raise QueueFullError(
-                f"the job queue is full: {waiting} job(s) wait and {len(issues)} more would "
-                f"pass queue.max_pending={max_pending}; nothing was added",
-                "let a worker drain it (`log-archiver worker --once`), see `log-archiver "
-                "queue status`, or raise queue.max_pending in .log-archiver.json")
+            raise queue_full(waiting, len(issues), max_pending)
         for issue in issues:
             job_id = uuid.uuid4().hex
             broker.send(broker.new_message(job_id, issue, reason))
