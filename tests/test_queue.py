@@ -251,3 +251,22 @@ def test_the_direct_sqlite_enqueue_writes_what_huey_writes(workspace):
     broker.storage.enqueue(ours, None)
     taken = broker.take()
     assert (taken.id, taken.args) == ("ab12", ("ab12", 5, "manual"))
+
+
+def test_racing_enqueuers_never_pass_the_bound(backend, workspace, run_cli, monkeypatch):
+    import os
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("LOG_ARCHIVER_QUEUE_MAX_PENDING", "10")
+    assert run_cli("enqueue", "1").exit_code == 0  # the queue exists
+    racers = [subprocess.Popen([sys.executable, "-m", "log_archiver", "enqueue",
+                                str(10 + 3 * n), str(11 + 3 * n), str(12 + 3 * n), "-q"],
+                               stdout=subprocess.PIPE, text=True, env=dict(os.environ))
+              for n in range(8)]
+    results = [json.loads(racer.communicate(timeout=120)[0]) for racer in racers]
+    accepted = [r for r in results if r["status"] == "ok"]
+    assert len(accepted) == 3  # 1 + 3 * 3 = 10: the bound exactly, all or none each
+    assert all(r["errors"][0]["type"] == "queue_full" for r in results if r not in accepted)
+    status = _status(run_cli)
+    assert status["counts"]["pending"] == status["waiting_messages"] == 10
