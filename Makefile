@@ -7,7 +7,7 @@ CLAUDE_CODE_VERSION := 2.1.332
 NODE_PREFIX := .ci/node
 CLAUDE_BIN := $(NODE_PREFIX)/node_modules/.bin
 
-.PHONY: venv claude test demo lint clean bench cli-reference
+.PHONY: venv claude redis test demo lint clean bench cli-reference
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -30,7 +30,12 @@ claude:
 	    "'$$version', not $(CLAUDE_CODE_VERSION)" >&2; exit 1; }; \
 	fi
 
-test: venv claude
+redis:
+	@command -v redis-server >/dev/null || bash .ci/install-redis || { echo "error:" \
+	  "redis-server is needed by the Redis queue tests: apt-get install redis-server" >&2; \
+	  exit 1; }
+
+test: venv claude redis
 	$(VENV)/bin/ruff check .
 	PATH="$(CURDIR)/$(CLAUDE_BIN):$$PATH" $(PY) -m pytest
 

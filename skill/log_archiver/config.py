@@ -61,6 +61,9 @@ class Config:
     untrack_cleaned_logs: bool = True
     breaker_failures: int = 3
     breaker_cooldown_seconds: float = 300.0
+    queue_url: str | None = None  # None: default_queue_url(), resolved at run time
+    queue_max_pending: int = 1000
+    queue_lease_seconds: int = 60
     config_path: Path | None = None
 
     @property
@@ -95,6 +98,9 @@ _FILE_KEYS = {
     ("git", "untrack_cleaned_logs"): "untrack_cleaned_logs",
     ("queue", "breaker_failures"): "breaker_failures",
     ("queue", "breaker_cooldown_seconds"): "breaker_cooldown_seconds",
+    ("queue", "url"): "queue_url",
+    ("queue", "max_pending"): "queue_max_pending",
+    ("queue", "lease_seconds"): "queue_lease_seconds",
 }
 
 _ENV_KEYS = {
@@ -106,6 +112,8 @@ _ENV_KEYS = {
     "LOG_ARCHIVER_WORKERS": ("workers", int),
     "LOG_ARCHIVER_UPLOAD_CONCURRENCY": ("upload_concurrency", int),
     "LOG_ARCHIVER_PUBLIC_BASE_URL": ("public_base_url", str),
+    "LOG_ARCHIVER_QUEUE_URL": ("queue_url", str),
+    "LOG_ARCHIVER_QUEUE_MAX_PENDING": ("queue_max_pending", int),
 }
 
 

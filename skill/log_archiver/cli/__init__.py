@@ -16,6 +16,7 @@ from log_archiver.cli.admin import (
 )
 from log_archiver.cli.options import CommandGroup
 from log_archiver.cli.output import emit, envelope
+from log_archiver.cli.queue import enqueue_command, queue_group, worker_command
 from log_archiver.cli.recovery import (
     cleanup_local_command,
     mark_partial_archive_command,
@@ -36,6 +37,7 @@ COMMANDS = [
     file_manager_group, update_index_command, update_file_status_command,
     mark_partial_archive_command, retry_failed_uploads_command, cleanup_local_command,
     init_command, validate_index_command, commit_command, merge_index_command,
+    enqueue_command, worker_command, queue_group,
 ]
 
 

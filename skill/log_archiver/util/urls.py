@@ -61,4 +61,43 @@ def check_public_url(url: str) -> None:
                          "browsers open the store at, e.g. https://logs.example.com")
 
 
-URL_CHECKS = {"storage": check_store_url, "public_base_url": check_public_url}
+_REDIS_RE = re.compile(r"rediss?://(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])"
+                       r"(?::(?P<port>[0-9]{1,5}))?(?:/(?P<db>[0-9]{1,5})?)?")
+QUEUE_URL_HINT = ("set queue.url in .log-archiver.json (or LOG_ARCHIVER_QUEUE_URL) to "
+                  "sqlite:///relative/path, sqlite:////absolute/path or redis://host:port/db")
+
+
+def check_queue_url(url: str) -> None:
+    """A job queue URL: ``sqlite:///path`` (relative to the repository root; four slashes
+    for an absolute path) or ``redis://host[:port][/db]`` (``rediss://`` for TLS). A
+    password is never taken from the URL (it would sit in a committed config file):
+    LOG_ARCHIVER_REDIS_PASSWORD gives it."""
+    text = str(url)
+    scheme, sep, rest = text.partition("://")
+    scheme = scheme.lower()
+    if scheme in ("redis", "rediss") and "@" in rest:
+        raise UsageError(f"queue URL '{scheme}://***@{rest.rsplit('@', 1)[1]}' carries "
+                         "credentials before '@' (not shown)",
+                         "remove them from the URL and set LOG_ARCHIVER_REDIS_PASSWORD")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in text) or not sep:
+        raise UsageError(f"queue URL {text!r} is not a sqlite:/// or redis:// URL",
+                         QUEUE_URL_HINT)
+    if scheme == "sqlite":
+        path = rest[1:] if rest.startswith("/") else ""
+        if not path or "?" in rest or "#" in rest:
+            raise UsageError(f"queue URL {text!r} names no database file (or has a query)",
+                             QUEUE_URL_HINT)
+        return
+    if scheme in ("redis", "rediss"):
+        match = _REDIS_RE.fullmatch(f"{scheme}://{rest}")
+        port = match and match.group("port")
+        if match is None or (port and not 0 < int(port) < 65536):
+            raise UsageError(f"queue URL {text!r} is not redis://host[:port][/db]",
+                             QUEUE_URL_HINT)
+        return
+    raise UsageError(f"queue URL {text!r} has the scheme {scheme!r}; only sqlite and redis "
+                     "are supported", QUEUE_URL_HINT)
+
+
+URL_CHECKS = {"storage": check_store_url, "public_base_url": check_public_url,
+              "queue_url": check_queue_url}
