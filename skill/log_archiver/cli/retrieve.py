@@ -9,6 +9,7 @@ content and nothing else. Only an argument error found before the command starts
 from __future__ import annotations
 
 import hashlib
+import sys
 from pathlib import Path
 
 import click
@@ -104,8 +105,9 @@ def _write_content(repo, log: dict, wanted) -> dict:
     from log_archiver.retrieve.lines import line_pieces
     from log_archiver.util.hashing import bare
 
-    stream = click.get_binary_stream("stdout")
-    written, lines, digest = 0, 0, hashlib.sha256()
+    sys.stdout.flush()
+    stream = sys.stdout.buffer
+    written, lines, digest, last_line = 0, 0, hashlib.sha256(), None
     try:
         if wanted is None:
             for raw in read_original(repo, log):
@@ -113,10 +115,11 @@ def _write_content(repo, log: dict, wanted) -> dict:
                 digest.update(raw)
                 written += len(raw)
         else:
-            for _number, piece, ends in line_pieces(repo, log, wanted):
+            for number, piece, _ends in line_pieces(repo, log, wanted):
                 stream.write(piece)
                 written += len(piece)
-                lines += ends or 0
+                lines += number != last_line
+                last_line = number
         stream.flush()
     except BrokenPipeError:  # the reader went away (`| head`): not an error of ours
         return {"bytes_written": written, "stdout_closed": True,

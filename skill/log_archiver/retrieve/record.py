@@ -42,20 +42,17 @@ def on_disk(repo: Repository, log: dict) -> bool:
         return False
 
 
+# What the record shows of each log, as the index names it.
+SHOWN_FIELDS = ("type", "filename", "local_path", "size_bytes", "original_size_bytes",
+                "compression", "upload_status", "remote_path", "cloud_url", "public_url",
+                "checksum", "original_checksum", "created", "archived")
+
+
 def log_summary(repo: Repository, log: dict) -> dict:
-    return {
-        "type": log.get("type"), "filename": log.get("filename"),
-        "local_path": log.get("local_path"), "size_bytes": log.get("size_bytes"),
-        "original_size_bytes": log.get("original_size_bytes"),
-        "compression": log.get("compression"), "upload_status": log.get("upload_status"),
-        "remote_path": log.get("remote_path"), "cloud_url": log.get("cloud_url"),
-        "public_url": log.get("public_url"), "checksum": log.get("checksum"),
-        "original_checksum": log.get("original_checksum"),
-        "created": log.get("created"), "archived": log.get("archived"),
-        "on_disk": on_disk(repo, log),
-        "readable": log.get("upload_status") in STORED_STATES or on_disk(repo, log),
-        "ranged": isinstance(log.get("blocks"), dict),
-    }
+    present = on_disk(repo, log)
+    return {**{name: log.get(name) for name in SHOWN_FIELDS}, "on_disk": present,
+            "readable": log.get("upload_status") in STORED_STATES or present,
+            "ranged": isinstance(log.get("blocks"), dict)}
 
 
 def archive_record(repo: Repository, issue: int) -> dict:
