@@ -116,8 +116,9 @@ class Place:
         self.replace(key, bytes(data))
 
 
-@pytest.fixture(params=["file", "s3"])
-def place(request, workspace, tmp_path):
+@pytest.fixture(params=["file", "s3"], name="place")
+def place_fixture(request, workspace, tmp_path):
+    """The workspace on a file:// store, then on S3 (import it as ``place_fixture``)."""
     if request.param == "file":
         return Place("file", workspace, tmp_path / "store")
     s3 = request.getfixturevalue("s3_workspace")

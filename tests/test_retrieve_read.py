@@ -7,7 +7,16 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from retrieve_helpers import BIG, MIB, SMALL, lines_of, place, run_raw, write_logs  # noqa: F401
+
+from retrieve_helpers import (  # noqa: F401 (place_fixture: the fixture "place")
+    BIG,
+    MIB,
+    SMALL,
+    lines_of,
+    place_fixture,
+    run_raw,
+    write_logs,
+)
 
 
 @pytest.fixture

@@ -115,6 +115,13 @@ def _subfield(data: bytes, at: int, field_id: bytes) -> tuple[bytes, int]:
 def parse_region(region: bytes, offset: int) -> list[Block]:
     """The blocks a table region (as appended at ``offset``) describes; :class:`TableError`
     when it is malformed or does not add up (lengths that miss ``offset``, say)."""
+    try:
+        return _parse(region, offset)
+    except struct.error as error:
+        raise TableError(f"a table field has the wrong size ({error})") from None
+
+
+def _parse(region: bytes, offset: int) -> list[Block]:
     trailer_at = len(region) - TRAILER_SIZE
     if trailer_at < 0:
         raise TableError("the table region is shorter than its trailer")
