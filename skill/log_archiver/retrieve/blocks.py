@@ -161,3 +161,23 @@ def locate(tail: bytes, size: int) -> dict | None:
     if version != VERSION or len(tail) != TRAILER_SIZE or start + length != size:
         return None
     return {"offset": start, "length": length, "count": count}
+
+
+def recover(get_range, key: str, size: int) -> dict | None:
+    """The ``blocks`` field of the object at ``key`` (``size`` bytes), read from its tail
+    with ``get_range(key, start, length)``; None when it has no sound table (a copy made
+    before tables, or bytes that do not parse) or it cannot be read now."""
+    from log_archiver.errors import ArchiveError
+
+    if size < TRAILER_SIZE:
+        return None
+    try:
+        found = locate(get_range(key, size - TRAILER_SIZE, TRAILER_SIZE), size)
+        if found is None:
+            return None
+        region = get_range(key, found["offset"], found["length"])
+        blocks = parse_region(region, found["offset"])
+    except (ArchiveError, TableError):
+        return None
+    return {"offset": found["offset"], "length": found["length"],
+            "sha256": hashlib.sha256(region).hexdigest(), "count": len(blocks)}
