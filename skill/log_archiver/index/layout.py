@@ -28,6 +28,10 @@ _EMPTY_TAIL = b"]\n}\n"
 _TAIL = b"\n  ]\n}\n"
 
 
+NOT_SCALAR = object()  # what :meth:`IndexDocument.scalar_field` gives for other fields
+_FIELDS: dict[str, re.Pattern] = {}  # a top-level field's line, by field name
+
+
 def dumps(doc: dict) -> bytes:
     """The whole document in the index's layout, with a final newline."""
     return orjson.dumps(doc, option=_OPTIONS | orjson.OPT_APPEND_NEWLINE)
@@ -101,12 +105,36 @@ class IndexDocument:
             return None
         return self._entry_at(position)
 
+    def entry_at(self, position: int) -> dict:
+        """The entry at ``position``, parsed once (live: never change it)."""
+        return self._entry_at(position)
+
     def _entry_at(self, position: int) -> dict:
         entry = self._parsed[position]
         if entry is None:
             entry = orjson.loads(b"{\n" + self._raw[position] + b"\n}")
             self._parsed[position] = entry
         return entry
+
+    def __len__(self) -> int:
+        return len(self._issues)
+
+    def scalar_field(self, position: int, name: str):
+        """One top-level string, number, boolean or null field of the entry at
+        ``position``, read from its bytes when it is still unparsed (a list of many
+        entries needs a few fields of each); :data:`NOT_SCALAR` when the field is an
+        object or a list, or absent."""
+        entry = self._parsed[position]
+        if entry is not None:
+            value = entry.get(name, NOT_SCALAR)
+            return NOT_SCALAR if isinstance(value, dict | list) else value
+        pattern = _FIELDS.get(name)
+        if pattern is None:
+            pattern = _FIELDS[name] = re.compile(
+                rb'(?:^|\n)      "' + re.escape(name.encode())
+                + rb'": ("(?:[^"\\\n]|\\.)*"|-?[0-9][0-9.eE+-]*|true|false|null)(?:,|$)')
+        found = pattern.search(self._raw[position])
+        return orjson.loads(found.group(1)) if found else NOT_SCALAR
 
     def entries(self) -> list[dict]:
         """Every entry, parsed (slow on a large index: the hot paths use ``find``)."""

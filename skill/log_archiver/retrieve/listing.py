@@ -53,6 +53,8 @@ class Filters:
 def instant(stamp: str) -> str:
     """``archived_at`` in a form that sorts as time does: a fraction of 9 digits always
     (``00.5Z`` must sort after ``00Z``)."""
+    if len(stamp) == 20:  # the common form, with no fraction
+        return stamp[:19] + ".000000000Z"
     base, _, fraction = stamp.rstrip("Z").partition(".")
     return f"{base}.{fraction.ljust(9, '0')}Z"
 
@@ -130,17 +132,30 @@ def list_archives(repo: Repository, filters: Filters, *, limit: int = DEFAULT_LI
         raise UsageError(f"--state {filters.state!r} is not one of {', '.join(ARCHIVE_STATES)}",
                          "pick one of the listed states")
     after = decode_cursor(cursor) if cursor is not None else None
+    document = repo.index.snapshot()
+    # Two fields of each entry decide the order; most filters need the whole entry. An
+    # unfiltered page parses only the entries it shows (the rest stay bytes).
+    whole = filters.log_type or filters.state or filters.label
     keyed = []
-    for entry in repo.index.read()["archives"]:
-        key = (instant(entry["archived_at"]), entry["issue_number"])
+    for position, issue in enumerate(document.issues()):
+        stamp = document.scalar_field(position, "archived_at")
+        if not isinstance(stamp, str):
+            stamp = document.entry_at(position)["archived_at"]
+        key = (instant(stamp), issue)
         if after is not None and key >= after:
             continue
-        if filters.keeps(entry, key[0]):
-            keyed.append((key, entry))
-    keyed.sort(key=lambda item: item[0], reverse=True)
+        if filters.reason and document.scalar_field(position, "archive_reason") \
+                != filters.reason:
+            continue
+        if (filters.since or filters.until or whole) and not filters.keeps(
+                document.entry_at(position) if whole else {"archive_reason": filters.reason},
+                key[0]):
+            continue
+        keyed.append((key, position))
+    keyed.sort(reverse=True)
     page = keyed[:limit]
     more = len(keyed) > limit
     return {"status": "ok" if page else "noop",
-            "archives": [summary(entry) for _key, entry in page],
+            "archives": [summary(document.entry_at(position)) for _key, position in page],
             "count": len(page), "remaining": len(keyed) - len(page),
             "next_cursor": encode_cursor(*page[-1][0]) if more else None}
