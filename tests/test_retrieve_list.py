@@ -101,6 +101,28 @@ def test_filters(index, run_cli):
                                    for a in doc["archives"])
     doc = run_cli("list", "--type", "deployment", "--limit", "1000").json
     assert len(doc["archives"]) == len(entries)
+    doc = run_cli("list", "--type", "build", "--reason", "issue_closed", "--state", "complete",
+                  "--limit", "1000").json
+    assert {a["issue_number"] for a in doc["archives"]} == \
+        {n for n in range(7, 61, 7) if n % 11}
+
+
+def test_the_list_cache_follows_the_index(index, run_cli, workspace):
+    from log_archiver.retrieve.list_cache import cache_path
+
+    first = run_cli("list", "--limit", "5").json
+    cache = cache_path(index.file)
+    assert cache.is_file()
+    assert run_cli("list", "--limit", "5").json == first  # from the cache
+    with index.transaction() as txn:  # a newer archive: the cache no longer describes it
+        entry = copy.deepcopy(txn.get(3))
+        entry["issue_number"], entry["archived_at"] = 777, "2027-01-01T00:00:00Z"
+        for log in entry["logs"]:
+            log["remote_path"] = log["remote_path"].replace("/3/", "/777/", 1)
+        txn.put(entry)
+    assert run_cli("list", "--limit", "1").json["archives"][0]["issue_number"] == 777
+    cache.write_text('{"v": 1, "identity": "garbage"')  # damaged: built again
+    assert run_cli("list", "--limit", "1").json["archives"][0]["issue_number"] == 777
     seen, _ = walk(run_cli, "--reason", "issue_closed", limit=3)
     assert sorted(seen) == list(range(7, 61, 7))
 

@@ -66,6 +66,7 @@ class IndexDocument:
         self._issues = issues
         self._raw = raw
         self._parsed = parsed
+        self._start: int | None = None  # where the first entry's bytes begin (from_layout)
 
     @classmethod
     def from_dict(cls, doc: dict) -> IndexDocument:
@@ -93,7 +94,9 @@ class IndexDocument:
         issues = [_issue_of(body) for body in bodies]
         if None in issues or any(a <= b for a, b in zip(issues, issues[1:], strict=False)):
             return None  # not newest first, or an issue twice: read it the slow way
-        return cls(version, updated, issues, bodies, [None] * len(bodies))
+        document = cls(version, updated, issues, bodies, [None] * len(bodies))
+        document._start = header.end() + 1 + len(_OPEN)
+        return document
 
     def issues(self) -> list[int]:
         return list(self._issues)
@@ -115,6 +118,19 @@ class IndexDocument:
             entry = orjson.loads(b"{\n" + self._raw[position] + b"\n}")
             self._parsed[position] = entry
         return entry
+
+    def spans(self) -> list[tuple[int, int]] | None:
+        """Where each entry's bytes lie in the file it was read from (offset, length), or
+        None when it was not read in the layout or an entry was changed since; the bytes
+        at a span parse as ``{`` + them + ``}``."""
+        start = self._start
+        if start is None or any(body is None for body in self._raw):
+            return None
+        found = []
+        for body in self._raw:
+            found.append((start, len(body)))
+            start += len(body) + len(_SEPARATOR)
+        return found
 
     def __len__(self) -> int:
         return len(self._issues)

@@ -15,12 +15,14 @@ import base64
 import binascii
 import json
 import re
+from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import date, datetime
 
 from log_archiver.errors import UsageError
 from log_archiver.model.states import ARCHIVE_STATES, archive_state
 from log_archiver.repository import Repository
+from log_archiver.retrieve.list_cache import cached_rows
 
 CURSOR_VERSION = 1
 DEFAULT_LIMIT, MAX_LIMIT = 20, 1000
@@ -132,30 +134,45 @@ def list_archives(repo: Repository, filters: Filters, *, limit: int = DEFAULT_LI
         raise UsageError(f"--state {filters.state!r} is not one of {', '.join(ARCHIVE_STATES)}",
                          "pick one of the listed states")
     after = decode_cursor(cursor) if cursor is not None else None
+    # Most filters need whole entries; the rest of a page needs each entry's sort key
+    # and reason only (kept between runs by list_cache), and parses just what it shows.
+    if filters.log_type or filters.state or filters.label:
+        keys, entry = _rows(repo, whole=True)
+    else:
+        keys, entry = cached_rows(repo, lambda: _rows(repo, whole=False))
+    # rows are newest first: the page starts at the first row strictly after the cursor
+    start = 0 if after is None else bisect_left(keys, True, key=lambda k: (k[0], k[1]) < after)
+    if filters == Filters():
+        rows = range(start, len(keys))
+    else:
+        rows = [row for row in range(start, len(keys))
+                if filters.keeps(keys[row][2] if isinstance(keys[row][2], dict)
+                                 else {"archive_reason": keys[row][2]}, keys[row][0])]
+    page = [(*keys[row][:2], row) for row in rows[:limit]]
+    more = len(rows) > limit
+    try:
+        shown = [summary(entry(row)) for _moment, _issue, row in page]
+    except (OSError, ValueError):  # a list cache that lies about where entries are
+        keys, entry = _rows(repo, whole=False)
+        by_issue = {issue: row for row, (_m, issue, _r) in enumerate(keys)}
+        shown = [summary(entry(by_issue[issue])) for _moment, issue, _row in page]
+    return {"status": "ok" if page else "noop", "archives": shown,
+            "count": len(page), "remaining": len(rows) - len(page),
+            "next_cursor": encode_cursor(page[-1][0], page[-1][1]) if more else None}
+
+
+def _rows(repo: Repository, *, whole: bool):
+    """(instant, issue, reason) of every entry, or with ``whole`` (instant, issue, entry),
+    and a function giving the entry of a row."""
     document = repo.index.snapshot()
-    # Two fields of each entry decide the order; most filters need the whole entry. An
-    # unfiltered page parses only the entries it shows (the rest stay bytes).
-    whole = filters.log_type or filters.state or filters.label
-    keyed = []
+    keys = []
     for position, issue in enumerate(document.issues()):
         stamp = document.scalar_field(position, "archived_at")
-        if not isinstance(stamp, str):
-            stamp = document.entry_at(position)["archived_at"]
-        key = (instant(stamp), issue)
-        if after is not None and key >= after:
-            continue
-        if filters.reason and document.scalar_field(position, "archive_reason") \
-                != filters.reason:
-            continue
-        if (filters.since or filters.until or whole) and not filters.keeps(
-                document.entry_at(position) if whole else {"archive_reason": filters.reason},
-                key[0]):
-            continue
-        keyed.append((key, position))
-    keyed.sort(reverse=True)
-    page = keyed[:limit]
-    more = len(keyed) > limit
-    return {"status": "ok" if page else "noop",
-            "archives": [summary(document.entry_at(position)) for _key, position in page],
-            "count": len(page), "remaining": len(keyed) - len(page),
-            "next_cursor": encode_cursor(*page[-1][0]) if more else None}
+        reason = document.scalar_field(position, "archive_reason")
+        if whole or not isinstance(stamp, str) or not isinstance(reason, str | None):
+            parsed = document.entry_at(position)
+            stamp, reason = parsed["archived_at"], parsed if whole else parsed.get(
+                "archive_reason")
+        keys.append((instant(stamp), issue, reason, position))
+    keys.sort(key=lambda key: key[:2], reverse=True)
+    return [key[:3] for key in keys], lambda row: document.entry_at(keys[row][3])
