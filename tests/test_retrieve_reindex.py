@@ -44,3 +44,21 @@ def test_a_copy_without_a_table_is_read_whole(workspace, tmp_path, run_cli):
     assert whole.stdout == logs[BIG] and whole.envelope["source"] == "object"
     some = run_raw("read", "7", BIG, "--lines", "33000:33001")
     assert some.stdout == b"".join(lines_of(logs[BIG])[32999:33001])
+
+
+def test_a_zstd_copy_is_read_whole_and_by_lines(workspace, tmp_path, run_cli, monkeypatch):
+    monkeypatch.setenv("LOG_ARCHIVER_COMPRESSION", "zstd")
+    place = Place("file", workspace, tmp_path / "store")
+    logs = write_logs(place)
+    assert run_cli("archive", "7", "--no-commit", "-q").exit_code == 0
+    log = place.log(BIG)
+    assert log["compression"] == "zstd" and "blocks" not in log
+    whole = run_raw("read", "7", BIG)
+    assert whole.stdout == logs[BIG] and whole.envelope["source"] == "object"
+    lines = lines_of(logs[BIG])
+    some = run_raw("read", "7", BIG, "--lines", f"{len(lines) - 1}:")
+    assert some.stdout == b"".join(lines[-2:])
+    place.flip(log["remote_path"], 50)
+    damaged = run_raw("read", "7", BIG)
+    assert damaged.exit_code == 1 and damaged.stdout == b""
+    assert damaged.envelope["errors"][0]["type"] == "integrity"
