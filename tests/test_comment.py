@@ -74,10 +74,14 @@ def test_groups_links_sizes_total_time_and_commands():
     ]
     assert "**Total**: 3 logs, 122.7 KB stored (205.1 KB before compression)" in lines
     assert "Archived: 2025-01-15 14:00 UTC" in lines
-    # the commands read the index, not the logs: the comment says just that
-    assert "- `/log-archiver:read 123` shows this issue's record" in lines
-    assert ('- `/log-archiver:search "<query>"` finds archived logs by name, type or issue '
-            "title (not by their content)") in lines
+    # the commands the comment names are the ones that read the logs back
+    assert ("- `log-archiver read 123` (or `/log-archiver:read 123`) shows this issue's "
+            "record; `log-archiver read 123 FILE [--lines A:B]` prints a log, checked against "
+            "its checksum") in lines
+    assert "- `log-archiver restore 123` writes the logs back, verified" in lines
+    assert ('- `log-archiver search "<query>"` (or `/log-archiver:search`) finds matching '
+            "lines inside the archived logs") in lines
+    assert "searchable" not in body
     assert "⚠️" not in body
 
 

@@ -447,7 +447,8 @@ LEAD = re.compile(r"\s*(?:[-*]|\d+\.)\s+`([a-z_]+(?:\[\])?)`:")
 BOLD_LEAD = re.compile(r"\*\*[^*]+\*\*")
 SENTENCE_END = re.compile(r"(?<=[.;!?])\s+(?=[A-Z`(])")
 OPENS_WITHIN = 60  # a command line this close to a block's start is the block's command
-SCRIPT_COMMAND = {"archive-issue-logs": "archive"}
+SCRIPT_COMMAND = {"archive-issue-logs": "archive", "read-logs": "read", "list-archives": "list",
+                  "restore-logs": "restore"}
 ORPHANS = "cleanup-local --orphans"
 EITHER_MODE = "cleanup-local $ARGUMENTS"  # a slash command passing on issue or --orphans
 MODE_EXCLUDES = {
@@ -469,7 +470,6 @@ BLOCK_COMMAND = {
     ("recovery.md", "Recognise: the store holds"): None,
     ("recovery.md", "If that cannot be done now"): "mark-partial-archive",
     ("recovery.md", "`metadata.json` (or"): None,  # the input of update-index
-    ("read.md", "Find the entry:"): None,  # the index file from here on
     ("search.md", "Grep the file at `path`"): None,
 }
 def load_schema(path: Path) -> dict:

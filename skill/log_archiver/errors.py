@@ -107,6 +107,13 @@ class ChecksumMismatchError(StorageError):
     type = "checksum_mismatch"
 
 
+class IntegrityError(ArchiveError):
+    """Bytes read back do not match the checksum the index records for them: a damaged
+    stored copy (or table), never shown or written."""
+
+    type = "integrity"
+
+
 class UnverifiableError(StorageError):
     """The store holds an object but nothing it offers can prove its bytes (no checksum
     of the server's own, and reading it back failed)."""

@@ -2,6 +2,8 @@
 
 gzip is written as a series of independent members, one per 1 MiB block, compressed on
 every core at once (the way pigz does it); any gzip reader returns the original bytes.
+A block table follows the last member (:mod:`log_archiver.retrieve.blocks`), so a reader
+can fetch and check one block without the rest.
 DEFLATE comes from zlib-ng, about 1.4 times as fast as zlib at the same level on log
 text. The output depends only on the input, the level and the zlib-ng release, so
 compressing again after a crash gives the same bytes and the same checksum. zstd uses
@@ -25,6 +27,7 @@ from stat import S_ISREG
 from zlib_ng import zlib_ng as zlib
 
 from log_archiver.model.copies import compressed_copy_path
+from log_archiver.retrieve.blocks import TableBuilder
 from log_archiver.util.fsutil import atomic_writer, local_error
 from log_archiver.util.hashing import bare, sha256_and_size
 from log_archiver.util.paths import UnsafePath, confined
@@ -45,6 +48,7 @@ class StoredFile:
     original_size: int
     original_sha256: str
     compression: str | None
+    blocks: dict | None = None  # where a gzip copy's block table is (retrieve.blocks)
 
 
 def hash_as_is(source: Path) -> StoredFile:
@@ -56,9 +60,10 @@ def hash_as_is(source: Path) -> StoredFile:
     return StoredFile(source, source, size, hex_digest, size, hex_digest, None)
 
 
-def _gzip_member(block: bytes, level: int) -> bytes:
+def _gzip_member(block: bytes, level: int) -> tuple[bytes, bytes]:
     packer = zlib.compressobj(level, zlib.DEFLATED, 31)
-    return packer.compress(block) + packer.flush()
+    member = packer.compress(block) + packer.flush()
+    return member, hashlib.sha256(member).digest()
 
 
 class _Output:
@@ -72,6 +77,7 @@ class _Output:
         self.in_size = 0
         self.out_size = 0
         self.chunks = 0
+        self.table = TableBuilder()
         self._context = atomic_writer(target)
         self.handle = self._context.__enter__()
 
@@ -80,10 +86,16 @@ class _Output:
         self.out_digest.update(data)
         self.out_size += len(data)
 
+    def write_member(self, member: tuple[bytes, bytes]) -> None:
+        self.table.member(len(member[0]), member[1])
+        self.write(member[0])
+
     def finish(self) -> StoredFile:
+        region, blocks = self.table.finish(self.out_size)
+        self.write(region)
         self._context.__exit__(None, None, None)
         return StoredFile(self.source, self.target, self.out_size, self.out_digest.hexdigest(),
-                          self.in_size, self.in_digest.hexdigest(), "gzip")
+                          self.in_size, self.in_digest.hexdigest(), "gzip", blocks)
 
     def abandon(self, error: BaseException) -> None:
         try:
@@ -112,7 +124,7 @@ def gzip_many(sources: list[Path], level: int, pool: Executor, window: int = 0
         try:
             if future is None:
                 return output.source, output.finish()
-            output.write(future.result())
+            output.write_member(future.result())
         except Exception as error:
             wrapped = local_error(error, "write", output.target) if isinstance(error, OSError) \
                 else error
@@ -135,6 +147,7 @@ def gzip_many(sources: list[Path], level: int, pool: Executor, window: int = 0
                     if not block and output.chunks:
                         break
                     output.in_digest.update(block)
+                    output.table.raw_block(block)
                     output.in_size += len(block)
                     output.chunks += 1
                     queue.append((output, pool.submit(_gzip_member, block, level)))

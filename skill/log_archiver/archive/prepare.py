@@ -185,7 +185,7 @@ def prepared_record_of(found: FoundLog, stored: StoredFile, logs_dir: Path) -> d
         stored_name=stored_name(found.path.name, stored.compression),
         size=stored.size, original_size=stored.original_size, compression=stored.compression,
         sha256=stored.sha256, original_sha256=stored.original_sha256, mtime=found.mtime,
-        duration_seconds=_session_seconds(found))
+        duration_seconds=_session_seconds(found), blocks=stored.blocks)
 
 
 def _session_seconds(found: FoundLog) -> int | None:

@@ -34,6 +34,7 @@ from log_archiver.model import keys, states
 from log_archiver.model.copies import copy_relative
 from log_archiver.model.records import merge_records, new_entry, stored_record
 from log_archiver.repository import Repository
+from log_archiver.retrieve.blocks import recover as recover_blocks
 from log_archiver.storage import ObjectInfo, Store
 from log_archiver.util.clock import from_timestamp, now_iso
 from log_archiver.util.hashing import prefixed
@@ -287,6 +288,8 @@ def _stored_record(store: Store, info: ObjectInfo, described: dict, stored_path:
         return states.adopt({**old, "last_error": None, "cloud_url": store.url_for(info.key),
                              "public_url": store.public_url_for(info.key)}, status)
     stamp = from_timestamp(info.modified) if info.modified else now_iso()
+    blocks = recover_blocks(store.get_range, info.key, info.size) \
+        if described["compression"] == "gzip" else None
     created = described.get("created")
     if not (created and _ISO.match(created)):
         created = from_timestamp(found.mtime) if found else stamp
@@ -296,7 +299,7 @@ def _stored_record(store: Store, info: ObjectInfo, described: dict, stored_path:
         original_size=described["original_size"], original_sha256=described["original_sha256"],
         compression=described["compression"], created=created, stamp=stamp, status=status,
         cloud_url=store.url_for(info.key), public_url=store.public_url_for(info.key),
-        upload_attempt=old["upload_attempt"] if old else 1)
+        upload_attempt=old["upload_attempt"] if old else 1, blocks=blocks)
 
 
 def _prepare(ctx: Repository, todo: list[FoundLog],

@@ -24,6 +24,7 @@ from log_archiver.cli.recovery import (
     update_file_status_command,
     update_index_command,
 )
+from log_archiver.cli.retrieve import list_command, read_command, restore_command
 from log_archiver.cli.steps import (
     archive_command,
     collect_logs_command,
@@ -39,6 +40,7 @@ COMMANDS = [
     init_command, validate_index_command, commit_command, merge_index_command,
     enqueue_command, worker_command, queue_group,
 ]
+COMMANDS += [read_command, list_command, restore_command]
 
 
 @click.group("log-archiver", cls=CommandGroup)
@@ -153,3 +155,6 @@ mark_partial_archive_main = _script(mark_partial_archive_command, "mark-partial-
 retry_failed_uploads_main = _script(retry_failed_uploads_command, "retry-failed-uploads")
 cleanup_local_main = _script(cleanup_local_command, "cleanup-local")
 validate_index_main = _script(validate_index_command, "validate-index")
+read_main = _script(read_command, "read-logs")
+list_main = _script(list_command, "list-archives")
+restore_main = _script(restore_command, "restore-logs")

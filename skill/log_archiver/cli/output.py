@@ -23,12 +23,20 @@ INTERRUPTED_EXIT = 130
 # click's own control flow, which the command line around ``run`` turns into output
 _CLICK_FLOW = (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort)
 
-_state = {"emitted": False, "stderr_gone": False}
+_state = {"emitted": False, "stderr_gone": False, "json_to_stderr": False}
 
 
 def reset() -> None:
     """Forget that an object was printed (one command line runs per call of ``_invoke``)."""
     _state["emitted"] = False
+    _state["json_to_stderr"] = False
+
+
+def json_to_stderr() -> None:
+    """For a command whose stdout carries content (``read ISSUE FILE``): from here on the
+    one JSON object goes to stderr instead, on one line, after any human text, so stdout
+    holds the content and nothing else on every path (an error included)."""
+    _state["json_to_stderr"] = True
 
 
 def envelope(command: str, status: str, dry_run: bool, payload: dict, errors: list) -> dict:
@@ -41,6 +49,16 @@ def emit(document: dict, *, quiet: bool, human: str | None = None) -> None:
 
 
 def _write(text: str, human: str | None, quiet: bool) -> None:
+    if _state["json_to_stderr"]:
+        if human and not quiet:
+            to_stderr(human)
+        if not _state["emitted"]:
+            _state["emitted"] = True
+            try:  # through click, as the human text: one stream, in order
+                click.echo(json.dumps(json.loads(text), ensure_ascii=False), err=True)
+            except (OSError, ValueError):
+                pass
+        return
     if not _state["emitted"]:
         _state["emitted"] = True
         try:

@@ -181,6 +181,12 @@ class ArchiveIndex:
         """
         return copied(self._document().to_dict())
 
+    def snapshot(self):
+        """The validated document as read (:class:`~log_archiver.index.layout.
+        IndexDocument`), shared and not copied: for readers of many entries (``list``)
+        that must not change what it holds."""
+        return self._document()
+
     def find(self, issue: int) -> dict | None:
         """A copy of the entry of ``issue``, or None."""
         return copied(self._document().find(issue))

@@ -28,6 +28,10 @@ _EMPTY_TAIL = b"]\n}\n"
 _TAIL = b"\n  ]\n}\n"
 
 
+NOT_SCALAR = object()  # what :meth:`IndexDocument.scalar_field` gives for other fields
+_FIELDS: dict[str, re.Pattern] = {}  # a top-level field's line, by field name
+
+
 def dumps(doc: dict) -> bytes:
     """The whole document in the index's layout, with a final newline."""
     return orjson.dumps(doc, option=_OPTIONS | orjson.OPT_APPEND_NEWLINE)
@@ -62,6 +66,7 @@ class IndexDocument:
         self._issues = issues
         self._raw = raw
         self._parsed = parsed
+        self._start: int | None = None  # where the first entry's bytes begin (from_layout)
 
     @classmethod
     def from_dict(cls, doc: dict) -> IndexDocument:
@@ -89,7 +94,9 @@ class IndexDocument:
         issues = [_issue_of(body) for body in bodies]
         if None in issues or any(a <= b for a, b in zip(issues, issues[1:], strict=False)):
             return None  # not newest first, or an issue twice: read it the slow way
-        return cls(version, updated, issues, bodies, [None] * len(bodies))
+        document = cls(version, updated, issues, bodies, [None] * len(bodies))
+        document._start = header.end() + 1 + len(_OPEN)
+        return document
 
     def issues(self) -> list[int]:
         return list(self._issues)
@@ -101,12 +108,49 @@ class IndexDocument:
             return None
         return self._entry_at(position)
 
+    def entry_at(self, position: int) -> dict:
+        """The entry at ``position``, parsed once (live: never change it)."""
+        return self._entry_at(position)
+
     def _entry_at(self, position: int) -> dict:
         entry = self._parsed[position]
         if entry is None:
             entry = orjson.loads(b"{\n" + self._raw[position] + b"\n}")
             self._parsed[position] = entry
         return entry
+
+    def spans(self) -> list[tuple[int, int]] | None:
+        """Where each entry's bytes lie in the file it was read from (offset, length), or
+        None when it was not read in the layout or an entry was changed since; the bytes
+        at a span parse as ``{`` + them + ``}``."""
+        start = self._start
+        if start is None or any(body is None for body in self._raw):
+            return None
+        found = []
+        for body in self._raw:
+            found.append((start, len(body)))
+            start += len(body) + len(_SEPARATOR)
+        return found
+
+    def __len__(self) -> int:
+        return len(self._issues)
+
+    def scalar_field(self, position: int, name: str):
+        """One top-level string, number, boolean or null field of the entry at
+        ``position``, read from its bytes when it is still unparsed (a list of many
+        entries needs a few fields of each); :data:`NOT_SCALAR` when the field is an
+        object or a list, or absent."""
+        entry = self._parsed[position]
+        if entry is not None:
+            value = entry.get(name, NOT_SCALAR)
+            return NOT_SCALAR if isinstance(value, dict | list) else value
+        pattern = _FIELDS.get(name)
+        if pattern is None:
+            pattern = _FIELDS[name] = re.compile(
+                rb'(?:^|\n)      "' + re.escape(name.encode())
+                + rb'": ("(?:[^"\\\n]|\\.)*"|-?[0-9][0-9.eE+-]*|true|false|null)(?:,|$)')
+        found = pattern.search(self._raw[position])
+        return orjson.loads(found.group(1)) if found else NOT_SCALAR
 
     def entries(self) -> list[dict]:
         """Every entry, parsed (slow on a large index: the hot paths use ``find``)."""

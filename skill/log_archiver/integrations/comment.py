@@ -268,8 +268,12 @@ def render_comment(entry: dict, *, logs_dir: Path | None = None, now=None) -> st
                       "uploads them.", ""]
     moment = _archived_at(entry, now)
     lines += [f"Archived: {moment.strftime('%Y-%m-%d %H:%M')} UTC", ""]
-    lines += ["The repository's archive index records where each log is stored:",
-              f"- `/log-archiver:read {issue}` shows this issue's record",
-              '- `/log-archiver:search "<query>"` finds archived logs by name, type or '
-              "issue title (not by their content)"]
+    lines += ["The repository's archive index records where each log is stored; from any "
+              "clone with access to the store:",
+              f"- `log-archiver read {issue}` (or `/log-archiver:read {issue}`) shows this "
+              f"issue's record; `log-archiver read {issue} FILE [--lines A:B]` prints a log, "
+              "checked against its checksum",
+              f"- `log-archiver restore {issue}` writes the logs back, verified",
+              '- `log-archiver search "<query>"` (or `/log-archiver:search`) finds matching '
+              "lines inside the archived logs"]
     return "\n".join(lines) + "\n"

@@ -62,10 +62,11 @@ def recompute_entry(entry: dict) -> dict:
 def prepared_record(*, log_type: str, local_path: str, stored_path: str, stored_name: str,
                     size: int, original_size: int, compression: str | None, sha256: str,
                     original_sha256: str, mtime: float,
-                    duration_seconds: int | None = None) -> dict:
+                    duration_seconds: int | None = None, blocks: dict | None = None) -> dict:
     """A pending record for a log about to be uploaded; :func:`merge_records` gives it
-    its remote path (``stored_name`` until then)."""
-    return states.start({
+    its remote path (``stored_name`` until then). ``blocks``: where a gzip copy's block
+    table is (:mod:`log_archiver.retrieve.blocks`); absent when it has none."""
+    return states.start(with_blocks({
         "type": log_type,
         "filename": local_path.rsplit("/", 1)[-1],
         "local_path": local_path,
@@ -85,15 +86,24 @@ def prepared_record(*, log_type: str, local_path: str, stored_path: str, stored_
         "upload_timestamp": None,
         "upload_attempt": 0,
         "last_error": None,
-    })
+    }, blocks))
+
+
+def with_blocks(record: dict, blocks: dict | None) -> dict:
+    """``record`` with its ``blocks`` field when there is a table (else without one)."""
+    record.pop("blocks", None)
+    if blocks is not None:
+        record["blocks"] = dict(blocks)
+    return record
 
 
 def stored_record(*, log_type: str, local_path: str, stored_path: str, key: str, size: int,
                   sha256: str, original_size: int, original_sha256: str,
                   compression: str | None, created: str, stamp: str, status: str,
-                  cloud_url: str, public_url: str | None, upload_attempt: int = 1) -> dict:
+                  cloud_url: str, public_url: str | None, upload_attempt: int = 1,
+                  blocks: dict | None = None) -> dict:
     """The record of an object found in the store, in the state the check found."""
-    return states.adopt({
+    return states.adopt(with_blocks({
         "type": log_type, "filename": local_path.rsplit("/", 1)[-1], "local_path": local_path,
         "stored_path": stored_path, "remote_path": key, "cloud_url": cloud_url,
         "public_url": public_url, "size_bytes": size, "original_size_bytes": original_size,
@@ -101,7 +111,7 @@ def stored_record(*, log_type: str, local_path: str, stored_path: str, key: str,
         "checksum": prefixed(sha256), "original_checksum": prefixed(original_sha256),
         "created": created, "archived": stamp, "upload_timestamp": stamp,
         "upload_attempt": max(1, upload_attempt), "last_error": None,
-    }, status)
+    }, blocks), status)
 
 
 def given_record(record: dict, claimed: str) -> dict:

@@ -98,3 +98,20 @@ def entry_state(entry: dict | None) -> str:
     if any(log["upload_status"] != CLEANED for log in entry["logs"]):
         return "stored"
     return "done"
+
+
+ARCHIVE_STATES = ("complete", "partial", "held", "expired")
+
+
+def archive_state(entry: dict) -> str:
+    """An archive's state for ``list --state``: ``held`` while a hold is set, ``expired``
+    once every log is (its records kept as tombstones), ``partial`` while logs are still
+    to store or a reason is recorded, else ``complete``."""
+    if entry.get("hold"):
+        return "held"
+    logs = entry.get("logs") or []
+    if logs and all(log.get("upload_status") == "expired" for log in logs):
+        return "expired"
+    if entry.get("partial_archive") or not entry.get("upload_complete", True):
+        return "partial"
+    return "complete"

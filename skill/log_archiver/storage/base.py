@@ -105,6 +105,11 @@ class Store(Protocol):
     def digest(self, key: str) -> tuple[int, str]:
         """Size and SHA-256 of the bytes at ``key``, read back whole (nothing is kept)."""
 
+    def get_range(self, key: str, start: int, length: int) -> bytes:
+        """The ``length`` bytes of ``key`` from offset ``start`` (fewer at the object's
+        end; ``b""`` from its end on). Nothing is verified here: the caller checks the
+        bytes against a checksum it trusts (see :mod:`log_archiver.retrieve.content`)."""
+
     def head(self, key: str) -> ObjectInfo | None:
         """Size, checksum, metadata and time of the object at ``key``, or None."""
 
@@ -123,6 +128,15 @@ class Store(Protocol):
 
     def public_url_for(self, key: str) -> str | None:
         """A URL a browser can open, when the configuration names a public base URL."""
+
+
+def check_range(start: int, length: int) -> None:
+    """A byte range :meth:`Store.get_range` accepts: a non-negative start and length."""
+    from log_archiver.errors import UsageError
+
+    if not (isinstance(start, int) and isinstance(length, int)) or start < 0 or length < 0:
+        raise UsageError(f"byte range start={start!r} length={length!r} is not two "
+                         "non-negative integers", "ask for a range inside the object")
 
 
 def check_folder_prefix(prefix: str) -> None:

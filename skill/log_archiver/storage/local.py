@@ -42,6 +42,7 @@ from log_archiver.storage.base import (
     ObjectInfo,
     PutOutcome,
     check_folder_prefix,
+    check_range,
     clean_metadata,
 )
 from log_archiver.util.fsutil import fsync_dir, process_gone, write_bytes_atomic
@@ -282,6 +283,19 @@ class LocalStore:
         source = self._path(key)
         try:
             return self._hash_to(source, None)
+        except FileNotFoundError as error:
+            raise StorageNotFoundError(f"no stored object {self.url_for(key)}",
+                                       "check the key with `log-archiver read`") from error
+        except OSError as error:
+            raise _storage_error(error, "read", source) from error
+
+    def get_range(self, key: str, start: int, length: int) -> bytes:
+        check_range(start, length)
+        source = self._path(key)
+        try:
+            with open(source, "rb") as handle:
+                handle.seek(start)
+                return handle.read(length)
         except FileNotFoundError as error:
             raise StorageNotFoundError(f"no stored object {self.url_for(key)}",
                                        "check the key with `log-archiver read`") from error

@@ -101,6 +101,9 @@ class RetryingStore(_Wrapper):
     def digest(self, key: str) -> tuple[int, str]:
         return self._run(lambda store: store.digest(key))
 
+    def get_range(self, key: str, start: int, length: int) -> bytes:
+        return self._run(lambda store: store.get_range(key, start, length))
+
     def head(self, key: str) -> ObjectInfo | None:
         return self._run(lambda store: store.head(key))
 
@@ -153,6 +156,9 @@ class DryRunStore(_Wrapper):
 
     def digest(self, key: str) -> tuple[int, str]:
         return self.inner.digest(key)
+
+    def get_range(self, key: str, start: int, length: int) -> bytes:
+        return self.inner.get_range(key, start, length)
 
     def head(self, key: str) -> ObjectInfo | None:
         return self.inner.head(key)

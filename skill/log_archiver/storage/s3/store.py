@@ -65,8 +65,7 @@ from log_archiver.storage.s3.transfer import server_sha256, sha256_of
 if TYPE_CHECKING:
     from log_archiver.config import Config
 
-MIB = 1 << 20
-MIN_PART_BYTES = 5 * MIB  # S3's smallest part (all parts but the last)
+MIB, MIN_PART_BYTES = 1 << 20, 5 << 20  # S3's smallest part (all parts but the last)
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -299,6 +298,8 @@ class S3Store:
 
     def digest(self, key: str) -> tuple[int, str]:
         return self._read(key, None, check=False)
+
+    from log_archiver.storage.s3.ranged import get_range  # a method: one ranged GET
 
     def _read(self, key: str, dest: Path | None, check: bool = True) -> tuple[int, str]:
         """Stream the object (to ``dest``, if given), hashing it; with ``check``, the
