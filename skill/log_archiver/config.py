@@ -59,6 +59,9 @@ class Config:
     github_repository: str | None = None
     commit: bool = True
     untrack_cleaned_logs: bool = True
+    redact: bool = True
+    redaction_rules: list | None = None
+    redaction_allowlist: list | None = None
     config_path: Path | None = None
 
     @property
@@ -91,6 +94,9 @@ _FILE_KEYS = {
     ("github", "repository"): "github_repository",
     ("git", "commit"): "commit",
     ("git", "untrack_cleaned_logs"): "untrack_cleaned_logs",
+    ("redaction", "enabled"): "redact",
+    ("redaction", "rules"): "redaction_rules",
+    ("redaction", "allowlist"): "redaction_allowlist",
 }
 
 _ENV_KEYS = {
@@ -260,6 +266,9 @@ def check_config(config: Config) -> None:
     if not 1 <= config.compression_level <= top:
         raise ConfigError(f"compression level {config.compression_level} is out of range for "
                           f"{config.compression}", f"use a level from 1 to {top}")
+    from log_archiver.redaction.policy import ruleset_of
+
+    ruleset_of(config)  # a bad rule or allowlist regex stops the command here, named
     _check_store_place(config)
 
 

@@ -23,6 +23,7 @@ from log_archiver.cli.recovery import (
     update_file_status_command,
     update_index_command,
 )
+from log_archiver.cli.redaction import scan_command
 from log_archiver.cli.steps import (
     archive_command,
     collect_logs_command,
@@ -37,6 +38,7 @@ COMMANDS = [
     mark_partial_archive_command, retry_failed_uploads_command, cleanup_local_command,
     init_command, validate_index_command, commit_command, merge_index_command,
 ]
+COMMANDS.append(scan_command)
 
 
 @click.group("log-archiver", cls=CommandGroup)

@@ -11,6 +11,7 @@ with no hit costs one scan and nothing more, the common case.
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 
 from log_archiver.redaction.rules import CONTEXT, Rule, RuleSet
@@ -81,7 +82,7 @@ class HyperscanFinder:
         self.database.compile(expressions=[rules[i].hint for i in hinted], ids=hinted,
                               elements=len(hinted),
                               flags=[hyperscan.HS_FLAG_DOTALL] * len(hinted))
-        self.scratch = hyperscan.Scratch(self.database)
+        self._local = threading.local()  # a scratch space is for one thread at a time
 
     def anchors(self, buf: bytes, start: int) -> dict[int, list[int]]:
         found: dict[int, list[int]] = {}
@@ -89,7 +90,10 @@ class HyperscanFinder:
         def on_match(rule_id, _from, to, _flags, _context):
             found.setdefault(rule_id, []).append(to)
 
-        self.database.scan(buf, match_event_handler=on_match, scratch=self.scratch)
+        scratch = getattr(self._local, "scratch", None)
+        if scratch is None:
+            scratch = self._local.scratch = hyperscan.Scratch(self.database)
+        self.database.scan(buf, match_event_handler=on_match, scratch=scratch)
         if self.has_rest:
             found.update(self.rest.anchors(buf, start))
         return found

@@ -114,8 +114,8 @@ BUILTIN: tuple[Rule, ...] = (
           hint=rb"(?i)aws[_.-]?(?:secret|sk).{0,40}[A-Za-z0-9+/]{40}",
           check=high_entropy),
     _rule("github-token",
-          _START + rb"(?:(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,244})"
-          + _END,
+          _START + rb"(?:(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,251}"
+          rb"|github_pat_[A-Za-z0-9_]{22,244})" + _END,
           (b"ghp_", b"gho_", b"ghu_", b"ghs_", b"ghr_", b"github_pat_"), 255,
           hint=rb"(?:gh[pousr]_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{22})"),
     _rule("gitlab-token",
@@ -138,7 +138,8 @@ BUILTIN: tuple[Rule, ...] = (
           _START + rb"AIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])",
           (b"AIza",), 39, hint=rb"AIza[0-9A-Za-z_-]{35}"),
     _rule("anthropic-api-key",
-          _START + rb"sk-ant-(?:api|admin|oat|ort)[0-9]{2}-[A-Za-z0-9_-]{32,200}" + rb"(?![A-Za-z0-9_-])",
+          _START + rb"sk-ant-(?:api|admin|oat|ort)[0-9]{2}-[A-Za-z0-9_-]{32,200}"
+          rb"(?![A-Za-z0-9_-])",
           (b"sk-ant-",), 220, hint=rb"sk-ant-[a-z]{3,5}[0-9]{2}-"),
     _rule("openai-api-key",
           _START + rb"sk-(?:(?:proj|svcacct|admin)-[A-Za-z0-9_-]{40,250}"
@@ -165,10 +166,12 @@ BUILTIN: tuple[Rule, ...] = (
           (b"authorization",), 1100, hint=rb"(?i)authorization[\"']?[ \t]{0,4}[=:]",
           check=high_entropy),
     _rule("generic-secret",
-          rb"(?:(?<![A-Za-z0-9])|(?<=[a-z0-9])(?=[A-Z]))(?i:" + _KEY_WORDS + rb")" + _ASSIGN + rb"(?P<secret>" + _VALUE + rb")",
+          rb"(?:(?<![A-Za-z0-9])|(?<=[a-z0-9])(?=[A-Z]))(?i:" + _KEY_WORDS + rb")" + _ASSIGN
+          + rb"(?P<secret>" + _VALUE + rb")",
           (b"pass", b"pwd", b"secret", b"token", b"api", b"access", b"auth", b"private",
            b"client", b"credential"), 270, lead=0,
-          hint=rb"(?i)(?:pass(?:word|wd|phrase)?|pwd|secret|token|key|credentials?)[\"']?[ \t]{0,4}[=:]",
+          hint=rb"(?i)(?:pass(?:word|wd|phrase)?|pwd|secret|token|key|credentials?)"
+               rb"[\"']?[ \t]{0,4}[=:]",
           check=high_entropy),
 )
 

@@ -156,3 +156,43 @@ def redacted_digest(path, scanner: Scanner) -> tuple[str, int, Outcome]:
             digest.update(block)
             size += len(block)
     return digest.hexdigest(), size, reader.outcome
+
+
+class _PlainBlocks:
+    """A file's blocks as they are (redaction off): at least one, maybe empty."""
+
+    def __init__(self, handle: BinaryIO, block_size: int):
+        self.handle = handle
+        self.block_size = block_size
+        self.bytes_read = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        block = self.handle.read(self.block_size)
+        self.bytes_read += len(block)
+        yield block
+        while block := self.handle.read(self.block_size):
+            self.bytes_read += len(block)
+            yield block
+
+    def record(self) -> None:
+        return None
+
+
+class _RedactedBlocks(RedactingReader):
+    @property
+    def bytes_read(self) -> int:
+        return self.outcome.size
+
+    def record(self) -> dict:
+        return self.outcome.record()
+
+
+def source_blocks(handle: BinaryIO, scanner: Scanner | None, block_size: int):
+    """The blocks a log is stored from: redacted when a ``scanner`` is given; after
+    they are exhausted, ``record()`` is the index's ``redaction`` field (None when off)
+    and ``bytes_read`` the size of the log as read (the redacted blocks may be shorter).
+    The compressor reads through this, so whatever observes its blocks sees only
+    redacted text."""
+    if scanner is None:
+        return _PlainBlocks(handle, block_size)
+    return _RedactedBlocks(handle, scanner, block_size)
