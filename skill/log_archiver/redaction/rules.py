@@ -93,7 +93,7 @@ _B64 = rb"A-Za-z0-9+/"
 _KEY_WORDS = (rb"pass(?:word|wd|phrase)?|pwd|secret|token|api[_.-]?key|apikey|access[_.-]?key|"
               rb"auth[_.-]?key|private[_.-]?key|client[_.-]?secret|credentials?|"
               rb"auth[_.-]?token")
-_ASSIGN = rb"[\"']?[ \t]{0,4}(?::=|=>|[=:])[ \t]{0,4}(?:\\?[\"'`])?"
+_ASSIGN = rb"(?:\\?[\"'])?[ \t]{0,4}(?::=|=>|[=:])[ \t]{0,4}(?:\\?[\"'`])?"
 _VALUE = rb"[^\s\"'`,;\\\[\]{}()<>|&]{8,200}"
 
 BUILTIN: tuple[Rule, ...] = (
@@ -161,9 +161,10 @@ BUILTIN: tuple[Rule, ...] = (
           (b"://",), 330, lead=24, hint=rb"://[^\s:@/\"'<>\\]{1,100}:[^\s:@/\"'<>\\]{1,200}@",
           check=not_placeholder),
     _rule("authorization-header",
-          rb"(?i:authorization|proxy-authorization)[\"']?[ \t]{0,4}[=:][ \t]{0,4}[\"']?"
+          rb"(?i:authorization|proxy-authorization)(?:\\?[\"'])?[ \t]{0,4}[=:][ \t]{0,4}"
+          rb"(?:\\?[\"'])?"
           rb"(?i:bearer|token|basic)[ \t]{1,4}(?P<secret>[A-Za-z0-9._~+/-]{16,1000}=*)",
-          (b"authorization",), 1100, hint=rb"(?i)authorization[\"']?[ \t]{0,4}[=:]",
+          (b"authorization",), 1100, hint=rb"(?i)authorization(?:\\?[\"'])?[ \t]{0,4}[=:]",
           check=high_entropy),
     _rule("generic-secret",
           rb"(?:(?<![A-Za-z0-9])|(?<=[a-z0-9])(?=[A-Z]))(?i:" + _KEY_WORDS + rb")" + _ASSIGN
@@ -171,7 +172,7 @@ BUILTIN: tuple[Rule, ...] = (
           (b"pass", b"pwd", b"secret", b"token", b"api", b"access", b"auth", b"private",
            b"client", b"credential"), 270, lead=0,
           hint=rb"(?i)(?:pass(?:word|wd|phrase)?|pwd|secret|token|key|credentials?)"
-               rb"[\"']?[ \t]{0,4}[=:]",
+               rb"(?:\\?[\"'])?[ \t]{0,4}[=:]",
           check=high_entropy),
 )
 
