@@ -74,8 +74,8 @@ class Corpus:
             {"type": "user", "timestamp": "2025-01-15T09:00:01Z",
              "message": {"role": "user", "content": f"use this token {gh[0]} for the push"}},
             {"type": "tool_result", "timestamp": "2025-01-15T09:00:05Z",
-             "content": f"$ env\nGITHUB_TOKEN={gh[1]}\nHOME=/home/dev\nNPM_TOKEN={s['npm-token'][0]}"
-                        f"\nOPENAI_API_KEY={s['openai-api-key'][0]}\n"},
+             "content": f"$ env\nGITHUB_TOKEN={gh[1]}\nHOME=/home/dev\n"
+                        f"NPM_TOKEN={s['npm-token'][0]}\nOPENAI_API_KEY={s['openai-api-key'][0]}\n"},
             {"type": "assistant", "usage": {"input_tokens": 1234, "output_tokens": 99},
              "content": f"The key is {s['anthropic-api-key'][0]} and the deploy key:\n"
                         f"{s['private-key'][1]}\n"},

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 from log_archiver.archive.cleanup import cleanup_local
+from log_archiver.archive.collect import collect
 from log_archiver.archive.compress import BLOCK_SIZE, gzip_many
 from log_archiver.archive.prepare import changed_since_archived, prepare
 from log_archiver.archive.upload import upload_records
 from log_archiver.config import load_config
-from log_archiver.archive.collect import collect
 from log_archiver.repository import Repository
 from log_archiver.util.samples import log_text
 from redaction_corpus import Corpus, every_secret, private_key_bodies
