@@ -38,8 +38,12 @@ class KeywordFinder:
     def __init__(self, rules: tuple[Rule, ...]):
         self.rules = rules
         self.by_keyword: dict[bytes, list[int]] = {}
-        self.everywhere = [i for i, rule in enumerate(rules) if not rule.keywords]
+        self.everywhere = [i for i, rule in enumerate(rules)
+                           if not rule.keywords and rule.prefilter is None]
+        self.filtered = [i for i, rule in enumerate(rules) if rule.prefilter is not None]
         for i, rule in enumerate(rules):
+            if rule.prefilter is not None:
+                continue
             for keyword in rule.keywords:
                 self.by_keyword.setdefault(keyword, []).append(i)
 
@@ -59,6 +63,10 @@ class KeywordFinder:
                 at = find(keyword, at + 1)
             for i in owners:
                 found.setdefault(i, []).extend(positions)
+        for i in self.filtered:
+            positions = [hit.start() for hit in self.rules[i].prefilter.finditer(lowered, start)]
+            if positions:
+                found[i] = positions
         return found
 
     def reach(self, i: int) -> int:

@@ -12,6 +12,9 @@ what gets replaced, with:
   cheap prefilter looks for them and the regex only runs near a hit;
 - ``hint``: a regex every match also matches, for the multi-pattern engine (hyperscan),
   which must compile it; the precise regex then runs near each of its matches;
+- ``prefilter``: for a rule whose keywords are common words (``token``), a regex run on
+  the lower-cased text in their place by the keyword engine, so it stops only where a
+  keyword is followed by an assignment;
 - ``max_len``: no match is longer, so a window of that size around a hit holds it and
   chunks overlapping by the longest rule miss nothing;
 - ``check``: a last test on the secret's text (entropy, placeholders).
@@ -40,6 +43,7 @@ class Rule:
     max_len: int
     check: Callable[[bytes], bool] | None = None
     lead: int | None = None  # how far before a keyword a match may start (None: max_len)
+    prefilter: re.Pattern | None = None  # run on the lower-cased text instead of keywords
 
     @property
     def keyword_reach(self) -> int:
@@ -82,9 +86,11 @@ def not_placeholder(value: bytes) -> bool:
     return not _PLACEHOLDER.match(value) and len(set(value)) > 2
 
 
-def _rule(name, pattern, keywords, max_len, *, hint=None, check=None, lead=8) -> Rule:
+def _rule(name, pattern, keywords, max_len, *, hint=None, check=None, lead=8,
+          prefilter=None) -> Rule:
     compiled = re.compile(pattern)
-    return Rule(name, compiled, tuple(k.lower() for k in keywords), hint, max_len, check, lead)
+    return Rule(name, compiled, tuple(k.lower() for k in keywords), hint, max_len, check, lead,
+                re.compile(prefilter) if prefilter else None)
 
 
 _END = rb"(?![A-Za-z0-9_])"  # precise regexes only; hints leave it out
@@ -171,6 +177,7 @@ BUILTIN: tuple[Rule, ...] = (
           + rb"(?P<secret>" + _VALUE + rb")",
           (b"pass", b"pwd", b"secret", b"token", b"api", b"access", b"auth", b"private",
            b"client", b"credential"), 270, lead=0,
+          prefilter=rb"(?:" + _KEY_WORDS + rb")(?:\\?[\"'])?[ \t]{0,4}[=:]",
           hint=rb"(?i)(?:pass(?:word|wd|phrase)?|pwd|secret|token|key|credentials?)"
                rb"(?:\\?[\"'])?[ \t]{0,4}[=:]",
           check=high_entropy),
