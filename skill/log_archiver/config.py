@@ -64,6 +64,9 @@ class Config:
     queue_url: str | None = None  # None: default_queue_url(), resolved at run time
     queue_max_pending: int = 1000
     queue_lease_seconds: int = 60
+    redact: bool = True
+    redaction_rules: list | None = None
+    redaction_allowlist: list | None = None
     config_path: Path | None = None
 
     @property
@@ -101,6 +104,9 @@ _FILE_KEYS = {
     ("queue", "url"): "queue_url",
     ("queue", "max_pending"): "queue_max_pending",
     ("queue", "lease_seconds"): "queue_lease_seconds",
+    ("redaction", "enabled"): "redact",
+    ("redaction", "rules"): "redaction_rules",
+    ("redaction", "allowlist"): "redaction_allowlist",
 }
 
 _ENV_KEYS = {
@@ -272,6 +278,9 @@ def check_config(config: Config) -> None:
     if not 1 <= config.compression_level <= top:
         raise ConfigError(f"compression level {config.compression_level} is out of range for "
                           f"{config.compression}", f"use a level from 1 to {top}")
+    from log_archiver.redaction.policy import ruleset_of
+
+    ruleset_of(config)  # a bad rule or allowlist regex stops the command here, named
     _check_store_place(config)
 
 

@@ -29,9 +29,10 @@ from stat import S_ISREG
 from log_archiver.archive.compress import copy_matches
 from log_archiver.errors import ArchiveError, NotArchivedError, StorageNotFoundError
 from log_archiver.model import states
+from log_archiver.redaction.identity import local_digest
 from log_archiver.repository import Repository
 from log_archiver.storage import verify_record
-from log_archiver.util.hashing import bare, sha256_file
+from log_archiver.util.hashing import bare
 from log_archiver.util.paths import check_entry_paths
 
 
@@ -56,11 +57,13 @@ def lost_errors(report: CleanupReport, issue: int) -> list[dict]:
             for lost in report.lost]
 
 
-def _original_unchanged(path: Path, log: dict) -> bool:
+def _original_unchanged(path: Path, log: dict, config=None) -> bool:
+    """Its size, and its checksum as the record took it (a redacted log's: redacted again,
+    :mod:`log_archiver.redaction.identity`)."""
     stat = path.stat()
     if not S_ISREG(stat.st_mode) or stat.st_size != log["original_size_bytes"]:
         return False
-    return sha256_file(path) == bare(log["original_checksum"])
+    return local_digest(path, log, config) == bare(log["original_checksum"])
 
 
 def cleanup_local(repo: Repository, issue: int, *, only_compressed: bool = False,
@@ -110,7 +113,8 @@ def cleanup_local(repo: Repository, issue: int, *, only_compressed: bool = False
                                          for target in targets_of(log)
                                          if (identity := _identity(target)) is not None}
         original = logs_dir / log["local_path"]
-        if not only_compressed and original.exists() and not _original_unchanged(original, log):
+        if not only_compressed and original.exists() and not _original_unchanged(original, log,
+                                                                              repo.config):
             return log, None, (f"changed since it was archived; kept: `log-archiver archive "
                                f"{issue} --force` archives the new version under a key of its "
                                "own, and the stored version is kept")

@@ -27,6 +27,7 @@ from stat import S_ISREG
 from zlib_ng import zlib_ng as zlib
 
 from log_archiver.model.copies import compressed_copy_path
+from log_archiver.redaction.stream import source_blocks
 from log_archiver.retrieve.blocks import TableBuilder
 from log_archiver.util.fsutil import atomic_writer, local_error
 from log_archiver.util.hashing import bare, sha256_and_size
@@ -49,15 +50,28 @@ class StoredFile:
     original_sha256: str
     compression: str | None
     blocks: dict | None = None  # where a gzip copy's block table is (retrieve.blocks)
+    redaction: dict | None = None  # the index's record of it; None: redaction was off
 
 
-def hash_as_is(source: Path) -> StoredFile:
-    """A log stored as it is: its own checksum twice."""
+def hash_as_is(source: Path, scanner=None) -> StoredFile:
+    """A log stored as it is: its own checksum twice. With a ``scanner``, read through
+    the redactor: a log with findings (``redaction["redacted"]``) cannot be stored as
+    it is and must get a copy of its own; the checksums are then of the redacted bytes."""
     try:
-        hex_digest, size = sha256_and_size(source)
+        if scanner is None:
+            hex_digest, size = sha256_and_size(source)
+            return StoredFile(source, source, size, hex_digest, size, hex_digest, None)
+        digest, size = hashlib.sha256(), 0
+        with open(source, "rb") as handle:
+            blocks = source_blocks(handle, scanner, BLOCK_SIZE)
+            for block in blocks:
+                digest.update(block)
+                size += len(block)
     except OSError as error:
         raise local_error(error, "read", source) from error
-    return StoredFile(source, source, size, hex_digest, size, hex_digest, None)
+    hex_digest = digest.hexdigest()
+    return StoredFile(source, source, size, hex_digest, blocks.bytes_read, hex_digest, None,
+                      redaction=blocks.record())
 
 
 def _gzip_member(block: bytes, level: int) -> tuple[bytes, bytes]:
@@ -78,6 +92,8 @@ class _Output:
         self.out_size = 0
         self.chunks = 0
         self.table = TableBuilder()
+        self.redaction = None
+        self.read_size: int | None = None  # the log's own size, when redaction changed it
         self._context = atomic_writer(target)
         self.handle = self._context.__enter__()
 
@@ -95,7 +111,9 @@ class _Output:
         self.write(region)
         self._context.__exit__(None, None, None)
         return StoredFile(self.source, self.target, self.out_size, self.out_digest.hexdigest(),
-                          self.in_size, self.in_digest.hexdigest(), "gzip", blocks)
+                          self.read_size if self.read_size is not None else self.in_size,
+                          self.in_digest.hexdigest(), "gzip", blocks=blocks,
+                          redaction=self.redaction)
 
     def abandon(self, error: BaseException) -> None:
         try:
@@ -104,9 +122,10 @@ class _Output:
             pass
 
 
-def gzip_many(sources: list[Path], level: int, pool: Executor, window: int = 0
-              ) -> Iterator[tuple[Path, StoredFile | Exception]]:
-    """Compress every file with gzip, all blocks of all files sharing the pool.
+def gzip_many(sources: list[Path], level: int, pool: Executor, window: int = 0,
+              scanner=None) -> Iterator[tuple[Path, StoredFile | Exception]]:
+    """Compress every file with gzip, all blocks of all files sharing the pool (read
+    through the redactor when a ``scanner`` is given).
 
     Yields each source with its result, or with the error that stopped it (the
     original stays, no partial output is left).
@@ -142,10 +161,8 @@ def gzip_many(sources: list[Path], level: int, pool: Executor, window: int = 0
             continue
         try:
             with open(source, "rb") as handle:
-                while True:
-                    block = handle.read(BLOCK_SIZE)
-                    if not block and output.chunks:
-                        break
+                blocks = source_blocks(handle, scanner, BLOCK_SIZE)
+                for block in blocks:
                     output.in_digest.update(block)
                     output.table.raw_block(block)
                     output.in_size += len(block)
@@ -154,8 +171,7 @@ def gzip_many(sources: list[Path], level: int, pool: Executor, window: int = 0
                     while len(queue) >= window:
                         if (done := drain_one()) is not None:
                             yield done
-                    if not block:
-                        break
+                output.redaction, output.read_size = blocks.record(), blocks.bytes_read
         except OSError as error:
             wrapped = local_error(error, "read", source)
             output.abandon(wrapped)
@@ -166,12 +182,11 @@ def gzip_many(sources: list[Path], level: int, pool: Executor, window: int = 0
             yield done
 
 
-def zstd_one(source: Path, level: int, threads: int) -> StoredFile:
+def zstd_one(source: Path, level: int, threads: int, scanner=None) -> StoredFile:
     import zstandard
 
     target = compressed_copy_path(source, "zstd")
     in_digest, out_digest = hashlib.sha256(), hashlib.sha256()
-    in_size = 0
 
     class _Hashing:
         def __init__(self, handle):
@@ -188,14 +203,14 @@ def zstd_one(source: Path, level: int, threads: int) -> StoredFile:
             sink = _Hashing(handle)
             packer = zstandard.ZstdCompressor(level=level, threads=threads, write_checksum=True)
             with packer.stream_writer(sink, closefd=False) as writer:
-                while block := reader.read(BLOCK_SIZE):
+                blocks = source_blocks(reader, scanner, BLOCK_SIZE)
+                for block in blocks:
                     in_digest.update(block)
-                    in_size += len(block)
                     writer.write(block)
     except OSError as error:
         raise local_error(error, "compress", source) from error
-    return StoredFile(source, target, sink.size, out_digest.hexdigest(), in_size,
-                      in_digest.hexdigest(), "zstd")
+    return StoredFile(source, target, sink.size, out_digest.hexdigest(), blocks.bytes_read,
+                      in_digest.hexdigest(), "zstd", redaction=blocks.record())
 
 
 def copy_matches(path: Path, log: dict) -> bool:

@@ -55,14 +55,15 @@ def archive(repo: Repository, issue: int, *, reason: str = "manual", force: bool
         known = {log["local_path"] for log in entry["logs"]}
         result["new_logs"] = [f.relative for f in collected[0] if f.relative not in known]
         if not result["new_logs"]:  # (with new logs, prepare looks for changed ones)
-            result["changed_logs"] = changed_since_archived(entry, collected[0])
+            result["changed_logs"] = changed_since_archived(entry, collected[0], config)
             return _report_changed(_settle(repo, entry, result, commit=commit), issue)
         progress(f"{len(result['new_logs'])} log(s) of issue #{issue} appeared since it was "
                  "archived")
     if repo.dry_run:
         plan = prepare(repo, issue, reason=reason, force=force, allow_empty=allow_empty,
                        collected=collected)
-        result.update(status="ok", plan=plan["files"], collected=len(plan["found"]))
+        result.update(status="ok", plan=plan["files"], collected=len(plan["found"]),
+                      redaction=plan["redaction"])
         return result
 
     if entry is not None:
@@ -81,6 +82,7 @@ def archive(repo: Repository, issue: int, *, reason: str = "manual", force: bool
                             "(--allow-empty)"
     result["skipped"] = plan["skipped"]
     result["errors"].extend(plan["errors"])
+    result["redaction"] = plan["redaction"]
     events.emit("stage", issue=issue, stage="uploading")
     progress(f"uploading to {repo.store.url}")
     report = upload_records(repo, issue, retry_failed=retry or force, move_on_conflict=force)

@@ -25,12 +25,16 @@ from log_archiver.integrations.comment import session_duration
 from log_archiver.model import states
 from log_archiver.model.copies import fits_compressed, stored_name
 from log_archiver.model.records import merge_records, new_entry, prepared_record
+from log_archiver.redaction.identity import local_digest, must_copy, redaction_summary
+from log_archiver.redaction.policy import scanner_of
+from log_archiver.redaction.scan import planned_redaction
 from log_archiver.repository import Repository
-from log_archiver.util.hashing import prefixed, sha256_file
+from log_archiver.util.hashing import prefixed
 
 
 def will_compress(name: str, size: int, config) -> bool:
-    """Over the threshold, and with room in its name for a compressed copy."""
+    """Over the threshold, and with room in its name for a compressed copy (a smaller
+    log is compressed too when it holds a secret: see :func:`compress`)."""
     return size > config.compress_threshold_bytes and fits_compressed(name, config.compression)
 
 
@@ -47,25 +51,37 @@ def compress(repo: Repository, files: list[Path], sizes: dict[Path, int] | None 
     errors: list[dict] = []
     events.emit("files.planned", bytes=sum(sizes.values()), files=len(files), step="compress")
     _keep = partial(_keep_one, events, repo.logs_dir, sizes)
+    scanner = scanner_of(config)
     with ThreadPoolExecutor(max_workers=config.workers) as pool:
-        hashed = [pool.submit(hash_as_is, p) for p in small]
-        if config.compression == "gzip":
-            for source, result in gzip_many(big, config.compression_level, pool):
-                _keep(results, errors, source, result)
-        else:
-            for source in big:
-                try:
-                    result = zstd_one(source, config.compression_level,
-                                      min(config.workers, ZSTD_THREADS))
-                except ArchiveError as error:
-                    result = error
-                _keep(results, errors, source, result)
+        hashed = [pool.submit(hash_as_is, p, scanner) for p in small]
+        _compress_each(config, pool, big, scanner, partial(_keep, results, errors))
+        redacted = []  # small logs with secrets: stored from a redacted copy of their own
         for source, future in zip(small, hashed, strict=True):
             try:
-                _keep(results, errors, source, future.result())
+                result = future.result()
             except ArchiveError as error:
-                _keep(results, errors, source, error)
+                result = error
+            if isinstance(result, StoredFile) and must_copy(result.redaction):
+                redacted.append(source)
+                continue
+            _keep(results, errors, source, result)
+        _compress_each(config, pool, redacted, scanner, partial(_keep, results, errors))
     return [results[p] for p in files if p in results], errors
+
+
+def _compress_each(config, pool, sources: list[Path], scanner, keep) -> None:
+    if config.compression == "gzip":
+        for source, result in gzip_many(sources, config.compression_level, pool,
+                                        scanner=scanner):
+            keep(source, result)
+        return
+    for source in sources:
+        try:
+            result = zstd_one(source, config.compression_level,
+                              min(config.workers, ZSTD_THREADS), scanner)
+        except ArchiveError as error:
+            result = error
+        keep(source, result)
 
 
 def _keep_one(events, logs_dir, sizes, results, errors, source, result) -> None:
@@ -99,7 +115,7 @@ def prepare(repo: Repository, issue: int, *, reason: str = "manual", force: bool
             if states.is_stored(log)}
     to_prepare = [f for f in found if force or f.relative not in done]
     unchanged = [f.relative for f in found if f.relative in done and not force]
-    changed = [] if force else changed_since_archived(entry, found)
+    changed = [] if force else changed_since_archived(entry, found, repo.config)
     result = {"issue_number": issue, "found": [f.relative for f in found],
               "skipped": [vars(s) for s in skipped], "already_stored": unchanged,
               "changed": changed,
@@ -111,12 +127,17 @@ def prepare(repo: Repository, issue: int, *, reason: str = "manual", force: bool
         result["files"] = [{"local_path": f.relative, "type": f.type, "size_bytes": f.size,
                             "compress": will_compress(f.path.name, f.size, repo.config)}
                            for f in to_prepare]
+        result["redaction"] = planned_redaction(repo.config, [(f.relative, f.path)
+                                                              for f in to_prepare],
+                                                scanner_of(repo.config))
         return result
     result["stale_temps_removed"] = remove_stale_temps(repo.logs_dir)
     repo.events.emit("stage", issue=issue, stage="compressing")
     stored, errors = compress(repo, [f.path for f in to_prepare],
                               {f.path: f.size for f in to_prepare})
     result["errors"] = errors
+    result["redaction"] = redaction_summary(repo.config, [
+        (relative_to_logs(str(s.source), repo.logs_dir), s.redaction) for s in stored])
     by_source = {s.source: s for s in stored}
     fresh = [prepared_record_of(f, by_source[f.path], repo.logs_dir)
              for f in to_prepare if f.path in by_source]
@@ -162,9 +183,11 @@ def _note_unprepared(entry: dict, errors: list[dict]) -> None:
         entry["partial_reason"] = None
 
 
-def changed_since_archived(entry: dict | None, found: list[FoundLog]) -> list[str]:
+def changed_since_archived(entry: dict | None, found: list[FoundLog], config=None
+                           ) -> list[str]:
     """The logs on disk whose stored record holds other bytes: grown, shrunk, rewritten,
-    or recreated under an archived name after cleanup."""
+    or recreated under an archived name after cleanup (a redacted log is redacted again
+    and compared with the redacted bytes its record describes)."""
     stored = {log["local_path"]: log for log in (entry or {}).get("logs", [])
               if states.is_stored(log)}
     changed = []
@@ -173,7 +196,8 @@ def changed_since_archived(entry: dict | None, found: list[FoundLog]) -> list[st
         if record is None:
             continue
         if log.size != record["original_size_bytes"] \
-                or prefixed(sha256_file(log.path)) != record["original_checksum"]:
+                or prefixed(local_digest(log.path, record, config)) \
+                != record["original_checksum"]:
             changed.append(log.relative)
     return changed
 
@@ -185,7 +209,8 @@ def prepared_record_of(found: FoundLog, stored: StoredFile, logs_dir: Path) -> d
         stored_name=stored_name(found.path.name, stored.compression),
         size=stored.size, original_size=stored.original_size, compression=stored.compression,
         sha256=stored.sha256, original_sha256=stored.original_sha256, mtime=found.mtime,
-        duration_seconds=_session_seconds(found), blocks=stored.blocks)
+        duration_seconds=_session_seconds(found), blocks=stored.blocks,
+        redaction=stored.redaction)
 
 
 def _session_seconds(found: FoundLog) -> int | None:

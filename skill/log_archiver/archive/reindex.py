@@ -33,6 +33,7 @@ from log_archiver.errors import ArchiveError, LocalFileError, UsageError
 from log_archiver.model import keys, states
 from log_archiver.model.copies import copy_relative
 from log_archiver.model.records import merge_records, new_entry, stored_record
+from log_archiver.redaction.identity import identity_scanner, must_copy
 from log_archiver.repository import Repository
 from log_archiver.retrieve.blocks import recover as recover_blocks
 from log_archiver.storage import ObjectInfo, Store
@@ -167,9 +168,10 @@ def _survey(ctx: Repository, issue: int) -> Survey:
     workers = max(1, ctx.config.upload_concurrency)
     objects, ignored = issue_objects(store, issue, workers)
     found, _skipped = collect_logs(logs_dir, issue)
+    scanner = identity_scanner(ctx.config)  # a redacted object holds the redacted bytes
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        as_is = dict(zip([f.relative for f in found], pool.map(lambda f: hash_as_is(f.path),
-                                                                found), strict=True))
+        as_is = dict(zip([f.relative for f in found],
+                         pool.map(lambda f: hash_as_is(f.path, scanner), found), strict=True))
     hashed = {path: stored.sha256 for path, stored in as_is.items()}
     local = {f.relative: f for f in found}
     report.objects, report.local_logs = len(objects), len(found)
@@ -178,6 +180,9 @@ def _survey(ctx: Repository, issue: int) -> Survey:
     for info in objects:
         described = describe(store, info, issue, local, logs_dir)
         path = described["local_path"]
+        if path in as_is and must_copy(as_is[path].redaction) \
+                and described["original_sha256"] == hashed[path]:
+            described.update(redaction=as_is[path].redaction, original_size=local[path].size)
         rival = by_path.get(path)
         if rival is None or _better(info, described, rival, hashed.get(path)):
             if rival is not None:
@@ -298,6 +303,7 @@ def _stored_record(store: Store, info: ObjectInfo, described: dict, stored_path:
         stored_path=stored_path, key=info.key, size=info.size, sha256=info.sha256,
         original_size=described["original_size"], original_sha256=described["original_sha256"],
         compression=described["compression"], created=created, stamp=stamp, status=status,
+        redaction=described.get("redaction"),
         cloud_url=store.url_for(info.key), public_url=store.public_url_for(info.key),
         upload_attempt=old["upload_attempt"] if old else 1, blocks=blocks)
 

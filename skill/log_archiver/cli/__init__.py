@@ -24,6 +24,7 @@ from log_archiver.cli.recovery import (
     update_file_status_command,
     update_index_command,
 )
+from log_archiver.cli.redaction import scan_command
 from log_archiver.cli.retrieve import list_command, read_command, restore_command
 from log_archiver.cli.steps import (
     archive_command,
@@ -41,6 +42,7 @@ COMMANDS = [
     enqueue_command, worker_command, queue_group,
 ]
 COMMANDS += [read_command, list_command, restore_command]
+COMMANDS.append(scan_command)
 
 
 @click.group("log-archiver", cls=CommandGroup)

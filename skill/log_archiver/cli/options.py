@@ -80,6 +80,8 @@ def build_repository(settings: dict, dry_run: bool = False):
         overrides["logs_dir"] = settings["logs_dir"].absolute()
     if settings.get("storage"):
         overrides["storage"] = settings["storage"]
+    if settings.get("redact") is False:  # --no-redact
+        overrides["redact"] = False
     config = config.with_overrides(**overrides)
     check_config(config)
     return Repository(config=config, dry_run=dry_run)

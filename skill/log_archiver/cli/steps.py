@@ -16,6 +16,7 @@ from log_archiver.cli.options import (
     issue_argument,
     issues_callback,
 )
+from log_archiver.cli.redaction import no_redact_option
 from log_archiver.errors import UsageError
 
 REASON = click.Choice(["issue_closed", "pr_merged", "manual", "retention"])
@@ -48,6 +49,7 @@ REASON = click.Choice(["issue_closed", "pr_merged", "manual", "retention"])
                    "(after a failed index update); uploads and deletes nothing.")
 @dry_run_option
 @common_options
+@no_redact_option
 @click.pass_context
 def archive_command(ctx, issues, all_closed, since, limit, reason, force, retry, pr, no_commit,
                     allow_empty, reindex_only, dry_run, settings):
@@ -71,6 +73,7 @@ def archive_command(ctx, issues, all_closed, since, limit, reason, force, retry,
     from log_archiver.archive.pipeline import archive
     from log_archiver.cli.progress import progress_display
     from log_archiver.cli.render import archive_summary
+    from log_archiver.cli.render_redaction import with_redaction
 
     if reindex_only:
         return _reindex(issue, force or retry, dry_run, settings)
@@ -84,7 +87,8 @@ def archive_command(ctx, issues, all_closed, since, limit, reason, force, retry,
                              progress=shown.say)
         return shown.report(result)
 
-    output.run("archive", body, dry_run=dry_run, quiet=settings["quiet"], human=archive_summary)
+    output.run("archive", body, dry_run=dry_run, quiet=settings["quiet"],
+               human=with_redaction(archive_summary))
 
 
 def _reindex(issue, other_mode, dry_run, settings):
@@ -123,6 +127,7 @@ def collect_logs_command(issue, settings):
 @click.command("compress-logs")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @common_options
+@no_redact_option
 def compress_logs_command(files, settings):
     """Compress each FILE over the size threshold; report what will be uploaded."""
     from log_archiver.archive.prepare import compress
@@ -139,7 +144,9 @@ def compress_logs_command(files, settings):
                            "compressed": s.compression is not None,
                            "compression": s.compression, "size_bytes": s.size,
                            "original_size_bytes": s.original_size,
-                           "checksum": f"sha256:{s.sha256}"} for s in stored],
+                           "checksum": f"sha256:{s.sha256}",
+                           **({"redaction": s.redaction} if s.redaction else {})}
+                          for s in stored],
                 "errors": errors}
 
     output.run("compress-logs", body, quiet=settings["quiet"])
@@ -154,6 +161,7 @@ def compress_logs_command(files, settings):
               help="The pull request that must be merged (with --reason pr_merged).")
 @dry_run_option
 @common_options
+@no_redact_option
 def prepare_upload_command(issue, reason, force, pr, dry_run, settings):
     """Compress and checksum the logs of ISSUE and record the upload plan in the index.
 

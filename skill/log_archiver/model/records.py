@@ -62,11 +62,13 @@ def recompute_entry(entry: dict) -> dict:
 def prepared_record(*, log_type: str, local_path: str, stored_path: str, stored_name: str,
                     size: int, original_size: int, compression: str | None, sha256: str,
                     original_sha256: str, mtime: float,
-                    duration_seconds: int | None = None, blocks: dict | None = None) -> dict:
+                    duration_seconds: int | None = None, blocks: dict | None = None,
+                    redaction: dict | None = None) -> dict:
     """A pending record for a log about to be uploaded; :func:`merge_records` gives it
     its remote path (``stored_name`` until then). ``blocks``: where a gzip copy's block
-    table is (:mod:`log_archiver.retrieve.blocks`); absent when it has none."""
-    return states.start(with_blocks({
+    table is (:mod:`log_archiver.retrieve.blocks`); absent when it has none.
+    ``redaction``: what was redacted, per rule (never the secrets)."""
+    record = {
         "type": log_type,
         "filename": local_path.rsplit("/", 1)[-1],
         "local_path": local_path,
@@ -86,7 +88,10 @@ def prepared_record(*, log_type: str, local_path: str, stored_path: str, stored_
         "upload_timestamp": None,
         "upload_attempt": 0,
         "last_error": None,
-    }, blocks))
+    }
+    if redaction is not None:
+        record["redaction"] = redaction
+    return states.start(with_blocks(record, blocks))
 
 
 def with_blocks(record: dict, blocks: dict | None) -> dict:
@@ -101,8 +106,9 @@ def stored_record(*, log_type: str, local_path: str, stored_path: str, key: str,
                   sha256: str, original_size: int, original_sha256: str,
                   compression: str | None, created: str, stamp: str, status: str,
                   cloud_url: str, public_url: str | None, upload_attempt: int = 1,
-                  blocks: dict | None = None) -> dict:
+                  blocks: dict | None = None, redaction: dict | None = None) -> dict:
     """The record of an object found in the store, in the state the check found."""
+    extra = {"redaction": redaction} if redaction is not None else {}
     return states.adopt(with_blocks({
         "type": log_type, "filename": local_path.rsplit("/", 1)[-1], "local_path": local_path,
         "stored_path": stored_path, "remote_path": key, "cloud_url": cloud_url,
@@ -110,7 +116,7 @@ def stored_record(*, log_type: str, local_path: str, stored_path: str, key: str,
         "compressed": compression is not None, "compression": compression,
         "checksum": prefixed(sha256), "original_checksum": prefixed(original_sha256),
         "created": created, "archived": stamp, "upload_timestamp": stamp,
-        "upload_attempt": max(1, upload_attempt), "last_error": None,
+        "upload_attempt": max(1, upload_attempt), "last_error": None, **extra,
     }, blocks), status)
 
 
