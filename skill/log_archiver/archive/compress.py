@@ -47,13 +47,26 @@ class StoredFile:
     compression: str | None
 
 
-def hash_as_is(source: Path) -> StoredFile:
+def hash_as_is(source: Path, sink=None) -> StoredFile:
     """A log stored as it is: its own checksum twice."""
     try:
-        hex_digest, size = sha256_and_size(source)
+        hex_digest, size = sha256_and_size(source) if sink is None else _hash_fed(source, sink)
     except OSError as error:
         raise local_error(error, "read", source) from error
+    if sink is not None:
+        sink.done(hex_digest)
     return StoredFile(source, source, size, hex_digest, size, hex_digest, None)
+
+
+def _hash_fed(source: Path, sink) -> tuple[str, int]:
+    """SHA-256 and size of ``source``, each block also handed to ``sink``."""
+    digest, size = hashlib.sha256(), 0
+    with open(source, "rb") as handle:
+        while block := handle.read(BLOCK_SIZE):
+            digest.update(block)
+            sink.feed(block)
+            size += len(block)
+    return digest.hexdigest(), size
 
 
 def _gzip_member(block: bytes, level: int) -> bytes:
@@ -72,6 +85,7 @@ class _Output:
         self.in_size = 0
         self.out_size = 0
         self.chunks = 0
+        self.sink = None  # fed the blocks as they pass (see gzip_many)
         self._context = atomic_writer(target)
         self.handle = self._context.__enter__()
 
@@ -92,12 +106,14 @@ class _Output:
             pass
 
 
-def gzip_many(sources: list[Path], level: int, pool: Executor, window: int = 0
-              ) -> Iterator[tuple[Path, StoredFile | Exception]]:
+def gzip_many(sources: list[Path], level: int, pool: Executor, window: int = 0,
+              observe=None) -> Iterator[tuple[Path, StoredFile | Exception]]:
     """Compress every file with gzip, all blocks of all files sharing the pool.
 
     Yields each source with its result, or with the error that stopped it (the
-    original stays, no partial output is left).
+    original stays, no partial output is left). ``observe(source)``, when given, returns
+    a sink that is fed every block the compressor receives and told the stored SHA-256
+    once the file is complete (the search index is built this way).
     """
     window = window or min(2 * getattr(pool, "_max_workers", 2) + 2, MAX_WINDOW)
     queue: deque[tuple[_Output, Future | None]] = deque()
@@ -111,7 +127,10 @@ def gzip_many(sources: list[Path], level: int, pool: Executor, window: int = 0
             return None
         try:
             if future is None:
-                return output.source, output.finish()
+                stored = output.finish()
+                if output.sink is not None:
+                    output.sink.done(stored.sha256)
+                return output.source, stored
             output.write(future.result())
         except Exception as error:
             wrapped = local_error(error, "write", output.target) if isinstance(error, OSError) \
@@ -125,6 +144,7 @@ def gzip_many(sources: list[Path], level: int, pool: Executor, window: int = 0
     for source in sources:
         try:
             output = _Output(source, compressed_copy_path(source, "gzip"))
+            output.sink = observe(source) if observe else None
         except Exception as error:
             yield source, error
             continue
@@ -135,6 +155,8 @@ def gzip_many(sources: list[Path], level: int, pool: Executor, window: int = 0
                     if not block and output.chunks:
                         break
                     output.in_digest.update(block)
+                    if output.sink is not None:
+                        output.sink.feed(block)
                     output.in_size += len(block)
                     output.chunks += 1
                     queue.append((output, pool.submit(_gzip_member, block, level)))
@@ -153,7 +175,7 @@ def gzip_many(sources: list[Path], level: int, pool: Executor, window: int = 0
             yield done
 
 
-def zstd_one(source: Path, level: int, threads: int) -> StoredFile:
+def zstd_one(source: Path, level: int, threads: int, sink=None) -> StoredFile:
     import zstandard
 
     target = compressed_copy_path(source, "zstd")
@@ -177,10 +199,14 @@ def zstd_one(source: Path, level: int, threads: int) -> StoredFile:
             with packer.stream_writer(sink, closefd=False) as writer:
                 while block := reader.read(BLOCK_SIZE):
                     in_digest.update(block)
+                    if sink is not None:
+                        sink.feed(block)
                     in_size += len(block)
                     writer.write(block)
     except OSError as error:
         raise local_error(error, "compress", source) from error
+    if sink is not None:
+        sink.done(out_digest.hexdigest())
     return StoredFile(source, target, sink.size, out_digest.hexdigest(), in_size,
                       in_digest.hexdigest(), "zstd")
 

@@ -26,6 +26,7 @@ from log_archiver.model import states
 from log_archiver.model.copies import fits_compressed, stored_name
 from log_archiver.model.records import merge_records, new_entry, prepared_record
 from log_archiver.repository import Repository
+from log_archiver.search.archive_hook import archive_indexing
 from log_archiver.util.hashing import prefixed, sha256_file
 
 
@@ -47,16 +48,19 @@ def compress(repo: Repository, files: list[Path], sizes: dict[Path, int] | None 
     errors: list[dict] = []
     events.emit("files.planned", bytes=sum(sizes.values()), files=len(files), step="compress")
     _keep = partial(_keep_one, events, repo.logs_dir, sizes)
+    indexing = archive_indexing(repo)  # the search index, built from the blocks as they pass
+    sink = indexing.open if indexing else lambda source: None
     with ThreadPoolExecutor(max_workers=config.workers) as pool:
-        hashed = [pool.submit(hash_as_is, p) for p in small]
+        hashed = [pool.submit(hash_as_is, p, sink(p)) for p in small]
         if config.compression == "gzip":
-            for source, result in gzip_many(big, config.compression_level, pool):
+            for source, result in gzip_many(big, config.compression_level, pool,
+                                            observe=indexing and indexing.open):
                 _keep(results, errors, source, result)
         else:
             for source in big:
                 try:
                     result = zstd_one(source, config.compression_level,
-                                      min(config.workers, ZSTD_THREADS))
+                                      min(config.workers, ZSTD_THREADS), sink(source))
                 except ArchiveError as error:
                     result = error
                 _keep(results, errors, source, result)
@@ -65,6 +69,8 @@ def compress(repo: Repository, files: list[Path], sizes: dict[Path, int] | None 
                 _keep(results, errors, source, future.result())
             except ArchiveError as error:
                 _keep(results, errors, source, error)
+    if indexing:
+        indexing.flush()
     return [results[p] for p in files if p in results], errors
 
 

@@ -23,6 +23,7 @@ from log_archiver.cli.recovery import (
     update_file_status_command,
     update_index_command,
 )
+from log_archiver.cli.search import search_command
 from log_archiver.cli.steps import (
     archive_command,
     collect_logs_command,
@@ -37,6 +38,7 @@ COMMANDS = [
     mark_partial_archive_command, retry_failed_uploads_command, cleanup_local_command,
     init_command, validate_index_command, commit_command, merge_index_command,
 ]
+COMMANDS.append(search_command)
 
 
 @click.group("log-archiver", cls=CommandGroup)
@@ -151,3 +153,4 @@ mark_partial_archive_main = _script(mark_partial_archive_command, "mark-partial-
 retry_failed_uploads_main = _script(retry_failed_uploads_command, "retry-failed-uploads")
 cleanup_local_main = _script(cleanup_local_command, "cleanup-local")
 validate_index_main = _script(validate_index_command, "validate-index")
+search_main = _script(search_command, "search-logs")
