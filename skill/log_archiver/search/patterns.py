@@ -42,6 +42,7 @@ class Query:
     needs: list = field(default_factory=list)
     literal: bytes = b""        # plain: the bytes to find
     pattern: object = None      # ignore-case and regex: a compiled ``regex`` pattern
+    many_lines: object = None   # the same with ^ and $ at every line, for runs of lines
     line_safe: bool = True      # a match found in a run of lines lies in one line of it
 
 
@@ -64,8 +65,9 @@ def build_query(text: str, *, regex: bool = False, ignore_case: bool = False) ->
     if ignore_case:
         import regex as engine
 
+        pattern = engine.compile(engine.escape(text), engine.IGNORECASE)
         return Query(text, "ignore-case", [[_alternative(text.encode(), True)]],
-                     pattern=engine.compile(engine.escape(text), engine.IGNORECASE))
+                     pattern=pattern, many_lines=pattern)
     return Query(text, "plain", [[_alternative(text.encode(), False)]],
                  literal=text.encode())
 
@@ -92,7 +94,9 @@ def _regex_query(text: str, ignore_case: bool) -> Query:
     try:
         parsed = sre_parse.parse(text, flags)
         re.compile(text, flags)
-        pattern = engine.compile(text, engine.IGNORECASE if ignore_case else 0)
+        folding = engine.IGNORECASE if ignore_case else 0
+        pattern = engine.compile(text, folding)
+        many_lines = engine.compile(text, folding | engine.MULTILINE)
     except (re.error, engine.error, OverflowError, RecursionError) as error:
         raise UsageError(f"the regular expression {text[:200]!r} is not valid: {error}",
                          "check the pattern (Python's re syntax), or search without "
@@ -103,7 +107,8 @@ def _regex_query(text: str, ignore_case: bool) -> Query:
         alternatives = [_alternative(s.encode(), folded) for s, folded in clause]
         if alternatives and all(alternatives):  # an alternative that says nothing
             clauses.append(alternatives)
-    return Query(text, "regex", clauses, pattern=pattern, line_safe=_line_safe(parsed))
+    return Query(text, "regex", clauses, pattern=pattern, many_lines=many_lines,
+                 line_safe=_line_safe(parsed))
 
 
 _REPEATS = {name for name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT")}

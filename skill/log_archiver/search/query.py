@@ -155,8 +155,7 @@ def _run(repo, index, query: Query, scope, report: SyncReport, k: int, limit: in
             errors.append(error.to_dict())
             break
         except ArchiveError as error:
-            errors.append({**error.to_dict(), "issue_number": entry["issue_number"],
-                           "file": log["local_path"]})
+            errors.append({**error.to_dict(), "file": log["local_path"]})
     return {"matches": matches, "total": total, "truncated": total > len(matches),
             "searched_logs": searched, "read_logs": read_logs, "read_bytes": read_bytes,
             "errors": errors}

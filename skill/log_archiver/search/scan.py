@@ -93,7 +93,7 @@ def _lines_in(data: bytes, a: int, b: int, query: Query, deadline: Deadline
                                             offset=a) == 10)
     char_pos, line_index = 0, 0
     while True:
-        found = pattern.search(text, char_pos, timeout=deadline.left())
+        found = query.many_lines.search(text, char_pos, timeout=deadline.left())
         if found is None:
             return
         # newlines survive decoding one for one: the match's line is found by counting

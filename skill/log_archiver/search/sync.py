@@ -66,7 +66,7 @@ def sync(repo, index: SearchIndex, scope: list[tuple[dict, dict]], document: dic
         report.removed = len(stale)
     known = index.logs()
     seen = set()
-    for entry, log in scope:
+    for _entry, log in scope:
         checksum = bare(log["checksum"])
         if checksum in known or checksum in seen:
             continue
@@ -77,8 +77,7 @@ def sync(repo, index: SearchIndex, scope: list[tuple[dict, dict]], document: dic
             raise
         except ArchiveError as error:
             report.failed.add(checksum)
-            report.errors.append({**error.to_dict(), "issue_number": entry["issue_number"],
-                                  "file": log["local_path"]})
+            report.errors.append({**error.to_dict(), "file": log["local_path"]})
             continue
         report.indexed.append(log["local_path"])
     index.merge()
