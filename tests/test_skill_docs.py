@@ -447,7 +447,7 @@ LEAD = re.compile(r"\s*(?:[-*]|\d+\.)\s+`([a-z_]+(?:\[\])?)`:")
 BOLD_LEAD = re.compile(r"\*\*[^*]+\*\*")
 SENTENCE_END = re.compile(r"(?<=[.;!?])\s+(?=[A-Z`(])")
 OPENS_WITHIN = 60  # a command line this close to a block's start is the block's command
-SCRIPT_COMMAND = {"archive-issue-logs": "archive"}
+SCRIPT_COMMAND = {"archive-issue-logs": "archive", "search-logs": "search"}
 ORPHANS = "cleanup-local --orphans"
 EITHER_MODE = "cleanup-local $ARGUMENTS"  # a slash command passing on issue or --orphans
 MODE_EXCLUDES = {

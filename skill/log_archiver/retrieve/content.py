@@ -37,29 +37,35 @@ def read_blocks(repo, log: dict, wanted: Iterable[int] | None = None
                 f"sha256:{digest.hexdigest()}, expected {log['checksum']}",
                 "nothing of it was used; re-archive the log from a good copy, or restore "
                 "the object from a backup")
-        lines = 0
+        lines, last = 0, max(chosen) if chosen else None
         for number, block in enumerate(_blocks(local, log.get("compression"), key)):
             if chosen is None or number in chosen:
                 yield number, lines, block
+            if last is not None and number >= last:
+                return
             lines += block.count(b"\n")
 
 
 def _blocks(path: Path, compression: str | None, key: str) -> Iterator[bytes]:
-    pending = bytearray()
+    pending, size = [], 0
     for piece in _original(path, compression, key):
-        pending += piece
-        while len(pending) >= BLOCK_SIZE:
-            yield bytes(pending[:BLOCK_SIZE])
-            del pending[:BLOCK_SIZE]
-    if pending:
-        yield bytes(pending)
+        pending.append(piece)
+        size += len(piece)
+        if size >= BLOCK_SIZE:
+            data = b"".join(pending)
+            for at in range(0, len(data) - BLOCK_SIZE + 1, BLOCK_SIZE):
+                yield data[at:at + BLOCK_SIZE]
+            rest = data[len(data) - len(data) % BLOCK_SIZE:]
+            pending, size = [rest], len(rest)
+    if size:
+        yield b"".join(pending)
 
 
 def _original(path: Path, compression: str | None, key: str) -> Iterator[bytes]:
     try:
         with open(path, "rb") as handle:
             if compression == "gzip":
-                import zlib
+                from zlib_ng import zlib_ng as zlib
 
                 unpacker = zlib.decompressobj(31)
                 while piece := handle.read(BLOCK_SIZE):
