@@ -13,9 +13,8 @@ reported as :class:`SearchIndexCorrupt` so the caller can start it again.
 
 from __future__ import annotations
 
-import bisect
 import sqlite3
-from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -44,17 +43,27 @@ class SearchIndexCorrupt(ArchiveError):
     type = "search_index_corrupt"
 
 
-@dataclass(frozen=True)
 class IndexedLog:
-    checksum: str
-    size: int
-    lines: int
-    first_chunk: int
-    offsets: np.ndarray      # byte offset of each chunk
-    first_lines: np.ndarray  # 1-based line number of each chunk's first line
+    """One indexed log; its chunk table is decoded when first asked for."""
+
+    def __init__(self, checksum: str, size: int, lines: int, first_chunk: int, count: int,
+                 offsets: bytes, first_lines: bytes):
+        self.checksum, self.size, self.lines = checksum, size, lines
+        self.first_chunk, self.count = first_chunk, count
+        self._raw = (offsets, first_lines)
+        if len(offsets) != 8 * count or len(first_lines) != 8 * count:
+            raise ValueError(f"log {checksum} has a damaged chunk table")
+
+    @cached_property
+    def offsets(self) -> np.ndarray:  # byte offset of each chunk
+        return np.frombuffer(self._raw[0], dtype=np.int64)
+
+    @cached_property
+    def first_lines(self) -> np.ndarray:  # 1-based number of each chunk's first line
+        return np.frombuffer(self._raw[1], dtype=np.int64)
 
     def chunk_range(self, index: int) -> tuple[int, int]:
-        end = int(self.offsets[index + 1]) if index + 1 < len(self.offsets) else self.size
+        end = int(self.offsets[index + 1]) if index + 1 < self.count else self.size
         return int(self.offsets[index]), end
 
 
@@ -78,6 +87,7 @@ class SearchIndex:
         except sqlite3.Error as error:
             raise _corrupt(path, error) from error
         self._logs: dict[str, IndexedLog] | None = None
+        self._owner_table = None
 
     def close(self) -> None:
         self.db.close()
@@ -92,19 +102,12 @@ class SearchIndex:
             try:
                 rows = self.db.execute("SELECT checksum, size, lines, first_chunk, offsets, "
                                        "first_lines, chunk_count FROM logs").fetchall()
-                logs = {}
-                for checksum, size, lines, first, offsets, first_lines, count in rows:
-                    log = IndexedLog(checksum, size, lines, first,
-                                     np.frombuffer(offsets, dtype=np.int64),
-                                     np.frombuffer(first_lines, dtype=np.int64))
-                    if len(log.offsets) != count or len(log.first_lines) != count:
-                        raise SearchIndexCorrupt(f"search index {self.path}: log {checksum} "
-                                                 "has a damaged chunk table",
-                                                 "it is rebuilt from the store")
-                    logs[checksum] = log
+                logs = {row[0]: IndexedLog(row[0], row[1], row[2], row[3], row[6], row[4],
+                                           row[5]) for row in rows}
             except (sqlite3.Error, ValueError) as error:
                 raise _corrupt(self.path, error) from error
             self._logs = logs
+            self._owner_table = None
         return self._logs
 
     def add(self, checksum: str, grams: LogGrams) -> None:
@@ -206,19 +209,30 @@ class SearchIndex:
             raise _corrupt(self.path, error) from error
         return found
 
-    def owner_of(self, chunk: int) -> tuple[IndexedLog, int] | None:
-        """The log a chunk number belongs to, and the chunk's place in it."""
-        starts, owners = self._owners()
-        at = bisect.bisect_right(starts, chunk) - 1
-        if at < 0:
-            return None
-        log = owners[at]
-        place = chunk - log.first_chunk
-        return (log, place) if place < len(log.offsets) else None
+    def owners(self, chunks) -> dict[str, list[int]]:
+        """The chunks (numbers, sorted) of each log that owns some, by checksum: their
+        places in the log."""
+        starts, logs = self._owners()
+        found: dict[str, list[int]] = {}
+        if not logs:
+            return found
+        numbers = np.fromiter(chunks, dtype=np.int64)
+        at = np.searchsorted(starts, numbers, side="right") - 1
+        for number, where in zip(numbers.tolist(), at.tolist(), strict=True):
+            if where < 0:
+                continue
+            log = logs[where]
+            place = number - log.first_chunk
+            if place < log.count:
+                found.setdefault(log.checksum, []).append(place)
+        return found
 
     def _owners(self):
-        logs = sorted(self.logs().values(), key=lambda log: log.first_chunk)
-        return [log.first_chunk for log in logs], logs
+        if self._owner_table is None:
+            logs = sorted(self.logs().values(), key=lambda log: log.first_chunk)
+            self._owner_table = (np.array([log.first_chunk for log in logs], dtype=np.int64),
+                                 logs)
+        return self._owner_table
 
     def size_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*")

@@ -14,9 +14,10 @@ from pyroaring import BitMap
 
 from log_archiver.archive.compress import BLOCK_SIZE
 from log_archiver.errors import ArchiveError, UsageError
+from log_archiver.search.index_db import SearchIndexCorrupt
 from log_archiver.search.patterns import Query, build_query
 from log_archiver.search.scan import Deadline, Run, SearchTimeout, context, matching_lines, show
-from log_archiver.search.sync import SyncReport, open_index, stored_logs, sync
+from log_archiver.search.sync import SyncReport, open_index, refusal, stored_logs, sync
 from log_archiver.util.hashing import bare
 
 DEFAULT_LIMIT = 100
@@ -72,15 +73,24 @@ def search(repo, text: str, *, regex: bool = False, ignore_case: bool = False,
                          f"use 0 to {MAX_CONTEXT}")
     low, high = parse_day(since), parse_day(until, end=True)
     document = repo.index.read()
+    report = SyncReport(path=None)
     scope = [(e, log) for e, log in stored_logs(document)
              if in_scope(e, log, issue=issue, log_type=log_type, since=low, until=high)]
     index = None
-    report = SyncReport(path=None)
     try:
         index = open_index(repo, report)
         report.path = index.path
-        sync(repo, index, scope, document, report)
-        result = _run(repo, index, query, scope, report, context_lines, limit)
+        try:
+            sync(repo, index, scope, document, report)
+            result = _run(repo, index, query, scope, report, context_lines, limit)
+        except SearchIndexCorrupt as error:  # derived data: begun again, never a crash
+            report.warnings.append(f"{error.message}; it was discarded and rebuilt from the "
+                                   "store")
+            index.close()
+            index = open_index(repo, report, fresh=True)
+            report.indexed.clear()
+            sync(repo, index, scope, document, report)
+            result = _run(repo, index, query, scope, report, context_lines, limit)
     finally:
         if index is not None:
             index.close()
@@ -120,6 +130,7 @@ def candidates(index, query: Query) -> BitMap | None:
 def _run(repo, index, query: Query, scope, report: SyncReport, k: int, limit: int) -> dict:
     known = index.logs()
     chosen = candidates(index, query)
+    owned = index.owners(chosen) if chosen is not None else {}
     deadline = Deadline(TIME_BUDGET_SECONDS)
     matches, total, searched, read_logs, read_bytes = [], 0, 0, 0, 0
     errors = []
@@ -131,12 +142,12 @@ def _run(repo, index, query: Query, scope, report: SyncReport, k: int, limit: in
             continue
         done.add((checksum, log["local_path"]))
         searched += 1
-        places = range(len(indexed.offsets)) if chosen is None else \
-            [c - indexed.first_chunk for c in
-             chosen.intersection(BitMap(range(indexed.first_chunk,
-                                               indexed.first_chunk + len(indexed.offsets))))]
+        places = range(indexed.count) if chosen is None else owned.get(checksum, ())
         ranges = [indexed.chunk_range(p) for p in places]
         if not ranges:
+            continue
+        if (refused := refusal(entry, log)) is not None:
+            errors.append(refused)
             continue
         read_logs += 1
         try:

@@ -46,10 +46,20 @@ class Deadline:
     def left(self) -> float:
         left = self.end - time.monotonic()
         if left <= 0:
-            raise SearchTimeout(f"the search took longer than {self.seconds:g} s and was "
-                                "stopped", "narrow it (--issue, --type, --since) or use a "
-                                "simpler pattern")
+            raise self._timeout()
         return left
+
+    def search(self, pattern, text: str, pos: int = 0):
+        """``pattern.search`` stopped (a :class:`SearchTimeout`) when the time is up."""
+        try:
+            return pattern.search(text, pos, timeout=self.left())
+        except TimeoutError:
+            raise self._timeout() from None
+
+    def _timeout(self) -> SearchTimeout:
+        return SearchTimeout(f"the search took longer than {self.seconds:g} s and was "
+                             "stopped", "narrow it (--issue, --type, --since) or use a "
+                             "simpler pattern; the matches printed were found before")
 
 
 def matching_lines(run: Run, ranges: list[tuple[int, int]], query: Query,
@@ -93,7 +103,7 @@ def _lines_in(data: bytes, a: int, b: int, query: Query, deadline: Deadline
                                             offset=a) == 10)
     char_pos, line_index = 0, 0
     while True:
-        found = query.many_lines.search(text, char_pos, timeout=deadline.left())
+        found = deadline.search(query.many_lines, text, char_pos)
         if found is None:
             return
         # newlines survive decoding one for one: the match's line is found by counting
@@ -101,7 +111,7 @@ def _lines_in(data: bytes, a: int, b: int, query: Query, deadline: Deadline
         start = a + (int(newlines[line_index - 1]) + 1 if line_index else 0)
         end = _line_end(data, start)
         line = data[start:end].decode("utf-8", errors="replace")
-        if pattern.search(line, timeout=deadline.left()) is not None:
+        if deadline.search(pattern, line) is not None:
             yield start, end
         next_char = text.find("\n", found.start())
         if next_char < 0:
@@ -115,7 +125,7 @@ def _each_line(data: bytes, a: int, stop: int, pattern, deadline: Deadline):
     while start < stop:
         end = _line_end(data, start)
         line = data[start:end].decode("utf-8", errors="replace")
-        if pattern.search(line, timeout=deadline.left()) is not None:
+        if deadline.search(pattern, line) is not None:
             yield start, end
         start = end + 1
 

@@ -9,16 +9,20 @@ a removed entry). A search index that cannot be read is discarded and built agai
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from log_archiver.errors import ArchiveError
 from log_archiver.model import states
+from log_archiver.model.keys import parse_key
 from log_archiver.search.grams import Indexer
 from log_archiver.search.index_db import SearchIndex, SearchIndexCorrupt, discard
 from log_archiver.search.location import index_path
 from log_archiver.util.hashing import bare
+
+_SHA256 = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 @dataclass
@@ -37,6 +41,21 @@ def stored_logs(document: dict) -> Iterable[tuple[dict, dict]]:
         for log in entry.get("logs", []):
             if states.is_stored(log) and isinstance(log.get("checksum"), str):
                 yield entry, log
+
+
+def refusal(entry: dict, log: dict) -> dict | None:
+    """Why a record must not be read: its key is not one of the entry's own keys in the
+    archive's layout, or its checksum is not a SHA-256 (checked before any read)."""
+    key, checksum = log.get("remote_path"), log.get("checksum")
+    parsed = parse_key(key) if isinstance(key, str) else None
+    if parsed is not None and parsed.issue == entry.get("issue_number") \
+            and isinstance(checksum, str) and _SHA256.fullmatch(checksum):
+        return None
+    return {"type": "index_invalid", "retryable": False, "file": str(log.get("local_path")),
+            "message": f"the record of {log.get('local_path')!r} (issue "
+                       f"{entry.get('issue_number')}) names key {key!r} and checksum "
+                       f"{checksum!r}; it was not searched",
+            "hint": "run `validate-index` and fix the record"}
 
 
 def open_index(repo, report: SyncReport | None = None, *, fresh: bool = False) -> SearchIndex:
@@ -59,18 +78,24 @@ def open_index(repo, report: SyncReport | None = None, *, fresh: bool = False) -
 def sync(repo, index: SearchIndex, scope: list[tuple[dict, dict]], document: dict,
          report: SyncReport) -> None:
     """Index the logs of ``scope`` the search index lacks; drop what no record names."""
-    named = {bare(log["checksum"]) for _entry, log in stored_logs(document)}
+    named = {bare(log["checksum"]) for entry in document.get("archives", [])
+             for log in entry.get("logs", [])
+             if states.is_stored(log) and isinstance(log.get("checksum"), str)}
     stale = [checksum for checksum in index.logs() if checksum not in named]
     if stale:
         index.remove(stale)
         report.removed = len(stale)
     known = index.logs()
     seen = set()
-    for _entry, log in scope:
+    for entry, log in scope:
         checksum = bare(log["checksum"])
         if checksum in known or checksum in seen:
             continue
         seen.add(checksum)
+        if (refused := refusal(entry, log)) is not None:
+            report.failed.add(checksum)
+            report.errors.append(refused)
+            continue
         try:
             index.add(checksum, index_from_store(repo, log))
         except SearchIndexCorrupt:
