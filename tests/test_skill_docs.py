@@ -448,7 +448,7 @@ BOLD_LEAD = re.compile(r"\*\*[^*]+\*\*")
 SENTENCE_END = re.compile(r"(?<=[.;!?])\s+(?=[A-Z`(])")
 OPENS_WITHIN = 60  # a command line this close to a block's start is the block's command
 SCRIPT_COMMAND = {"archive-issue-logs": "archive", "read-logs": "read", "list-archives": "list",
-                  "restore-logs": "restore"}
+                  "restore-logs": "restore", "search-logs": "search"}
 ORPHANS = "cleanup-local --orphans"
 EITHER_MODE = "cleanup-local $ARGUMENTS"  # a slash command passing on issue or --orphans
 MODE_EXCLUDES = {

@@ -53,12 +53,13 @@ class StoredFile:
     redaction: dict | None = None  # the index's record of it; None: redaction was off
 
 
-def hash_as_is(source: Path, scanner=None) -> StoredFile:
+def hash_as_is(source: Path, scanner=None, sink=None) -> StoredFile:
     """A log stored as it is: its own checksum twice. With a ``scanner``, read through
     the redactor: a log with findings (``redaction["redacted"]``) cannot be stored as
-    it is and must get a copy of its own; the checksums are then of the redacted bytes."""
+    it is and must get a copy of its own; the checksums are then of the redacted bytes.
+    A ``sink`` (the search index) is fed every block and told the checksum at the end."""
     try:
-        if scanner is None:
+        if scanner is None and sink is None:
             hex_digest, size = sha256_and_size(source)
             return StoredFile(source, source, size, hex_digest, size, hex_digest, None)
         digest, size = hashlib.sha256(), 0
@@ -66,10 +67,14 @@ def hash_as_is(source: Path, scanner=None) -> StoredFile:
             blocks = source_blocks(handle, scanner, BLOCK_SIZE)
             for block in blocks:
                 digest.update(block)
+                if sink is not None:
+                    sink.feed(block)
                 size += len(block)
     except OSError as error:
         raise local_error(error, "read", source) from error
     hex_digest = digest.hexdigest()
+    if sink is not None:
+        sink.done(hex_digest)
     return StoredFile(source, source, size, hex_digest, blocks.bytes_read, hex_digest, None,
                       redaction=blocks.record())
 
@@ -94,6 +99,7 @@ class _Output:
         self.table = TableBuilder()
         self.redaction = None
         self.read_size: int | None = None  # the log's own size, when redaction changed it
+        self.sink = None  # the search index, fed the blocks as they pass (see gzip_many)
         self._context = atomic_writer(target)
         self.handle = self._context.__enter__()
 
@@ -123,9 +129,11 @@ class _Output:
 
 
 def gzip_many(sources: list[Path], level: int, pool: Executor, window: int = 0,
-              scanner=None) -> Iterator[tuple[Path, StoredFile | Exception]]:
+              scanner=None, observe=None) -> Iterator[tuple[Path, StoredFile | Exception]]:
     """Compress every file with gzip, all blocks of all files sharing the pool (read
-    through the redactor when a ``scanner`` is given).
+    through the redactor when a ``scanner`` is given). ``observe(source)``, when given,
+    returns a sink that is fed every block the compressor receives and told the stored
+    SHA-256 once the copy is complete.
 
     Yields each source with its result, or with the error that stopped it (the
     original stays, no partial output is left).
@@ -142,7 +150,10 @@ def gzip_many(sources: list[Path], level: int, pool: Executor, window: int = 0,
             return None
         try:
             if future is None:
-                return output.source, output.finish()
+                stored = output.finish()
+                if output.sink is not None:
+                    output.sink.done(stored.sha256)
+                return output.source, stored
             output.write_member(future.result())
         except Exception as error:
             wrapped = local_error(error, "write", output.target) if isinstance(error, OSError) \
@@ -159,12 +170,15 @@ def gzip_many(sources: list[Path], level: int, pool: Executor, window: int = 0,
         except Exception as error:
             yield source, error
             continue
+        output.sink = observe(source) if observe else None
         try:
             with open(source, "rb") as handle:
                 blocks = source_blocks(handle, scanner, BLOCK_SIZE)
                 for block in blocks:
                     output.in_digest.update(block)
                     output.table.raw_block(block)
+                    if output.sink is not None:
+                        output.sink.feed(block)
                     output.in_size += len(block)
                     output.chunks += 1
                     queue.append((output, pool.submit(_gzip_member, block, level)))
@@ -182,7 +196,8 @@ def gzip_many(sources: list[Path], level: int, pool: Executor, window: int = 0,
             yield done
 
 
-def zstd_one(source: Path, level: int, threads: int, scanner=None) -> StoredFile:
+def zstd_one(source: Path, level: int, threads: int, scanner=None, index_sink=None
+             ) -> StoredFile:
     import zstandard
 
     target = compressed_copy_path(source, "zstd")
@@ -206,9 +221,13 @@ def zstd_one(source: Path, level: int, threads: int, scanner=None) -> StoredFile
                 blocks = source_blocks(reader, scanner, BLOCK_SIZE)
                 for block in blocks:
                     in_digest.update(block)
+                    if index_sink is not None:
+                        index_sink.feed(block)
                     writer.write(block)
     except OSError as error:
         raise local_error(error, "compress", source) from error
+    if index_sink is not None:
+        index_sink.done(out_digest.hexdigest())
     return StoredFile(source, target, sink.size, out_digest.hexdigest(), blocks.bytes_read,
                       in_digest.hexdigest(), "zstd", redaction=blocks.record())
 

@@ -29,6 +29,7 @@ from log_archiver.redaction.identity import local_digest, must_copy, redaction_s
 from log_archiver.redaction.policy import scanner_of
 from log_archiver.redaction.scan import planned_redaction
 from log_archiver.repository import Repository
+from log_archiver.search.archive_hook import archive_indexing
 from log_archiver.util.hashing import prefixed
 
 
@@ -52,9 +53,11 @@ def compress(repo: Repository, files: list[Path], sizes: dict[Path, int] | None 
     events.emit("files.planned", bytes=sum(sizes.values()), files=len(files), step="compress")
     _keep = partial(_keep_one, events, repo.logs_dir, sizes)
     scanner = scanner_of(config)
+    indexing = archive_indexing(repo)  # the search index, built from the blocks as they pass
+    sink = indexing.open if indexing else lambda source: None
     with ThreadPoolExecutor(max_workers=config.workers) as pool:
-        hashed = [pool.submit(hash_as_is, p, scanner) for p in small]
-        _compress_each(config, pool, big, scanner, partial(_keep, results, errors))
+        hashed = [pool.submit(hash_as_is, p, scanner, sink(p)) for p in small]
+        _compress_each(config, pool, big, scanner, indexing, partial(_keep, results, errors))
         redacted = []  # small logs with secrets: stored from a redacted copy of their own
         for source, future in zip(small, hashed, strict=True):
             try:
@@ -65,20 +68,25 @@ def compress(repo: Repository, files: list[Path], sizes: dict[Path, int] | None 
                 redacted.append(source)
                 continue
             _keep(results, errors, source, result)
-        _compress_each(config, pool, redacted, scanner, partial(_keep, results, errors))
+        _compress_each(config, pool, redacted, scanner, indexing,
+                       partial(_keep, results, errors))
+    if indexing:
+        indexing.flush()
     return [results[p] for p in files if p in results], errors
 
 
-def _compress_each(config, pool, sources: list[Path], scanner, keep) -> None:
+def _compress_each(config, pool, sources: list[Path], scanner, indexing, keep) -> None:
     if config.compression == "gzip":
         for source, result in gzip_many(sources, config.compression_level, pool,
-                                        scanner=scanner):
+                                        scanner=scanner,
+                                        observe=indexing.open if indexing else None):
             keep(source, result)
         return
     for source in sources:
         try:
             result = zstd_one(source, config.compression_level,
-                              min(config.workers, ZSTD_THREADS), scanner)
+                              min(config.workers, ZSTD_THREADS), scanner,
+                              indexing.open(source) if indexing else None)
         except ArchiveError as error:
             result = error
         keep(source, result)

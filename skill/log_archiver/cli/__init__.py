@@ -26,6 +26,7 @@ from log_archiver.cli.recovery import (
 )
 from log_archiver.cli.redaction import scan_command
 from log_archiver.cli.retrieve import list_command, read_command, restore_command
+from log_archiver.cli.search import search_command
 from log_archiver.cli.steps import (
     archive_command,
     collect_logs_command,
@@ -43,6 +44,7 @@ COMMANDS = [
 ]
 COMMANDS += [read_command, list_command, restore_command]
 COMMANDS.append(scan_command)
+COMMANDS.append(search_command)
 
 
 @click.group("log-archiver", cls=CommandGroup)
@@ -160,3 +162,4 @@ validate_index_main = _script(validate_index_command, "validate-index")
 read_main = _script(read_command, "read-logs")
 list_main = _script(list_command, "list-archives")
 restore_main = _script(restore_command, "restore-logs")
+search_main = _script(search_command, "search-logs")

@@ -1,1 +1,2 @@
-"""The derived full-text index of archived logs: built while archiving, synced from the store, queried."""
+"""The derived full-text index of archived logs: built while archiving, synced from the
+store, queried."""
