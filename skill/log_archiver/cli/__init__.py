@@ -14,6 +14,7 @@ from log_archiver.cli.admin import (
     merge_index_command,
     validate_index_command,
 )
+from log_archiver.cli.lifecycle import gc_command, hold_command, release_command
 from log_archiver.cli.options import CommandGroup
 from log_archiver.cli.output import emit, envelope
 from log_archiver.cli.recovery import (
@@ -36,6 +37,7 @@ COMMANDS = [
     file_manager_group, update_index_command, update_file_status_command,
     mark_partial_archive_command, retry_failed_uploads_command, cleanup_local_command,
     init_command, validate_index_command, commit_command, merge_index_command,
+    gc_command, hold_command, release_command,
 ]
 
 
