@@ -207,10 +207,18 @@ def check_retention(retention: dict, path: Path | str = CONFIG_NAME) -> None:
     from log_archiver.util.durations import RETENTION_FORMS, parse_retention
 
     places = [("retention.default", retention.get("default"))] if "default" in retention else []
+    known = {"by_type": ("session", "build", "deployment", "debug"),
+             "by_reason": ("issue_closed", "pr_merged", "manual", "retention")}
     for group in ("by_type", "by_reason", "by_label"):
         rules = retention.get(group)
-        if isinstance(rules, dict):
-            places += [(f"retention.{group}.{name}", value) for name, value in rules.items()]
+        if not isinstance(rules, dict):
+            continue
+        for name in rules:
+            if group in known and name not in known[group]:
+                raise ConfigError(f"config file {path}: retention.{group} names {name!r}, "
+                                  f"which is not one of {', '.join(known[group])}",
+                                  f"use one of {', '.join(known[group])}")
+        places += [(f"retention.{group}.{name}", value) for name, value in rules.items()]
     for where, value in places:
         if parse_retention(value) is None:
             raise ConfigError(f"config file {path}: {where} is {value!r}, not a duration",
