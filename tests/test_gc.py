@@ -8,9 +8,9 @@ import os
 import subprocess
 
 import pytest
+
 from conftest import script
 from lifecycle_scene import OLD, age, archive, build, index_of, keys_of, set_retention
-
 from log_archiver.storage.local import LocalStore
 
 

@@ -60,9 +60,10 @@ class GcReport:
     issues: list[int] = field(default_factory=list)         # entries gc changed
 
     def kept_by_reason(self) -> dict[str, int]:
+        """Logs kept, counted by reason."""
         counts: dict[str, int] = {}
         for kept in self.kept:
-            counts[kept["reason"]] = counts.get(kept["reason"], 0) + 1
+            counts[kept["reason"]] = counts.get(kept["reason"], 0) + len(kept["local_paths"])
         return counts
 
 
@@ -72,7 +73,7 @@ def collect_garbage(repo: Repository, *, issue: int | None = None, now=None) -> 
     now = now or utc_now()
     report = GcReport(configured=policy.configured, rules=[r.describe() for r in policy.rules()])
     entries = ([repo.index.read_entry(issue)] if issue is not None
-               else repo.index.read()["archives"])
+               else repo.index.entries_for_reading())
     due: dict[int, dict[str, Decision]] = {}
     for entry in entries:
         marked = {log["local_path"] for log in entry["logs"] if "expiring" in log}
@@ -80,7 +81,7 @@ def collect_garbage(repo: Repository, *, issue: int | None = None, now=None) -> 
             if decision.verdict == DUE or decision.local_path in marked:
                 due.setdefault(entry["issue_number"], {})[decision.local_path] = decision
             if decision.verdict != DUE:
-                report.kept.append(decision.as_kept())
+                _keep(report.kept, decision)
         if repo.dry_run and entry["issue_number"] in due:
             for _log, objects in _objects(entry, due[entry["issue_number"]], only_due=True):
                 report.deleted += objects
@@ -92,6 +93,18 @@ def collect_garbage(repo: Repository, *, issue: int | None = None, now=None) -> 
     _settle_all(repo, due, resumed, policy, now, report)
     report.deleted_bytes = sum(item["bytes"] for item in report.deleted)
     return report
+
+
+def _keep(kept: list[dict], decision: Decision) -> None:
+    """Kept logs are listed by entry and reason: the logs of one entry kept for the same
+    reason (held, not due until the same day...) share one item."""
+    if kept:
+        last = kept[-1]
+        if (last["issue_number"], last["reason"], last["rule"], last["expires_at"]) == \
+                (decision.issue, decision.verdict, decision.rule, decision.expires_at):
+            last["local_paths"].append(decision.local_path)
+            return
+    kept.append(decision.as_kept())
 
 
 def _objects(entry: dict, decisions: dict[str, Decision], *, only_due: bool):

@@ -24,11 +24,12 @@ stored copy was never checked, so its local file may be the only good copy
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import lru_cache
 
 from log_archiver.model import states
 from log_archiver.model.holds import is_held
-from log_archiver.util.clock import iso, parse_iso
+from log_archiver.util.clock import iso
 from log_archiver.util.durations import Retention, parse_retention
 
 DUE = "due"
@@ -58,7 +59,7 @@ class Decision:
     expires_at: str | None = None
 
     def as_kept(self) -> dict:
-        return {"issue_number": self.issue, "local_path": self.local_path,
+        return {"issue_number": self.issue, "local_paths": [self.local_path],
                 "reason": self.verdict, "rule": self.rule, "expires_at": self.expires_at}
 
 
@@ -69,6 +70,7 @@ class Policy:
         self.configured = bool(retention)
         self.default: Rule | None = None
         self.by: dict[str, dict[str, Rule]] = {"label": {}, "type": {}, "reason": {}}
+        self._memo: dict[tuple, Rule | None] = {}
         retention = retention or {}
         if retention.get("default") is not None:
             self.default = _rule(retention["default"], "default", "default")
@@ -83,6 +85,12 @@ class Policy:
 
     def rule_for(self, entry: dict, log: dict) -> Rule | None:
         """The longest rule that matches ``log`` of ``entry`` (None: none matches)."""
+        key = (log["type"], entry["archive_reason"], tuple(entry.get("labels") or ()))
+        if key not in self._memo:
+            self._memo[key] = self._longest(entry, log)
+        return self._memo[key]
+
+    def _longest(self, entry: dict, log: dict) -> Rule | None:
         found = [self.default] if self.default else []
         if (rule := self.by["type"].get(log["type"])) is not None:
             found.append(rule)
@@ -103,20 +111,28 @@ class Policy:
             return [Decision(issue, log["local_path"], "held") for log in logs]
         if not entry["upload_complete"] or entry["partial_archive"]:
             return [Decision(issue, log["local_path"], "incomplete") for log in logs]
-        start = parse_iso(entry["archived_at"])
+        stamp = entry["archived_at"]
         decisions = []
         for log in logs:
             rule = self.rule_for(entry, log)
             if log["upload_status"] not in states.EXPIRABLE:
-                verdict, name, until = "unverified", rule and rule.name, None
+                verdict, name, until_text = "unverified", rule and rule.name, None
             elif rule is None:
-                verdict, name, until = "no_rule", None, None
+                verdict, name, until_text = "no_rule", None, None
             else:
-                name, until = rule.name, rule.retention.until(start)
+                name, (until, until_text) = rule.name, _until(rule.retention, stamp)
                 verdict = "forever" if until is None else DUE if until <= now else "not_due"
             decisions.append(Decision(issue, log["local_path"], verdict, name,
-                                      iso(until) if until is not None else None))
+                                      until_text))
         return decisions
+
+
+@lru_cache(maxsize=8192)
+def _until(retention: Retention, stamp: str) -> tuple[datetime | None, str | None]:
+    """When a log archived at ``stamp`` is due under ``retention`` (and that as text);
+    many entries share a day, and strptime and strftime cost more than the decision."""
+    until = retention.until(datetime.fromisoformat(stamp[:19]).replace(tzinfo=UTC))
+    return until, None if until is None else iso(until)
 
 
 def _rule(text: str, kind: str, where: str) -> Rule:
