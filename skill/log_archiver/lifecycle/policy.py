@@ -35,13 +35,13 @@ from log_archiver.util.durations import Retention, parse_retention
 DUE = "due"
 KEEP_REASONS = ("held", "incomplete", "unverified", "not_due", "forever", "no_rule")
 _GROUPS = (("by_label", "label"), ("by_type", "type"), ("by_reason", "reason"))
-_SPECIFICITY = {"label": 3, "type": 2, "reason": 1, "default": 0}
+_SPECIFICITY = {"by_label": 3, "by_type": 2, "by_reason": 1, "default": 0}
 
 
 @dataclass(frozen=True)
 class Rule:
     name: str
-    kind: str             # default, type, reason, label
+    kind: str             # where the config has it: default, by_type, by_reason, by_label
     retention: Retention
 
     def describe(self) -> dict:
@@ -76,7 +76,7 @@ class Policy:
             self.default = _rule(retention["default"], "default", "default")
         for group, kind in _GROUPS:
             for value, text in (retention.get(group) or {}).items():
-                self.by[kind][value] = _rule(text, kind, f"{kind}:{value}")
+                self.by[kind][value] = _rule(text, group, f"{kind}:{value}")
 
     def rules(self) -> list[Rule]:
         every = [self.default] if self.default else []
