@@ -193,3 +193,24 @@ def test_a_hold_placed_after_a_killed_gc_keeps_what_is_left(workspace, run_cli):
     assert keys_of(workspace, 92) <= store_keys(workspace)
     assert all("expiring" not in log for log in index_of(workspace).find(92)["logs"])
     valid(run_cli)
+
+
+@pytest.mark.parametrize("held", [False, True])
+def test_cleanup_orphans_keeps_the_copies_of_a_held_entrys_logs(workspace, run_cli, held):
+    import gzip
+    import time
+
+    archive(run_cli, workspace, 95)
+    if held:
+        assert run_cli("hold", "95", "--reason", "court order", "-q").exit_code == 0
+    log = workspace / "logs" / "builds" / "95-build.log"
+    log.write_bytes(b"build output\n" * 100)
+    copy = log.with_name(".95-build.log.la.gz")
+    copy.write_bytes(gzip.compress(log.read_bytes()))
+    old = time.time() - 8 * 86_400
+    os.utime(copy, (old, old))
+    result = run_cli("cleanup-local", "--orphans", "-q")
+    assert result.exit_code == 0, result.stdout
+    assert copy.exists() == held
+    if held:
+        assert any("legal hold" in kept["reason"] for kept in result.json["kept"])
