@@ -159,7 +159,8 @@ def test_token_and_enterprise_api_url(tmp_path, http):
              json={"title": "T", "html_url": "https://ghe.example.com/o/r/issues/5",
                    "state": "closed"})
     assert client.issue(5) == {"title": "T", "url": "https://ghe.example.com/o/r/issues/5",
-                               "state": "closed", "closed": True, "is_pull_request": False}
+                               "state": "closed", "closed": True, "is_pull_request": False,
+                               "labels": []}
     assert http.calls[0].request.headers["Authorization"] == "token sekrit"
 
 

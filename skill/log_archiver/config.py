@@ -68,6 +68,9 @@ class Config:
     redaction_rules: list | None = None
     redaction_allowlist: list | None = None
     config_path: Path | None = None
+    # ``retention`` of the config file as written (checked by :func:`check_retention`);
+    # None: nothing ever expires. ``log_archiver.lifecycle.policy`` reads it.
+    retention: dict | None = field(default=None, compare=False)
 
     @property
     def index_path(self) -> Path:
@@ -107,6 +110,7 @@ _FILE_KEYS = {
     ("redaction", "enabled"): "redact",
     ("redaction", "rules"): "redaction_rules",
     ("redaction", "allowlist"): "redaction_allowlist",
+    ("retention",): "retention",
 }
 
 _ENV_KEYS = {
@@ -195,6 +199,8 @@ def _read_file(path: Path) -> dict:
     for name, check in URL_CHECKS.items():  # before any message could repeat a secret
         if isinstance(data, dict) and isinstance(data.get(name), str):
             check(data[name])
+    if isinstance(data, dict) and isinstance(data.get("retention"), dict):
+        check_retention(data["retention"], path)  # first: a clearer message than the schema's
     try:
         validate("config", data)
     except SchemaViolation as violation:
@@ -211,6 +217,30 @@ def _read_file(path: Path) -> dict:
 
 
 _KEYS_OF = {field_name: keys for keys, field_name in _FILE_KEYS.items()}
+
+
+def check_retention(retention: dict, path: Path | str = CONFIG_NAME) -> None:
+    """Every duration of a ``retention`` block parses, or a :class:`ConfigError` names the
+    first bad one and where it is."""
+    from log_archiver.util.durations import RETENTION_FORMS, parse_retention
+
+    places = [("retention.default", retention.get("default"))] if "default" in retention else []
+    known = {"by_type": ("session", "build", "deployment", "debug"),
+             "by_reason": ("issue_closed", "pr_merged", "manual", "retention")}
+    for group in ("by_type", "by_reason", "by_label"):
+        rules = retention.get(group)
+        if not isinstance(rules, dict):
+            continue
+        for name in rules:
+            if group in known and name not in known[group]:
+                raise ConfigError(f"config file {path}: retention.{group} names {name!r}, "
+                                  f"which is not one of {', '.join(known[group])}",
+                                  f"use one of {', '.join(known[group])}")
+        places += [(f"retention.{group}.{name}", value) for name, value in rules.items()]
+    for where, value in places:
+        if parse_retention(value) is None:
+            raise ConfigError(f"config file {path}: {where} is {value!r}, not a duration",
+                              f"write it as {RETENTION_FORMS}")
 
 
 def settings_document(values: dict) -> dict:

@@ -23,8 +23,8 @@ a non-blocking ``flock`` that succeeds proves no live process holds the file. Th
 unlinked while that flock is held, so a process already waiting on it finds, once it gets
 the lock, that the file is unlinked and opens the new one (filelock checks ``st_nlink``).
 
-Originals and anything an index record names are never touched; every file is checked
-again just before it is removed.
+Originals, anything an index record names and any copy of a log of an entry on legal hold
+are never touched; every file is checked again just before it is removed.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from pathlib import Path
 from log_archiver.errors import ArchiveError
 from log_archiver.index.file import ArchiveIndex
 from log_archiver.model.copies import SUFFIX, copy_origin
+from log_archiver.model.holds import is_held
 from log_archiver.model.log_types import LOG_TYPES
 from log_archiver.util.fsutil import TEMP_MARKER, TEMP_SUFFIX
 
@@ -153,24 +154,32 @@ def _files(folder: Path):
                 continue
 
 
-def _referenced(index: ArchiveIndex) -> set[str]:
-    """Every path an index record names (raises on a corrupt index: then nothing goes)."""
+def _referenced(index: ArchiveIndex) -> tuple[set[str], dict[str, int]]:
+    """Every path an index record names (raises on a corrupt index: then nothing goes), and
+    the logs of entries on legal hold (path -> issue)."""
     paths: set[str] = set()
+    held: dict[str, int] = {}
     for entry in index.read()["archives"]:
         for log in entry["logs"]:
             paths.update((log["local_path"], log["stored_path"]))
-    return paths
+            if is_held(entry):
+                held[log["local_path"]] = entry["issue_number"]
+    return paths, held
 
 
-def _settle_compressed(candidates: list, referenced: set[str], dry_run: bool,
-                       report: OrphanReport) -> None:
+def _settle_compressed(candidates: list, known: tuple[set[str], dict[str, int]],
+                       dry_run: bool, report: OrphanReport) -> None:
+    referenced, held = known
     for path, relative, stat, age, names in candidates:
         origin = copy_origin(path.name)
         if origin is None:
             continue
         original, suffix = path.with_name(origin[0]), SUFFIX[origin[1]]
         keep = None
-        if relative in referenced:
+        of_log = relative.rsplit("/", 1)[0] + "/" + original.name
+        if of_log in held:
+            keep = f"a copy of a log of issue {held[of_log]}, which is on legal hold"
+        elif relative in referenced:
             keep = "named by the archive index"
         elif original.name not in names:
             keep = "its log is not beside it, so it may be a log of its own"

@@ -74,7 +74,8 @@ def archive(repo: Repository, issue: int, *, reason: str = "manual", force: bool
 
         import_in_background()
     plan = prepare(repo, issue, reason=reason, force=force, title=issue_info.get("title"),
-                   url=issue_info.get("url"), allow_empty=allow_empty, collected=collected)
+                   url=issue_info.get("url"), allow_empty=allow_empty, collected=collected,
+                   labels=issue_info.get("labels"))
     result["collected"] = len(plan["found"])
     result["already_stored"] = plan["already_stored"]
     if not plan["found"] and not (entry or {}).get("logs"):

@@ -113,14 +113,15 @@ def _keep_one(events, logs_dir, sizes, results, errors, source, result) -> None:
 
 def prepare(repo: Repository, issue: int, *, reason: str = "manual", force: bool = False,
             title: str | None = None, url: str | None = None, allow_empty: bool = False,
-            collected: tuple[list[FoundLog], list] | None = None) -> dict:
+            collected: tuple[list[FoundLog], list] | None = None,
+            labels: list[str] | None = None) -> dict:
     """Collect, compress and record the upload plan (every new record ``pending``).
 
     No logs and no entry yet: nothing is recorded, unless ``allow_empty``."""
     found, skipped = collected or collect(repo, issue)
     entry = repo.index.find(issue)
     done = {log["local_path"]: log for log in (entry or {}).get("logs", [])
-            if states.is_stored(log)}
+            if states.is_settled(log)}  # an expired log is not archived again by itself
     to_prepare = [f for f in found if force or f.relative not in done]
     unchanged = [f.relative for f in found if f.relative in done and not force]
     changed = [] if force else changed_since_archived(entry, found, repo.config)
@@ -162,6 +163,8 @@ def prepare(repo: Repository, issue: int, *, reason: str = "manual", force: bool
             current["issue_title"] = title
         if url:
             current["issue_url"] = url
+        if labels is not None:  # retention rules by label read them
+            current["labels"] = labels
         _note_unprepared(current, errors)
         merge_records(current, fresh)
         header_changed = any(current.get(key) != value for key, value in before.items())
@@ -174,7 +177,8 @@ def prepare(repo: Repository, issue: int, *, reason: str = "manual", force: bool
     return result
 
 
-_HEADER_KEYS = ("archive_reason", "issue_title", "issue_url", "partial_reason", "storage_url")
+_HEADER_KEYS = ("archive_reason", "issue_title", "issue_url", "partial_reason", "storage_url",
+                "labels")
 UNPREPARED = "not prepared: "
 
 
@@ -197,7 +201,7 @@ def changed_since_archived(entry: dict | None, found: list[FoundLog], config=Non
     or recreated under an archived name after cleanup (a redacted log is redacted again
     and compared with the redacted bytes its record describes)."""
     stored = {log["local_path"]: log for log in (entry or {}).get("logs", [])
-              if states.is_stored(log)}
+              if states.is_settled(log)}
     changed = []
     for log in found:
         record = stored.get(log.relative)
@@ -237,7 +241,7 @@ def prepare_upload(repo: Repository, issue: int, *, reason: str = "manual",
     checked: dict = {"warnings": []}
     info = check_reason(repo, issue, reason, pr, force, checked)
     plan = prepare(repo, issue, reason=reason, force=force, title=info.get("title"),
-                   url=info.get("url"))
+                   url=info.get("url"), labels=info.get("labels"))
     # as in archive: a log that could not be prepared makes the run partial, not failed
     status = "partial" if plan["errors"] else ("ok" if plan["files"] else "noop")
     result = {"status": status, "storage_url": repo.config.storage, **plan,

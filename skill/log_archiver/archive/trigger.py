@@ -17,7 +17,8 @@ def note_github(repo: Repository, result: dict):
 
 def check_reason(repo: Repository, issue: int, reason: str, pr: int | None, force: bool,
                  result: dict, *, describe: bool = True) -> dict:
-    """The issue's title and URL when GitHub answers; raises when the reason does not hold.
+    """The issue's title, URL and labels when GitHub answers (the one request made for the
+    title brings the labels too); raises when the reason does not hold.
 
     ``--force`` skips the check; ``manual`` needs none. The check goes into
     ``result["trigger"]``, warnings into ``result["warnings"]``. Without ``describe`` no
@@ -39,4 +40,4 @@ def check_reason(repo: Repository, issue: int, reason: str, pr: int | None, forc
         except ArchiveError as error:
             result["warnings"].append(f"issue title not fetched: {error.message}")
             return {}
-    return {"title": info.get("title"), "url": info.get("url")}
+    return {"title": info.get("title"), "url": info.get("url"), "labels": info.get("labels")}

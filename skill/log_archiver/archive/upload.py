@@ -24,6 +24,7 @@ from log_archiver.errors import (
 )
 from log_archiver.events import Events
 from log_archiver.model import states
+from log_archiver.model.holds import held_error, is_held
 from log_archiver.model.object_metadata import object_metadata
 from log_archiver.model.records import keep_object, other_key
 from log_archiver.repository import Repository
@@ -52,6 +53,8 @@ def check_same_store(entry: dict | None, store: Store, *, move: bool = False) ->
     if entry is None or entry.get("storage_url") in (None, store.url):
         return
     issue = entry["issue_number"]
+    if move and is_held(entry):
+        raise held_error(entry, f"move from {entry['storage_url']} to {store.url}")
     if move:
         only_there = [log["local_path"] for log in entry["logs"]
                       if log["upload_status"] == states.CLEANED]

@@ -14,6 +14,7 @@ from log_archiver.cli.admin import (
     merge_index_command,
     validate_index_command,
 )
+from log_archiver.cli.lifecycle import gc_command, hold_command, release_command
 from log_archiver.cli.options import CommandGroup
 from log_archiver.cli.output import emit, envelope
 from log_archiver.cli.queue import enqueue_command, queue_group, worker_command
@@ -41,6 +42,7 @@ COMMANDS = [
     mark_partial_archive_command, retry_failed_uploads_command, cleanup_local_command,
     init_command, validate_index_command, commit_command, merge_index_command,
     enqueue_command, worker_command, queue_group,
+    gc_command, hold_command, release_command,
 ]
 COMMANDS += [read_command, list_command, restore_command]
 COMMANDS.append(scan_command)

@@ -16,7 +16,9 @@ The rules:
 - ``totals``: ``total_logs``, ``total_size_bytes``, ``total_original_size_bytes``,
   ``compression_ratio`` and ``retry_count`` are what the logs add up to;
 - ``upload_complete`` / ``partial_archive``: the flags agree with the logs' upload
-  statuses (and ``partial_reason``).
+  statuses (and ``partial_reason``); an ``expired`` log (a gc tombstone) counts as settled.
+- ``expired``: a tombstone says when it expired and by which rule (``expired_at``,
+  ``expired_rule``), and only a tombstone does.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import json
 from pathlib import Path
 
 from log_archiver.model.records import recompute_entry
-from log_archiver.model.states import STORED as STORED_STATES
+from log_archiver.model.states import SETTLED as STORED_STATES
 
 INDEX_NAME = ".archive-index.json"
 INDEX_SCHEMA = "archive-index.schema.json"
@@ -48,6 +50,8 @@ HINTS = {
                        "upload_status",
     "partial_archive": "set the value the message names: it is derived from the logs' "
                        "upload_status and partial_reason",
+    "expired": "restore the record from git: gc writes expired_at and expired_rule with "
+               "every tombstone, and nothing else writes them",
 }
 
 
@@ -186,12 +190,27 @@ def _entry_problems(where: str | int, entry: dict, stored_objects: dict[str, str
             problems.append(violation(
                 f"{at}.remote_path", "duplicate_file",
                 f"stored object {key} is claimed twice; its first record is {first}"))
+        problems.extend(_tombstone_problems(at, log))
         folder = key.split("/")[4]  # archive/logs/YYYY/MM/<issue>/<name>, as the schema says
         if folder != str(issue):
             problems.append(violation(
                 f"{at}.remote_path", "remote_path",
                 f"{key} lies in the folder of issue {folder}, not of issue {issue}"))
     problems.extend(_derived_problems(where, entry))
+    return problems
+
+
+def _tombstone_problems(at: str, log: dict) -> list[dict]:
+    expired = log["upload_status"] == "expired"
+    problems = []
+    for name in ("expired_at", "expired_rule"):
+        if expired and log.get(name) is None:
+            problems.append(violation(f"{at}.{name}", "expired",
+                                      f"{log['local_path']} is expired but has no {name}"))
+        elif not expired and name in log:
+            problems.append(violation(f"{at}.{name}", "expired",
+                                      f"{log['local_path']} is {log['upload_status']} but has "
+                                      f"{name} {_json(log[name])}; only a tombstone has it"))
     return problems
 
 
@@ -229,9 +248,9 @@ def _derived_problems(where: str, entry: dict) -> list[dict]:
             j, log = unstored
             message = (f"is true, but {where}.logs[{j}] ({log['local_path']}) is "
                        f"{log['upload_status']}; it is true only when every log is uploaded, "
-                       "verified or cleaned")
+                       "verified, cleaned or expired")
         else:
-            message = "is false, but every log is uploaded, verified or cleaned"
+            message = "is false, but every log is uploaded, verified, cleaned or expired"
         problems.append(violation(f"{where}.upload_complete", "upload_complete", message))
     if entry["partial_archive"] != expected["partial_archive"]:
         if not expected["partial_archive"]:

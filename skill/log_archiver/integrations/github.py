@@ -247,12 +247,13 @@ class GitHubClient:
                            "fix the request named in the message and run the step again")
 
     def issue(self, number: int) -> dict:
-        """``{"title", "url", "state", "closed", "is_pull_request"}`` of an issue."""
+        """``{"title", "url", "state", "closed", "is_pull_request", "labels"}`` of an issue."""
         def fetch():
             data = self._repo().get_issue(int(number)).raw_data
             return {"title": data.get("title"), "url": _clean_url(data.get("html_url")),
                     "state": data.get("state"), "closed": data.get("state") == "closed",
-                    "is_pull_request": bool(data.get("pull_request"))}
+                    "is_pull_request": bool(data.get("pull_request")),
+                    "labels": label_names(data.get("labels"))}
 
         return self._call(f"reading issue #{number}", f"issue #{number}", fetch)
 
@@ -324,6 +325,18 @@ class GitHubClient:
             return {"action": "created", "url": _clean_url(created.html_url)}
 
         return self._call(f"commenting on issue #{number}", f"issue #{number}", attempt)
+
+
+def label_names(labels) -> list[str]:
+    """The names of an issue's labels as GitHub gives them (objects or strings), each a
+    printable string of 1 to 100 characters, without repeats; anything else is dropped."""
+    names: list[str] = []
+    for label in labels if isinstance(labels, list) else []:
+        name = label.get("name") if isinstance(label, dict) else label
+        if isinstance(name, str) and 0 < len(name) <= 100 and name.isprintable() \
+                and name not in names:
+            names.append(name)
+    return names[:100]
 
 
 def _clean_url(url):

@@ -53,7 +53,7 @@ def recompute_entry(entry: dict) -> dict:
     entry["total_original_size_bytes"] = original
     entry["compression_ratio"] = round(stored / original, 4) if original else None
     entry["retry_count"] = sum(max(log["upload_attempt"] - 1, 0) for log in logs)
-    complete = all(states.is_stored(log) for log in logs)
+    complete = all(states.is_settled(log) for log in logs)  # a tombstone is settled
     entry["upload_complete"] = complete
     entry["partial_archive"] = not complete or bool(entry.get("partial_reason"))
     return entry

@@ -4,11 +4,19 @@
 
     pending -> uploaded -> verified -> cleaned
         \\-> failed / retrying (on the side)      lost: stored copy gone, no local copy
+                          verified / cleaned -> expired (gc only: a tombstone)
 
 A local file may be deleted only in ``verified`` (its stored object was checked against
 the recorded size and SHA-256). ``verified`` and ``cleaned`` are reached only through a
 check of the store, never by a claim: :func:`transition` refuses every move the table
 below does not list, so a bug elsewhere cannot skip a step.
+
+``expired`` is a tombstone: gc deleted the stored object once its retention ran out, and
+the record stays (with ``expired_at`` and ``expired_rule``) so the history remains and a
+rerun does nothing. It is reached only from a checked stored state, by :func:`expire`, and
+is final. A tombstone is *settled* (nothing is left to do for it): an entry whose logs are
+all stored or expired is complete, and its totals still count the expired records, which
+describe the archive as it was made (bytes held now: the logs in :data:`STORED`).
 
 An entry's state (:func:`entry_state`) is decided here too.
 """
@@ -19,9 +27,13 @@ from log_archiver.errors import ArchiveError
 
 PENDING, RETRYING, FAILED = "pending", "retrying", "failed"
 UPLOADED, VERIFIED, CLEANED, LOST = "uploaded", "verified", "cleaned", "lost"
+EXPIRED = "expired"
 
-STATES = (PENDING, RETRYING, FAILED, UPLOADED, VERIFIED, CLEANED, LOST)
+# Order matters: the merge driver keeps the record furthest along (a tombstone wins).
+STATES = (PENDING, RETRYING, FAILED, UPLOADED, VERIFIED, CLEANED, LOST, EXPIRED)
 STORED = frozenset({UPLOADED, VERIFIED, CLEANED})   # the store holds it (maybe unchecked)
+SETTLED = STORED | {EXPIRED}                        # nothing left to upload
+EXPIRABLE = frozenset({VERIFIED, CLEANED})          # gc may delete its object
 UPLOADABLE = frozenset({PENDING, RETRYING, UPLOADED})
 HAND_SETTABLE = (PENDING, RETRYING, FAILED, UPLOADED)  # update-file-status may claim these
 
@@ -33,9 +45,10 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     RETRYING: frozenset(_ANY | {UPLOADED, VERIFIED}),
     FAILED: frozenset(_ANY | {UPLOADED, VERIFIED}),
     UPLOADED: frozenset(_ANY | {UPLOADED, VERIFIED}),
-    VERIFIED: frozenset(_ANY | {VERIFIED, CLEANED, LOST}),
-    CLEANED: frozenset(_ANY | {CLEANED, VERIFIED, LOST}),
+    VERIFIED: frozenset(_ANY | {VERIFIED, CLEANED, LOST, EXPIRED}),
+    CLEANED: frozenset(_ANY | {CLEANED, VERIFIED, LOST, EXPIRED}),
     LOST: frozenset(_ANY | {LOST, VERIFIED, CLEANED}),
+    EXPIRED: frozenset({PENDING}),  # only a new version of the log, archived again (--force)
 }
 
 
@@ -89,13 +102,27 @@ def is_stored(log: dict) -> bool:
     return log["upload_status"] in STORED
 
 
+def is_settled(log: dict) -> bool:
+    """Stored, or expired by gc: nothing is left to upload for it."""
+    return log["upload_status"] in SETTLED
+
+
+def expire(log: dict, *, at: str, rule: str) -> dict:
+    """gc deleted the log's stored object: the record becomes a tombstone."""
+    if log["upload_status"] not in EXPIRABLE:
+        raise TransitionError(f"a log cannot expire from {log['upload_status']!r}",
+                              "this is a bug in log-archiver; the index was not changed")
+    log.pop("expiring", None)
+    return transition(log, EXPIRED, expired_at=at, expired_rule=rule)
+
+
 def entry_state(entry: dict | None) -> str:
     """``none``, ``incomplete`` (uploads to do), ``stored`` (local files left) or ``done``."""
     if entry is None:
         return "none"
     if not entry["upload_complete"] or entry["partial_archive"]:
         return "incomplete"
-    if any(log["upload_status"] != CLEANED for log in entry["logs"]):
+    if any(log["upload_status"] not in (CLEANED, EXPIRED) for log in entry["logs"]):
         return "stored"
     return "done"
 

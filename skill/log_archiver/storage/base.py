@@ -38,6 +38,9 @@ class Capabilities:
     # appears, and ``head`` returns that hash only while the object is unchanged: an
     # object this process just put needs no second read to count as verified.
     checked_writes: bool = False
+    # ``object_lock_status()`` (whether this bucket has it: ``(enabled, why)``) and
+    # ``set_legal_hold(key, on)`` exist: S3 Object Lock legal holds. A store without it
+    # (the file store) keeps a hold in the index only.
     object_lock: bool = False
 
 

@@ -123,14 +123,21 @@ class RetryingStore(_Wrapper):
     def discard(self, abandoned: AbandonedUpload) -> None:
         self._run(lambda store: store.discard(abandoned))
 
+    def object_lock_status(self) -> tuple[bool, str]:
+        return self._run(lambda store: store.object_lock_status())
+
+    def set_legal_hold(self, key: str, on: bool) -> None:
+        self._run(lambda store: store.set_legal_hold(key, on))
+
 
 class DryRunRefused(StorageError):
     """A dry run tried to change the store."""
 
 
 class DryRunStore(_Wrapper):
-    """Reads pass through; ``put``, ``delete`` and ``discard`` are refused and recorded in
-    ``refused`` (so a dry run that tried to change the store is caught, not obeyed)."""
+    """Reads pass through; ``put``, ``delete``, ``discard`` and ``set_legal_hold`` are refused
+    and recorded in ``refused`` (so a dry run that tried to change the store is caught, not
+    obeyed)."""
 
     def __init__(self, inner: Store):
         super().__init__(inner)
@@ -171,6 +178,12 @@ class DryRunStore(_Wrapper):
 
     def abandoned_uploads(self) -> list[AbandonedUpload]:
         return self.inner.abandoned_uploads()
+
+    def object_lock_status(self) -> tuple[bool, str]:
+        return self.inner.object_lock_status()
+
+    def set_legal_hold(self, key: str, on: bool) -> None:
+        raise self._refuse("legal hold on" if on else "legal hold off", self.inner.url_for(key))
 
 
 def wrapped(store: Store, policy: RetryPolicy, *, dry_run: bool = False) -> Store:

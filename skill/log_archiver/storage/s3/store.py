@@ -60,6 +60,7 @@ from log_archiver.storage.base import (
 )
 from log_archiver.storage.s3.errors import is_412, status_of
 from log_archiver.storage.s3.files import BLOCK_SIZE, check_local
+from log_archiver.storage.s3.object_lock import ObjectLock
 from log_archiver.storage.s3.transfer import server_sha256, sha256_of
 
 if TYPE_CHECKING:
@@ -69,11 +70,11 @@ MIB, MIN_PART_BYTES = 1 << 20, 5 << 20  # S3's smallest part (all parts but the 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
-class S3Store:
+class S3Store(ObjectLock):
     """A bucket (and optional prefix) as the store; keys are relative to the prefix."""
 
     capabilities = Capabilities(server_checksums=True, conditional_writes=True,
-                                abandoned_uploads=True, adjustable_timeouts=True)
+                                abandoned_uploads=True, adjustable_timeouts=True, object_lock=True)
 
     def __init__(self, bucket: str, prefix: str = "", *, scheme: str = "s3",
                  endpoint_url: str | None = None, region: str | None = None,
