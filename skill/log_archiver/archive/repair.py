@@ -63,7 +63,7 @@ def update_file_status(repo: Repository, issue: int, file: str, status: str,
         states.transition(log, status, **fields)
     repo.events.emit("index.repaired", issue=issue, path=log["local_path"],
                      bytes=log["size_bytes"], op="update-file-status", checksum=log["checksum"],
-                     previous_status=before, upload_status=status)
+                     status_before=before, status_after=status)
     return {"local_path": log["local_path"], "previous_status": before, "upload_status": status,
             "cloud_url": log["cloud_url"]}
 

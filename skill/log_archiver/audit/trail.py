@@ -106,7 +106,7 @@ class AuditTrail:
             created = not path.exists()
             if created:
                 self.folder.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
             try:
                 if path not in self._checked:
                     self._checked.add(path)

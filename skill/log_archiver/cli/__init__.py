@@ -14,6 +14,7 @@ from log_archiver.cli.admin import (
     merge_index_command,
     validate_index_command,
 )
+from log_archiver.cli.integrity import audit_command, metrics_command, verify_command
 from log_archiver.cli.options import CommandGroup
 from log_archiver.cli.output import emit, envelope
 from log_archiver.cli.recovery import (
@@ -37,6 +38,7 @@ COMMANDS = [
     mark_partial_archive_command, retry_failed_uploads_command, cleanup_local_command,
     init_command, validate_index_command, commit_command, merge_index_command,
 ]
+COMMANDS += [verify_command, audit_command, metrics_command]
 
 
 @click.group("log-archiver", cls=CommandGroup)
