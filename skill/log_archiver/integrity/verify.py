@@ -168,7 +168,8 @@ def _deep_set(todo: list, deep: bool, sample: float | None, seed: int | None,
         seed = random.SystemRandom().randrange(2**32)
     count = min(len(todo), math.ceil(len(todo) * sample / 100))
     chosen = set(random.Random(seed).sample(range(len(todo)), count))
-    report.sample = {"percent": sample, "seed": seed, "logs": count}
+    report.sample = {"percent": sample, "seed": seed, "logs": count,
+                     "keys": sorted(todo[i][1]["remote_path"] for i in chosen)}
     return chosen
 
 
