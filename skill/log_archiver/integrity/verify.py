@@ -85,8 +85,10 @@ def verify_archive(repo: Repository, issues: list[int] | None = None, *, deep: b
     if isinstance(archives, list):
         todo = _stored_logs(archives, report, store.url)
         chosen = _deep_set(todo, deep, sample, seed, report)
-        _check_objects(repo, store, todo, chosen, report)
-        _find_unindexed(repo, store, archives, report)
+        with ThreadPoolExecutor(max_workers=1) as lister:  # the listing overlaps the HEADs
+            listed = lister.submit(_list_layout, store, report)
+            _check_objects(repo, store, todo, chosen, report)
+            _find_unindexed(repo, store, archives, report, listed.result())
     report.findings.sort(key=lambda f: (KINDS.index(f["kind"]), -(f["issue"] or 0),
                                         f["file"] or "", f["remote_path"] or ""))
     for item in report.findings:
@@ -197,8 +199,27 @@ def _check_objects(repo: Repository, store, todo: list, chosen: set[int],
                                                   store.url_for(log["remote_path"])))
 
 
-def _find_unindexed(repo: Repository, store, archives: list, report: VerifyReport) -> None:
+def _list_layout(store, report: VerifyReport):
+    """Every object under the archive's layout (of the issues asked about), or the error
+    that stopped the listing."""
+    try:
+        if report.issues:
+            return [info for issue in report.issues
+                    for prefix in keys.issue_prefixes(store.list_folders, issue)
+                    for info in store.list(prefix)]
+        return list(store.list(keys.ROOT))
+    except ArchiveError as error:
+        return error
+
+
+def _find_unindexed(repo: Repository, store, archives: list, report: VerifyReport,
+                    listed) -> None:
     """Objects under the archive's layout (of the issues asked about) no entry names."""
+    if isinstance(listed, ArchiveError):
+        report.findings.append(object_finding(
+            "unreadable", None, {"local_path": None, "remote_path": keys.ROOT},
+            f"the store could not be listed: {listed.message}", repo.logs_dir, store.url))
+        return
     named = set()
     for entry in archives:
         if not isinstance(entry, dict) or not isinstance(entry.get("logs"), list):
@@ -206,18 +227,6 @@ def _find_unindexed(repo: Repository, store, archives: list, report: VerifyRepor
         named |= {log.get("remote_path") for log in entry["logs"] if isinstance(log, dict)}
         named |= {kept.get("remote_path") for kept in entry.get("kept_objects") or []
                   if isinstance(kept, dict)}
-    try:
-        if report.issues:
-            listed = [info for issue in report.issues
-                      for prefix in keys.issue_prefixes(store.list_folders, issue)
-                      for info in store.list(prefix)]
-        else:
-            listed = list(store.list(keys.ROOT))
-    except ArchiveError as error:
-        report.findings.append(object_finding(
-            "unreadable", None, {"local_path": None, "remote_path": keys.ROOT},
-            f"the store could not be listed: {error.message}", repo.logs_dir, store.url))
-        return
     report.objects_listed = len(listed)
     for info in listed:
         parsed = keys.parse_key(info.key)
