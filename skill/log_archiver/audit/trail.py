@@ -115,7 +115,7 @@ class AuditTrail:
                 written = os.write(fd, data)
                 while written < len(data):  # a short write (a full disk): never glued
                     written += os.write(fd, data[written:])
-                os.fsync(fd)
+                getattr(os, "fdatasync", os.fsync)(fd)  # the bytes and the size: enough
             finally:
                 os.close(fd)
             if created:

@@ -257,8 +257,12 @@ class _Committer:
                    if head else "")
         drop = sorted(self._tracked(head, untrack)) if head and untrack else []
         need_commit = in_head != blob or bool(drop)
-        extra = self._changed_along() if need_commit else {}
-        if not need_commit and self._user_index_agrees(blob, untrack):
+        extra = self._changed_along()
+        if not need_commit:  # only day files HEAD already holds (a run killed after HEAD
+            extra = {path: sha for path, sha in extra.items()  # moved): their entries
+                     if self._git("rev-parse", "--verify", "-q", f"{head}:{path}",
+                                  check=False) == sha}       # are repaired, nothing more
+        if not need_commit and not extra and self._user_index_agrees(blob, untrack):
             return _noop(f"{self.rel} is unchanged since the last commit ({head[:12]})",
                          path=self.rel, commit=head)
         branch = self._git("symbolic-ref", "-q", "HEAD", check=False) or None
