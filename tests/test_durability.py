@@ -131,8 +131,14 @@ def test_sigkill_at_any_moment_loses_nothing(workspace):
             assert "sha256:" + hashlib.sha256(data).hexdigest() == log["checksum"]
             restored = gzip.decompress(data) if log["compressed"] else data
             assert restored == originals[log["local_path"]]
-    leftovers = [p for p in logs.rglob("*") if p.is_file() and not p.name.startswith(".")]
+    leftovers = [p for p in logs.rglob("*") if p.is_file() and not p.name.startswith(".")
+                 and ".archive-audit" not in p.parts]
     assert leftovers == []
+    from log_archiver.audit.reader import read_trail  # each kill cuts at most one line
+
+    trail = read_trail(logs / ".archive-audit")
+    assert len(trail.skipped) <= len(killed_in), trail.skipped
+    assert {line["issue"] for line in trail.lines if line["op"] == "archive"} == set(issues)
     assert not [p for p in logs.rglob("*") if ".la-" in p.name], list(logs.rglob("*"))
 
 

@@ -40,7 +40,8 @@ def test_init_in_a_git_repository_installs_the_merge_driver_once(workspace, isol
     assert doc["status"] == "ok" and driver["installed"] and driver["changed"]
     assert driver["index"] == INDEX
     assert (workspace / ".gitattributes").read_text() == (
-        f"*.png binary\n/{INDEX} merge={DRIVER_NAME}\n")
+        f"*.png binary\n/{INDEX} merge={DRIVER_NAME}\n"
+        "/logs/.archive-audit/*.jsonl merge=union\n")
     assert git(workspace, "check-attr", "merge", "--", INDEX).strip() == (
         f"{INDEX}: merge: {DRIVER_NAME}")
     configured = git(workspace, "config", "--local", "--get-all", f"merge.{DRIVER_NAME}.driver")

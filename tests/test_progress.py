@@ -151,8 +151,9 @@ def test_a_raising_listener_never_breaks_an_archive(workspace):
     index = json.loads((logs / ".archive-index.json").read_text())
     assert {log["upload_status"] for log in index["archives"][0]["logs"]} == {"cleaned"}
     assert not any(p.is_file() for p in (logs / "sessions").iterdir())
-    assert isinstance(events.first_error, OSError) and events.error_count == 8
-    assert sum(e.name.startswith("file.") for e in seen) == 8  # 4 compressed/hashed, 4 stored
+    assert isinstance(events.first_error, OSError) and events.error_count == 13
+    # 4 compressed/hashed, 4 stored, 5 deleted (the logs and the big one's compressed copy)
+    assert sum(e.name.startswith("file.") for e in seen) == 13
 
 
 def test_failures_are_events_too(workspace):

@@ -11,7 +11,22 @@ A library function that does long work takes ``events: Events | None = None`` an
   (``bytes``: its size on disk, ``fields["stored_bytes"]``, ``fields["compression"]``).
 - ``file.uploaded``: one file stored and verified (``bytes``: its stored size,
   ``fields["outcome"]``: ``created``, ``exists`` or ``replaced``).
-- ``file.failed``: one file could not be worked on (``fields["step"]``, ``fields["error"]``).
+- ``file.failed``: one file could not be worked on (``fields["step"]``, ``fields["error"]``;
+  for an upload also ``fields["checksum"]`` and ``fields["key"]``).
+- ``file.deleted``: cleanup deleted one local file (``path``: the file, relative to the
+  logs dir; ``bytes``: its size; ``fields["checksum"]``: its SHA-256 as the index records
+  it; ``fields["local_path"]``: the log it belongs to).
+- ``index.repaired``: the index was changed by a repair (``fields["op"]``: ``update-index``,
+  ``update-file-status``, ``reindex`` or ``mark-partial-archive``, with what it changed).
+- ``issue.archived``: ``archive`` finished an issue, just before its commit
+  (``fields["status"]``: ``ok`` or ``partial``, ``fields["logs"]``, ``bytes``: stored).
+- ``archive.verified``: ``verify`` ran (``fields["status"]``, ``fields["mode"]``,
+  ``fields["logs"]``, ``fields["findings"]``).
+
+``file.uploaded`` also carries ``fields["checksum"]`` and ``fields["key"]``. The audit
+trail (:mod:`log_archiver.audit.listener`) records these, and the names other commands
+emit: ``object.deleted``, ``entry.held``, ``entry.released``, ``file.restored`` and
+``gc.finished``.
 
 Reserved for what comes next: ``file.state`` (a record's ``upload_status`` changed:
 ``fields["from"]``, ``fields["to"]``) and, for a command over many issues,

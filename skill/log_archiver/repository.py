@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from log_archiver.audit.trail import AuditTrail
 from log_archiver.config import Config
 from log_archiver.errors import ArchiveError, UsageError
 from log_archiver.events import Events
@@ -27,7 +28,21 @@ class Repository:
     config: Config
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     dry_run: bool = False
-    events: Events = field(default_factory=Events)  # progress (later audit, metrics) listen
+    events: Events = field(default_factory=Events)  # progress and the audit trail listen
+    audit: AuditTrail | None = None  # set by :meth:`start_audit`
+
+    def start_audit(self) -> AuditTrail | None:
+        """Record every change this command makes to the archive in the audit trail
+        (a dry run changes nothing and records nothing)."""
+        if self.dry_run:
+            return None
+        if self.audit is None:
+            from log_archiver.audit.listener import AuditListener
+            from log_archiver.audit.trail import audit_dir
+
+            self.audit = AuditTrail(audit_dir(self.logs_dir), user_cwd=self.config.root)
+            self.events.subscribe(AuditListener(self.audit))
+        return self.audit
 
     @cached_property
     def index(self) -> ArchiveIndex:

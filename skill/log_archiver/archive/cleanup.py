@@ -79,6 +79,12 @@ def cleanup_local(repo: Repository, issue: int, *, only_compressed: bool = False
     store = repo.store if verify_with_store else None
     dry_run, workers = repo.dry_run, repo.config.workers
     report = CleanupReport()
+
+    def deleted(log: dict, path: Path, size: int, copy: bool) -> None:
+        repo.events.emit("file.deleted", issue=issue, path=path.relative_to(logs_dir).as_posix(),
+                         bytes=size, checksum=log["checksum" if copy else "original_checksum"],
+                         local_path=log["local_path"])
+
     entry = index.read_entry(issue)
     check_entry_paths(entry, logs_dir)
     new_status: dict[str, str] = {}
@@ -156,7 +162,7 @@ def cleanup_local(repo: Repository, issue: int, *, only_compressed: bool = False
                 reason = "its index record changed while it was checked; run cleanup again"
             _settle(log, status, reason, copy_of(log), targets_of(log), report, new_status,
                     logs_dir, identities.get(log["local_path"], {}), dry_run=dry_run,
-                    only_compressed=only_compressed)
+                    only_compressed=only_compressed, deleted=deleted)
         current = {log["local_path"]: log["upload_status"] for log in live["logs"]}
         new_status = {name: s for name, s in new_status.items() if s != current.get(name)}
         if new_status and txn is not None:
@@ -174,7 +180,8 @@ def _identity(path: Path) -> tuple | None:
 
 def _settle(log: dict, status: str | None, reason: str | None, copy: Path | None,
             targets: list[Path], report: CleanupReport, new_status: dict, logs_dir: Path,
-            checked: dict[Path, tuple], *, dry_run: bool, only_compressed: bool) -> None:
+            checked: dict[Path, tuple], *, dry_run: bool, only_compressed: bool,
+            deleted=lambda log, path, size, copy: None) -> None:
     """Delete one checked log's local files (or say why not) and note its new state."""
     name = log["local_path"]
     if status in (states.PENDING, states.LOST):  # the stored copy vanished
@@ -209,6 +216,7 @@ def _settle(log: dict, status: str | None, reason: str | None, copy: Path | None
                 report.failed.append({"local_path": name, "path": str(target),
                                       "message": error.strerror or str(error)})
                 continue
+            deleted(log, target, size, target == copy)
         if target == copy:
             report.copies_freed_bytes += size
         else:

@@ -101,6 +101,11 @@ def archive(repo: Repository, issue: int, *, reason: str = "manual", force: bool
     result["cleanup"] = asdict(cleaned)
     result["errors"].extend(lost_errors(cleaned, issue))
     partial = partial or bool(cleaned.lost or cleaned.requeued)
+    # before the commit, so that its audit line is committed with the index it describes
+    done = (repo.index.find(issue) or entry) if events.listening else entry
+    events.emit("issue.archived", issue=issue, bytes=done["total_size_bytes"],
+                status="partial" if partial else "ok", logs=done["total_logs"],
+                original_bytes=done["total_original_size_bytes"], reason=reason)
     if commit and config.commit:
         events.emit("stage", issue=issue, stage="committing")
         result["commit"] = _commit(repo, issue, cleaned.freed_bytes)

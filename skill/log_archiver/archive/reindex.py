@@ -91,6 +91,12 @@ def reindex(ctx: Repository, issue: int) -> dict:
         applied = _apply(ctx, issue, old, entry)
         if applied is not None:
             entry, changed = applied
+            if changed:
+                ctx.events.emit("index.repaired", issue=issue,
+                                bytes=entry["total_size_bytes"], op="reindex",
+                                outcome="partial" if report.pending or report.missing else "ok",
+                                logs=entry["total_logs"], verified=len(report.verified),
+                                cleaned=len(report.cleaned), pending=len(report.pending))
             break
     else:
         raise EntryChangedError(

@@ -61,6 +61,9 @@ def update_file_status(repo: Repository, issue: int, file: str, status: str,
         elif status == states.FAILED:
             fields["last_error"] = error or log["last_error"] or "marked failed by hand"
         states.transition(log, status, **fields)
+    repo.events.emit("index.repaired", issue=issue, path=log["local_path"],
+                     bytes=log["size_bytes"], op="update-file-status", checksum=log["checksum"],
+                     status_before=before, status_after=status)
     return {"local_path": log["local_path"], "previous_status": before, "upload_status": status,
             "cloud_url": log["cloud_url"]}
 
@@ -85,6 +88,8 @@ def mark_partial(repo: Repository, issue: int, reason: str | None) -> dict:
                                    f"run `prepare-upload {issue}` first")
         previous = entry.get("partial_reason")
         entry["partial_reason"] = reason
+    repo.events.emit("index.repaired", issue=issue, op="mark-partial-archive",
+                     reason=reason, previous_reason=previous)
     return {"partial_reason": reason, "previous_reason": previous}
 
 
@@ -117,6 +122,10 @@ def update_index(repo: Repository, issue: int, metadata) -> dict:
     with repo.index.transaction() as txn:
         existed = txn.has(issue)
         txn.put(entry)
+    repo.events.emit("index.repaired", issue=issue, bytes=entry["total_size_bytes"],
+                     op="update-index", outcome="partial" if downgraded else "ok",
+                     action="replaced" if existed else "created", logs=entry["total_logs"],
+                     downgraded=[d["local_path"] for d in downgraded])
     return {"status": "partial" if downgraded else "ok",
             "action": "replaced" if existed else "created", "total_logs": entry["total_logs"],
             "downgraded": downgraded}

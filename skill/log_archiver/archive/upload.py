@@ -194,10 +194,13 @@ def _emit_result(events: Events, issue: int, record: dict, future) -> None:
     name, size = record["local_path"], record["size_bytes"]
     error = future.exception()
     if error is None:
+        moved = future.result()[2]
         events.emit("file.uploaded", issue=issue, path=name, bytes=size,
-                    outcome=future.result()[0])
+                    outcome=future.result()[0], checksum=record["checksum"],
+                    key=moved["new_key"] if moved else record["remote_path"])
     else:
         events.emit("file.failed", issue=issue, path=name, bytes=size, step="upload",
+                    checksum=record["checksum"], key=record["remote_path"],
                     error={"type": getattr(error, "type", "internal"),
                            "message": getattr(error, "message", str(error))})
 

@@ -15,6 +15,7 @@ from log_archiver.cli.admin import (
     validate_index_command,
 )
 from log_archiver.cli.lifecycle import gc_command, hold_command, release_command
+from log_archiver.cli.integrity import audit_command, metrics_command, verify_command
 from log_archiver.cli.options import CommandGroup
 from log_archiver.cli.output import emit, envelope
 from log_archiver.cli.queue import enqueue_command, queue_group, worker_command
@@ -47,6 +48,7 @@ COMMANDS = [
 COMMANDS += [read_command, list_command, restore_command]
 COMMANDS.append(scan_command)
 COMMANDS.append(search_command)
+COMMANDS += [verify_command, audit_command, metrics_command]
 
 
 @click.group("log-archiver", cls=CommandGroup)

@@ -84,4 +84,6 @@ def build_repository(settings: dict, dry_run: bool = False):
         overrides["redact"] = False
     config = config.with_overrides(**overrides)
     check_config(config)
-    return Repository(config=config, dry_run=dry_run)
+    repository = Repository(config=config, dry_run=dry_run)
+    repository.start_audit()
+    return repository

@@ -52,12 +52,16 @@ def on_terminal(stream=None) -> bool:
 
 
 @contextmanager
-def progress_display(*, quiet: bool, stream=None) -> Iterator[Display]:
-    """The display for one command run; a bar only when ``stream`` (stderr) is a terminal."""
+def progress_display(*, quiet: bool, stream=None,
+                     events: Events | None = None) -> Iterator[Display]:
+    """The display for one command run; a bar only when ``stream`` (stderr) is a terminal.
+
+    The bar listens to ``events`` (the repository's, which the audit trail listens to as
+    well) when given, else to events of its own."""
     if quiet:
-        yield Display(say=lambda message: None)
+        yield Display(say=lambda message: None, events=events)
         return
-    plain = Display(say=lambda message: to_stderr(f"… {message}"))
+    plain = Display(say=lambda message: to_stderr(f"… {message}"), events=events)
     if not on_terminal(stream):
         yield plain
         return
@@ -67,11 +71,12 @@ def progress_display(*, quiet: bool, stream=None) -> Iterator[Display]:
     except Exception:  # no bar is no reason to fail the work: plain lines instead
         yield plain
         return
-    events = Events()
-    events.subscribe(bar.handle)
+    events = events if events is not None else Events()
+    unsubscribe = events.subscribe(bar.handle)
     try:
         yield Display(say=bar.say, events=events)
     finally:
+        unsubscribe()
         try:
             bar.stop()
         except Exception as error:  # the work is done; its JSON must still be printed

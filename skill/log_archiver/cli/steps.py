@@ -80,8 +80,7 @@ def archive_command(ctx, issues, all_closed, since, limit, reason, force, retry,
 
     def body():
         ctx = build_repository(settings, dry_run)
-        with progress_display(quiet=settings["quiet"]) as shown:
-            ctx.events = shown.events or ctx.events
+        with progress_display(quiet=settings["quiet"], events=ctx.events) as shown:
             result = archive(ctx, issue, reason=reason, force=force, retry=retry, pr=pr,
                              commit=not no_commit, allow_empty=allow_empty,
                              progress=shown.say)
@@ -199,8 +198,7 @@ def file_manager_upload(plan, force, settings):
     def body():
         issue, paths = plan_files(plan.read(), plan.name)
         ctx = build_repository(settings)
-        with progress_display(quiet=settings["quiet"]) as shown:
-            ctx.events = shown.events or ctx.events
+        with progress_display(quiet=settings["quiet"], events=ctx.events) as shown:
             report = upload_records(ctx, issue, local_paths=paths, retry_failed=True,
                                     move_on_conflict=force)
         shown.report({})

@@ -23,12 +23,13 @@ import secrets
 import shutil
 from pathlib import Path
 
-from log_archiver.errors import GitError, GitLockedError
+from log_archiver.audit.trail import DAY_FILE, audit_dir
+from log_archiver.errors import GitError
 from log_archiver.integrations.comment import human_size
 from log_archiver.integrations.gitlock import remove_stale_files, take_lock
+from log_archiver.integrations.gitplumbing import ZERO_SHA, git_error, index_info
 from log_archiver.util.retry import RetryPolicy
 
-ZERO_SHA = "0" * 40
 # git's lock is normally held for milliseconds: wait a few seconds in all, then give up
 LOCK_POLICY = RetryPolicy(network_delays=(0.1, 0.25, 0.5, 1.0, 2.0), max_retries=5,
                           max_seconds=10.0)
@@ -93,7 +94,8 @@ def commit_archive(index, issue: int, *, repo_root: Path | None = None,
         logs_dir = Path(index.path).absolute().resolve().parent
         untrack = cleaned_log_paths(entry, logs_dir) if untrack_logs else []
         return commit_index(index.path, message, repo_root=repo_root, policy=policy,
-                            untrack=untrack)
+                            untrack=untrack,
+                            along=audit_dir(Path(index.path).absolute().parent))
 
 
 def cleaned_log_paths(entry: dict, logs_dir: Path) -> list[Path]:
@@ -131,7 +133,8 @@ def _noop(reason: str, **extra) -> dict:
 
 
 def commit_index(index_path: Path, message, *, repo_root: Path | None = None,
-                 policy: RetryPolicy | None = None, untrack=()) -> dict:
+                 policy: RetryPolicy | None = None, untrack=(), along: Path | None = None
+                 ) -> dict:
     """Commit the archive index file alone (and the removal of ``untrack``).
 
     ``message`` is the commit message, or a function of the list of paths the commit
@@ -142,6 +145,10 @@ def commit_index(index_path: Path, message, *, repo_root: Path | None = None,
 
     Every run also checks that the user's git index agrees with HEAD on these paths and
     repairs its entries when not (a run killed after moving HEAD leaves them behind).
+
+    ``along`` is the audit trail's folder: its day files that differ from HEAD go into
+    the same commit (and the user's git index), so the trail is committed with the index
+    it describes. They never make a commit on their own.
 
     Returns ``{"status": "ok", "commit", "message", "path", "branch", "detached",
     "root_commit", "retries", "committed", "untracked"}`` (``note`` explains a detached
@@ -171,7 +178,7 @@ def commit_index(index_path: Path, message, *, repo_root: Path | None = None,
         if not index_path.is_file():
             return _noop(f"{index_path} does not exist; nothing to commit", path=rel)
         gone = _gone_under(index_path, work, rel, untrack)
-        runner = _Committer(repo, work, rel, message)
+        runner = _Committer(repo, work, rel, message, _inside(along, work))
         runner.check_state()
         result, retries = (policy or LOCK_POLICY).run(lambda _timeout: runner.attempt(gone))
         if result["status"] == "ok":
@@ -196,9 +203,20 @@ def _gone_under(index_path: Path, work: Path, rel: str, paths) -> list[str]:
     return kept
 
 
+def _inside(folder: Path | None, work: Path) -> str | None:
+    """``folder`` relative to the work tree, when it is an existing folder inside it."""
+    if folder is None or not Path(folder).is_dir():
+        return None
+    try:
+        return Path(folder).resolve().relative_to(work).as_posix()
+    except ValueError:
+        return None
+
+
 class _Committer:
-    def __init__(self, repo, work: Path, rel: str, message):
+    def __init__(self, repo, work: Path, rel: str, message, along: str | None = None):
         self.repo, self.work, self.rel, self.message = repo, work, rel, message
+        self.along = along
         self.git_dir = Path(repo.git_dir)
         git_index = Path(self._git("rev-parse", "--git-path", "index"))
         self.git_index = git_index if git_index.is_absolute() else work / git_index
@@ -221,7 +239,7 @@ class _Committer:
         except git.GitCommandError as error:
             if not check:
                 return ""
-            raise _git_error(error, args, self.git_index) from error
+            raise git_error(error, args, self.git_index) from error
 
     def check_state(self) -> None:
         for name, what in _IN_PROGRESS.items():
@@ -239,19 +257,24 @@ class _Committer:
                    if head else "")
         drop = sorted(self._tracked(head, untrack)) if head and untrack else []
         need_commit = in_head != blob or bool(drop)
-        if not need_commit and self._user_index_agrees(blob, untrack):
+        extra = self._changed_along()
+        if not need_commit:  # only day files HEAD already holds (a run killed after HEAD
+            extra = {path: sha for path, sha in extra.items()  # moved): their entries
+                     if self._git("rev-parse", "--verify", "-q", f"{head}:{path}",
+                                  check=False) == sha}       # are repaired, nothing more
+        if not need_commit and not extra and self._user_index_agrees(blob, untrack):
             return _noop(f"{self.rel} is unchanged since the last commit ({head[:12]})",
                          path=self.rel, commit=head)
         branch = self._git("symbolic-ref", "-q", "HEAD", check=False) or None
         fd, owner = take_lock(self.git_dir, self.lock)
         renamed = False
         try:
-            commit = self._commit(head, blob, drop) if need_commit else head
+            commit = self._commit(head, blob, drop, extra) if need_commit else head
             if need_commit:
                 self._update_ref(head, commit)
             # the user's git index is read only now, under its lock, so nothing staged
             # meanwhile is lost
-            data = self._user_index_with(blob, untrack)
+            data = self._user_index_with(blob, untrack, extra)
             with os.fdopen(fd, "wb") as out:
                 fd = -1
                 out.write(data)
@@ -323,6 +346,25 @@ class _Committer:
         return (entries.get(self.rel) == [("100644", blob, "0")]
                 and not any(path in entries for path in untrack))
 
+    def _changed_along(self) -> dict[str, str]:
+        """The day files of the audit folder git sees changed or new: path -> new blob."""
+        if self.along is None:
+            return {}
+        listed = self._git("status", "--porcelain=v1", "-z", "--untracked-files=all",
+                           "--ignored=matching", "--no-renames", "--", self.along,
+                           strip=False, env={"GIT_LITERAL_PATHSPECS": "1"})
+        names = []
+        for record in listed.split("\0"):
+            name = record[3:]
+            if len(record) > 3 and name.rpartition("/")[0] == self.along \
+                    and DAY_FILE.match(name.rpartition("/")[2]) \
+                    and (self.work / name).is_file() and not (self.work / name).is_symlink():
+                names.append(name)
+        if not names:
+            return {}
+        blobs = self._git("hash-object", "-w", "--", *names).split()
+        return dict(zip(names, blobs, strict=True))
+
     def _scope(self) -> list[str]:
         """A pathspec for the archive index's folder, where everything we look at lies."""
         folder = self.rel.rpartition("/")[0]
@@ -331,7 +373,8 @@ class _Committer:
     def _scratch(self) -> Path:
         return self.git_dir / f"log-archiver-index-{os.getpid()}-{secrets.token_hex(4)}"
 
-    def _commit(self, head: str | None, blob: str, drop: list[str]) -> str:
+    def _commit(self, head: str | None, blob: str, drop: list[str],
+                extra: dict[str, str]) -> str:
         scratch = self._scratch()
         env = {"GIT_INDEX_FILE": str(scratch)}
         try:
@@ -340,7 +383,7 @@ class _Committer:
             else:
                 self._git("read-tree", "--empty", env=env)
             self._git("update-index", "-z", "--index-info", env=env,
-                      stdin=_index_info(self.rel, blob, drop))
+                      stdin=index_info(self.rel, blob, drop, extra))
             tree = self._git("write-tree", env=env)
         finally:
             scratch.unlink(missing_ok=True)
@@ -357,7 +400,8 @@ class _Committer:
         kind = "commit" if head else "commit (initial)"
         self._git("update-ref", "-m", f"{kind}: {subject}", "HEAD", commit, head or ZERO_SHA)
 
-    def _user_index_with(self, blob: str, untrack: list[str]) -> bytes:
+    def _user_index_with(self, blob: str, untrack: list[str],
+                         extra: dict[str, str] | None = None) -> bytes:
         """The user's git index with the archive index's entry set to ``blob`` and the
         entries of ``untrack`` removed; nothing else changes."""
         scratch = self._scratch()
@@ -367,41 +411,9 @@ class _Committer:
             env = {"GIT_INDEX_FILE": str(scratch)}
             present = set(self._index_entries()) if untrack else set()
             self._git("update-index", "-z", "--index-info", env=env,
-                      stdin=_index_info(self.rel, blob,
-                                        [p for p in untrack if p in present]))
+                      stdin=index_info(self.rel, blob,
+                                        [p for p in untrack if p in present], extra))
             return scratch.read_bytes()
         finally:
             scratch.unlink(missing_ok=True)
             scratch.with_name(scratch.name + ".lock").unlink(missing_ok=True)
-
-
-def _index_info(rel: str, blob: str, drop: list[str]) -> bytes:
-    """``git update-index -z --index-info`` input: ``rel`` set to ``blob`` (dropping any
-    conflict stages it had), each of ``drop`` removed."""
-    lines = [f"0 {ZERO_SHA}\t{path}" for path in [rel, *drop]]
-    lines.append(f"100644 {blob}\t{rel}")
-    return "".join(f"{line}\0" for line in lines).encode("utf-8", "surrogateescape")
-
-
-def _git_error(error, args: tuple, git_index: Path) -> GitError:
-    stderr = (error.stderr or "").strip().removeprefix("stderr:").strip().strip("'").strip()
-    command = "git " + " ".join(args[:2])
-    if "Unable to create" in stderr and ".lock" in stderr:
-        return GitLockedError(f"{command} found a git lock held: {stderr}",
-                              "wait for the other git command to finish; if none is running, "
-                              "delete the lock file named here and run `log-archiver commit` "
-                              "again")
-    if args[:1] == ("update-ref",) and ("but expected" in stderr or "cannot lock ref" in stderr):
-        return GitLockedError(f"HEAD moved while the archive index was committed: {stderr}",
-                              "run `log-archiver commit` again")
-    if "Please tell me who you are" in stderr or "empty ident" in stderr:
-        return GitError(f"{command} failed: git does not know who you are ({stderr[:200]!r})",
-                        'run `git config user.name "Your Name"` and `git config user.email '
-                        'you@example.com`, then `log-archiver commit`')
-    if "failed to sign" in stderr:
-        return GitError(f"{command} could not sign the commit: {stderr[:300]!r}",
-                        "commit.gpgSign is on: fix the signing setup (`git commit` fails the "
-                        "same way), then run `log-archiver commit` again")
-    return GitError(f"{command} failed in {git_index.parent}: {stderr[:500]!r}",
-                    "fix the repository state shown by `git status`, then run "
-                    "`log-archiver commit` again")

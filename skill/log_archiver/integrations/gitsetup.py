@@ -36,9 +36,33 @@ def setup_repository(root: Path, index_path: Path) -> dict:
                           f"{work}; there is nothing to merge"}
     driver = install_merge_driver(work, rel, command=driver_command())
     ignore = ignore_index_files(work, rel)
+    audit = union_merge_audit(work, rel)
     changed = (driver["gitattributes_changed"] or driver["git_config_changed"]
-               or ignore["gitignore_changed"])
-    return {"installed": True, "index": rel, "changed": changed, **driver, **ignore}
+               or ignore["gitignore_changed"] or audit["audit_attributes_changed"])
+    return {"installed": True, "index": rel, "changed": changed, **driver, **ignore, **audit}
+
+
+def union_merge_audit(work: Path, index_rel: str) -> dict:
+    """Merge the audit trail's day files line by line (``merge=union`` in
+    ``.gitattributes``): two branches appending to one day's file never conflict."""
+    from log_archiver.audit.trail import AUDIT_DIR
+    from log_archiver.util.fsutil import write_bytes_atomic
+
+    folder = index_rel.rpartition("/")[0]
+    pattern = "/" + _gitignore_literal(f"{folder}/{AUDIT_DIR}" if folder else AUDIT_DIR)
+    pattern = f"{pattern}/*.jsonl"
+    if any(ch.isspace() for ch in pattern):
+        pattern = '"' + pattern.replace('"', '\\"') + '"'
+    path = Path(work) / ".gitattributes"
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    wanted = f"{pattern} merge=union"
+    present = any(line.split()[:1] == [pattern] and "merge=union" in line.split()[1:]
+                  for line in text.splitlines() if line.strip())
+    if not present:
+        if text and not text.endswith("\n"):
+            text += "\n"
+        write_bytes_atomic(path, (text + wanted + "\n").encode("utf-8"))
+    return {"audit_pattern": pattern, "audit_attributes_changed": not present}
 
 
 def ignore_index_files(work: Path, index_rel: str) -> dict:

@@ -1,0 +1,67 @@
+"""Reading the audit trail back: every line, oldest day first, filtered.
+
+A line that is not a complete JSON object (cut short by a crash, or edited by hand) is
+skipped and counted, never a reason to stop: the rest of the trail stays readable.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from log_archiver.audit.trail import day_files
+
+
+@dataclass
+class TrailReading:
+    lines: list[dict] = field(default_factory=list)
+    skipped: list[dict] = field(default_factory=list)  # {"file", "line", "reason"}
+    files: list[str] = field(default_factory=list)
+
+
+def read_trail(folder: Path, *, since: str | None = None, issue: int | None = None,
+               op: str | None = None) -> TrailReading:
+    """The lines under ``folder`` from ``since`` on (``YYYY-MM-DD`` or a full UTC time),
+    of ``issue`` and of operation ``op`` when given."""
+    reading = TrailReading()
+    since_day = since[:10] if since else None
+    for day, path in day_files(folder):
+        if since_day is not None and day < since_day:
+            continue
+        reading.files.append(str(path))
+        try:
+            raw = path.read_bytes()
+        except OSError as error:
+            reading.skipped.append({"file": str(path), "line": 0,
+                                    "reason": f"unreadable: {error.strerror or error}"})
+            continue
+        for number, text in enumerate(raw.split(b"\n"), start=1):
+            if not text.strip():
+                continue
+            line = _parsed(text)
+            if line is None:
+                complete = raw.endswith(b"\n") or number < raw.count(b"\n") + 1
+                reading.skipped.append({"file": str(path), "line": number,
+                                        "reason": "malformed" if complete else "incomplete"})
+                continue
+            if since is not None and line["time"] < since:
+                continue
+            if issue is not None and line.get("issue") != issue:
+                continue
+            if op is not None and line["op"] != op:
+                continue
+            reading.lines.append(line)
+    reading.lines.sort(key=lambda line: line["time"])
+    return reading
+
+
+def _parsed(text: bytes) -> dict | None:
+    try:
+        line = json.loads(text)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(line, dict) or not isinstance(line.get("time"), str) \
+            or not isinstance(line.get("op"), str):
+        return None
+    return line
