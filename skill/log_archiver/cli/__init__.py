@@ -14,8 +14,8 @@ from log_archiver.cli.admin import (
     merge_index_command,
     validate_index_command,
 )
-from log_archiver.cli.lifecycle import gc_command, hold_command, release_command
 from log_archiver.cli.integrity import audit_command, metrics_command, verify_command
+from log_archiver.cli.lifecycle import gc_command, hold_command, release_command
 from log_archiver.cli.options import CommandGroup
 from log_archiver.cli.output import emit, envelope
 from log_archiver.cli.queue import enqueue_command, queue_group, worker_command

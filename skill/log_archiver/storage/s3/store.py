@@ -299,7 +299,6 @@ class S3Store(ObjectLock):
 
     def digest(self, key: str) -> tuple[int, str]:
         return self._read(key, None, check=False)
-
     from log_archiver.storage.s3.ranged import get_range  # a method: one ranged GET
 
     def _read(self, key: str, dest: Path | None, check: bool = True) -> tuple[int, str]:
