@@ -346,10 +346,10 @@ def test_a_partial_archive_and_its_retry_count_what_each_run_did(workspace, run_
 def test_an_unknown_command_lists_the_real_ones(workspace, run_cli):
     from log_archiver.cli import cli
 
-    result = run_cli("search", "flaky")
+    result = run_cli("serach", "flaky")  # click would guess "search"
     assert result.exit_code == 2
     [error] = one_object(result)["errors"]
-    assert "'search'" in error["message"] and "Did you mean" not in error["message"]
+    assert "'serach'" in error["message"] and "Did you mean" not in error["message"]
     assert all(name in error["message"] for name in cli.commands)
     sub = run_cli("file-manager", "uplod", "plan.json")
     assert sub.exit_code == 2 and "upload" in sub.json["errors"][0]["message"]

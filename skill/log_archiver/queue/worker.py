@@ -282,8 +282,7 @@ class Worker:
     def _breaker_error(self) -> dict:
         from log_archiver.util.clock import from_timestamp
 
-        until = self.breaker.open_until or time.monotonic()
-        at = from_timestamp(time.time() + max(until - time.monotonic(), 0) + 1)
+        at = self.breaker.open_until or from_timestamp(time.time())
         return {"type": "store_unavailable", "retryable": True,
                 "message": f"not tried: the store failed {self.breaker.threshold} times in "
                            f"a row (last: {self.breaker.last_error}); the worker stopped "
