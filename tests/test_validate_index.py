@@ -96,6 +96,20 @@ def test_object_in_another_issue_folder(index):
     assert found(index) == [("$.archives[1].logs[2].remote_path", "remote_path")]
 
 
+
+def test_kept_object_in_another_issue_folder(index):
+    """gc deletes an expired entry's kept versions by their keys: one that names another
+    issue's object (a held one, say) must never pass as this entry's."""
+    entry = index["archives"][1]
+    victim = index["archives"][0]["logs"][0]
+    entry["kept_objects"] = [{
+        "local_path": entry["logs"][0]["local_path"], "remote_path": victim["remote_path"],
+        "checksum": victim["checksum"], "size_bytes": victim["size_bytes"],
+        "reason": "replaced_by_newer_version", "kept_at": entry["archived_at"]}]
+    assert found(index) == [("$.archives[1].kept_objects[0].remote_path", "remote_path")]
+    entry["kept_objects"][0]["remote_path"] = entry["logs"][0]["remote_path"] + "-old"
+    assert found(index) == []
+
 @pytest.mark.parametrize("key, change", [
     ("total_logs", lambda v: v + 1),
     ("total_size_bytes", lambda v: v - 1),

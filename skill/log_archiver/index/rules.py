@@ -196,6 +196,13 @@ def _entry_problems(where: str | int, entry: dict, stored_objects: dict[str, str
             problems.append(violation(
                 f"{at}.remote_path", "remote_path",
                 f"{key} lies in the folder of issue {folder}, not of issue {issue}"))
+    for j, kept in enumerate(entry.get("kept_objects") or ()):
+        folder = kept["remote_path"].split("/")[4]
+        if folder != str(issue):  # gc deletes an expired entry's kept versions by this key
+            problems.append(violation(
+                f"{where}.kept_objects[{j}].remote_path", "remote_path",
+                f"{kept['remote_path']} lies in the folder of issue {folder}, not of issue "
+                f"{issue}"))
     problems.extend(_derived_problems(where, entry))
     return problems
 
