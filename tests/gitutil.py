@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -49,3 +50,15 @@ def pausing_git(folder: Path) -> Path:
     wrapper.write_text(PAUSING_GIT)
     wrapper.chmod(0o755)
     return folder
+
+
+def audit_file(root: Path) -> str:
+    """The repo-relative path of the one audit-trail file an archive run wrote.
+
+    Named by the day the run happened, which is read from the tree rather than the clock:
+    a suite that runs across midnight must not expect the wrong day's file.
+    """
+    files = sorted((root / "logs" / ".archive-audit").glob("*.jsonl"))
+    assert len(files) == 1, files
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d\.jsonl", files[0].name), files[0]
+    return files[0].relative_to(root).as_posix()

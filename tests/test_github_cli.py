@@ -5,21 +5,19 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from conftest import run_script
 from fakegithub import FakeGitHub
-from gitutil import git, init_repo
+from gitutil import audit_file, git, init_repo
 from log_archiver.integrations.comment import marker
 from log_archiver.util.samples import log_text, write_sample_logs
 
 REPOSITORY = "octo/proj"
 TOKEN = "test-token"
 INDEX = "logs/.archive-index.json"
-AUDIT = f"logs/.archive-audit/{datetime.now(UTC):%Y-%m-%d}.jsonl"  # committed with it
 SESSION = "sessions/session-{issue}-2025-02-01.md"
 SESSION_TEXT = ("# Session\n\nStarted: 2025-02-01T09:00:00Z\n\nfixed the flaky deploy\n\n"
                 "Ended: 2025-02-01T11:30:00Z\n")
@@ -105,7 +103,8 @@ def test_closed_issue_is_archived_commented_once_and_committed(project, github):
     assert entry["issue_url"] == f"https://github.com/{REPOSITORY}/issues/42"
     assert entry["archive_reason"] == "issue_closed" and entry["total_logs"] == 5
     assert first["commit"]["status"] == "ok"
-    assert git(project, "show", "--name-only", "--format=", "HEAD").split() == [AUDIT, INDEX]
+    audit = audit_file(project)
+    assert git(project, "show", "--name-only", "--format=", "HEAD").split() == [audit, INDEX]
     message = git(project, "log", "-1", "--format=%B")
     assert message.startswith("Archive logs for issue #42\n\n- Archived 5 logs to local storage\n")
     assert "Archive reason: issue_closed\nIssue: #42" in message
@@ -292,7 +291,8 @@ def test_a_rerun_commits_an_index_left_uncommitted(project, github):
     second = archive(project, github, "13")
     assert second["status"] == "ok" and second["commit"]["status"] == "ok", second["stderr"]
     assert git(project, "rev-parse", "HEAD") != head
-    assert git(project, "show", "--name-only", "--format=", "HEAD").split() == [AUDIT, INDEX]
+    audit = audit_file(project)
+    assert git(project, "show", "--name-only", "--format=", "HEAD").split() == [audit, INDEX]
     third = archive(project, github, "13")
     assert third["status"] == "noop" and third["commit"]["status"] == "noop"
 

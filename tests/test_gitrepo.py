@@ -6,19 +6,16 @@ import json
 import subprocess
 import sys
 import textwrap
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from gitutil import git, init_repo, run_git
+from gitutil import audit_file, git, init_repo, run_git
 from log_archiver.errors import GitError, GitLockedError
 from log_archiver.integrations.git import commit_index, commit_message
 from log_archiver.util.retry import RetryPolicy
 
 INDEX = "logs/.archive-index.json"
-# the audit trail's file of today, committed with the index
-AUDIT = f"logs/.archive-audit/{datetime.now(UTC):%Y-%m-%d}.jsonl"
 
 
 pytestmark = pytest.mark.usefixtures("isolated_git")
@@ -289,13 +286,14 @@ def test_archive_no_commit_leaves_the_index_uncommitted(archived_repo, run_cli):
     assert result.exit_code == 0, result.stdout
     assert result.json["commit"] == {"status": "noop", "reason": "committing was turned off"}
     assert git(archived_repo, "rev-parse", "HEAD") == head
-    assert status(archived_repo) == ["M  a.txt", f"?? {AUDIT}", f"?? {INDEX}", f"?? {INDEX}.lock",
+    audit = audit_file(archived_repo)
+    assert status(archived_repo) == ["M  a.txt", f"?? {audit}", f"?? {INDEX}", f"?? {INDEX}.lock",
                                      f"?? {INDEX}.valid"]
 
     committed = run_cli("commit", "31")  # the step on its own, later
     assert committed.exit_code == 0, committed.stdout
     assert committed.json["commit"]["status"] == "ok"
-    assert git(archived_repo, "show", "--name-only", "--format=", "HEAD").split() == [AUDIT,
+    assert git(archived_repo, "show", "--name-only", "--format=", "HEAD").split() == [audit,
                                                                                        INDEX]
     message = git(archived_repo, "log", "-1", "--format=%B")
     assert message.startswith("Archive logs for issue #31\n\n- Archived 1 log to local storage\n")
@@ -480,10 +478,11 @@ def test_archived_logs_leave_git_in_the_same_commit_as_the_index(tracked_logs, r
     assert commit["status"] == "ok" and sorted(commit["untracked"]) == [
         "logs/builds/31-build.log", "logs/debug/31-trace.log",
         "logs/sessions/session-31-2025-01-15.md"]
-    assert git(tracked_logs, "ls-files", "logs/").split() == [AUDIT, "logs/.archive-index.json",
+    audit = audit_file(tracked_logs)
+    assert git(tracked_logs, "ls-files", "logs/").split() == [audit, "logs/.archive-index.json",
                                                              "logs/builds/32-build.log"]
     changed = git(tracked_logs, "show", "--name-status", "--format=", "HEAD").splitlines()
-    assert sorted(changed) == [f"A\t{AUDIT}", f"A\t{INDEX}", "D\tlogs/builds/31-build.log",
+    assert sorted(changed) == [f"A\t{audit}", f"A\t{INDEX}", "D\tlogs/builds/31-build.log",
                                "D\tlogs/debug/31-trace.log",
                                "D\tlogs/sessions/session-31-2025-01-15.md"]
     assert "- Removed 3 archived logs from git" in git(tracked_logs, "log", "-1", "--format=%B")
@@ -493,7 +492,7 @@ def test_archived_logs_leave_git_in_the_same_commit_as_the_index(tracked_logs, r
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", str(tracked_logs), str(clone))
     assert sorted(p.relative_to(clone).as_posix() for p in (clone / "logs").rglob("*")
-                  if p.is_file()) == [AUDIT, "logs/.archive-index.json",
+                  if p.is_file()) == [audit, "logs/.archive-index.json",
                                       "logs/builds/32-build.log"]
 
 
@@ -516,7 +515,8 @@ def test_untracking_can_be_turned_off_in_the_config(tracked_logs, run_cli):
     assert result.exit_code == 0 and result.json["commit"]["untracked"] == []
     assert "logs/builds/31-build.log" in git(tracked_logs, "ls-files", "logs/").split()
     assert " D logs/builds/31-build.log" in status(tracked_logs)
-    assert git(tracked_logs, "show", "--name-only", "--format=", "HEAD").split() == [AUDIT,
+    audit = audit_file(tracked_logs)
+    assert git(tracked_logs, "show", "--name-only", "--format=", "HEAD").split() == [audit,
                                                                                       INDEX]
 
 
@@ -532,7 +532,8 @@ def test_a_hostile_local_path_never_untracks_anything_else(tracked_logs, run_cli
     result = commit_archive(index, 32, repo_root=tracked_logs)
     assert result["status"] == "ok" and result["untracked"] == []
     assert "a.txt" in git(tracked_logs, "ls-files").split()
-    assert git(tracked_logs, "show", "--name-only", "--format=", "HEAD").split() == [AUDIT,
+    audit = audit_file(tracked_logs)
+    assert git(tracked_logs, "show", "--name-only", "--format=", "HEAD").split() == [audit,
                                                                                       INDEX]
 
 
@@ -547,6 +548,7 @@ def test_killed_after_head_moved_the_untracked_logs_leave_the_git_index_too(
     rerun = run_cli("commit", "31")
 
     assert rerun.exit_code == 0 and rerun.json["commit"]["index_repaired"], rerun.stdout
-    assert git(tracked_logs, "ls-files", "logs/").split() == [AUDIT, INDEX,
+    audit = audit_file(tracked_logs)
+    assert git(tracked_logs, "ls-files", "logs/").split() == [audit, INDEX,
                                                               "logs/builds/32-build.log"]
     assert status(tracked_logs) == ["M  a.txt", "?? untracked.txt"]
