@@ -32,6 +32,12 @@ def write_logs(logs: Path, seed: int) -> int:
     return total
 
 
+def left_behind(logs: Path) -> list[Path]:
+    """The logs still on disk (the archive's own dot-files and dot-folders are not logs)."""
+    return [p for p in logs.rglob("*") if p.is_file()
+            and not any(part.startswith(".") for part in p.relative_to(logs).parts)]
+
+
 def main() -> int:
     missing = [name for name in ("jq", "gzip", "sha256sum", "find", "bash")
                if shutil.which(name) is None]
@@ -53,7 +59,7 @@ def main() -> int:
                 before = len(github.requests)
                 ours.append(run_timed([tool("log-archiver"), "archive", "--all-closed", "-q"],
                                       env=env, cwd=logs.parent)[0])
-                left = [p for p in logs.rglob("*") if p.is_file() and not p.name.startswith(".")]
+                left = left_behind(logs)
                 assert not left, f"archive --all-closed left {left[:3]}"
                 pages = [r for r in github.requests[before:] if r.path.endswith("/issues")]
                 assert len(pages) == 1, f"{len(pages)} pages of closed issues asked"
@@ -62,7 +68,7 @@ def main() -> int:
                 write_logs(logs, run)
                 base.append(run_timed(["bash", str(BASELINE), str(logs), str(Path(tmp) / "store"),
                                        *map(str, ISSUES)])[0])
-                left = [p for p in logs.rglob("*") if p.is_file() and not p.name.startswith(".")]
+                left = left_behind(logs)
                 assert not left, f"the baseline left {left[:3]}"
     figure, baseline = median_of(ours), median_of(base)
     speedup = baseline / figure
