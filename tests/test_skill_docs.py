@@ -63,8 +63,8 @@ def cli_commands(path: tuple[str, ...] = ()) -> set[str]:
 
     group = cli
     for name in path:
-        group = group.commands[name]
-    return set(group.commands) if isinstance(group, click.Group) else set()
+        group = group.get_command(None, name)
+    return set(group.list_commands(None)) if isinstance(group, click.Group) else set()
 
 
 def command_mentions(text: str) -> set[tuple[str, str | None]]:
@@ -196,7 +196,8 @@ def test_every_command_has_help_and_is_documented():
 
     documented = "\n".join(doc.read_text(encoding="utf-8") for doc in DOCS
                            if doc.name != "cli.md")
-    for name, command in cli.commands.items():
+    for name in cli.list_commands(None):
+        command = cli.get_command(None, name)
         assert (command.help or "").strip(), f"{name} has no help text"
         assert re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", documented), \
             f"command {name} is not mentioned in SKILL.md, the agents, commands or references"
@@ -596,7 +597,7 @@ def help_options(command: str) -> frozenset[str]:
         () if command == "log-archiver" else (command,))
     target = cli
     for name in path:
-        target = target.commands[name]
+        target = target.get_command(None, name)
     context = click.Context(target, info_name=" ".join(("log-archiver", *path)))
     return frozenset(FLAG.findall(target.get_help(context)))
 

@@ -308,9 +308,10 @@ def check_config(config: Config) -> None:
     if not 1 <= config.compression_level <= top:
         raise ConfigError(f"compression level {config.compression_level} is out of range for "
                           f"{config.compression}", f"use a level from 1 to {top}")
-    from log_archiver.redaction.policy import ruleset_of
+    if config.redaction_rules or config.redaction_allowlist:
+        from log_archiver.redaction.policy import ruleset_of
 
-    ruleset_of(config)  # a bad rule or allowlist regex stops the command here, named
+        ruleset_of(config)  # a bad rule or allowlist regex stops the command here, named
     _check_store_place(config)
 
 

@@ -7,15 +7,31 @@ from pathlib import Path
 
 import click
 
+from log_archiver.cli.commands import load_command
 from log_archiver.errors import UsageError
 from log_archiver.model.issues import parse_issue
 
 
 class CommandGroup(click.Group):
-    """A group that answers an unknown command with the list of its commands.
+    """A group whose commands are imported when they run, that answers an unknown command
+    with the list of its commands.
 
-    click guesses the closest name ("Did you mean 'archive'?" for ``search``), which sends
-    a user to an unrelated command."""
+    ``lazy`` maps a command's name to ``"module:attribute"``: a webhook's ``enqueue`` must
+    not pay for importing the modules of the other commands (and what they import).
+    click guesses the closest name of an unknown command ("Did you mean 'archive'?" for
+    ``search``), which sends a user to an unrelated command."""
+
+    def __init__(self, *args, lazy: dict[str, str] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy or {})
+
+    def list_commands(self, ctx) -> list[str]:
+        return sorted(set(self.commands) | set(self.lazy))
+
+    def get_command(self, ctx, cmd_name):
+        if cmd_name not in self.commands and cmd_name in self.lazy:
+            self.add_command(load_command(self.lazy[cmd_name]), cmd_name)
+        return self.commands.get(cmd_name)
 
     def resolve_command(self, ctx, args):
         try:
@@ -23,7 +39,7 @@ class CommandGroup(click.Group):
         except click.exceptions.NoSuchCommand:
             raise click.UsageError(
                 f"no such command {args[0]!r}; the commands are: "
-                f"{', '.join(sorted(self.commands))}", ctx) from None
+                f"{', '.join(self.list_commands(ctx))}", ctx) from None
 
 
 def _issue_callback(ctx, param, value):

@@ -14,20 +14,16 @@ import sys
 import traceback
 from collections.abc import Callable
 
-import click
-
 from log_archiver.errors import ArchiveError, UsageError
 
 EXIT_CODES = {"ok": 0, "noop": 0, "error": 1, "usage": 2, "partial": 3}
 INTERRUPTED_EXIT = 130
-# click's own control flow, which the command line around ``run`` turns into output
-_CLICK_FLOW = (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort)
 
 _state = {"emitted": False, "stderr_gone": False, "json_to_stderr": False}
 
 
 def reset() -> None:
-    """Forget that an object was printed (one command line runs per call of ``_invoke``)."""
+    """Forget that an object was printed (one command line runs per call of ``invoke``)."""
     _state["emitted"] = False
     _state["json_to_stderr"] = False
 
@@ -54,8 +50,9 @@ def _write(text: str, human: str | None, quiet: bool) -> None:
             to_stderr(human)
         if not _state["emitted"]:
             _state["emitted"] = True
-            try:  # through click, as the human text: one stream, in order
-                click.echo(json.dumps(json.loads(text), ensure_ascii=False), err=True)
+            try:  # as the human text: one stream, in order
+                sys.stderr.write(json.dumps(json.loads(text), ensure_ascii=False) + "\n")
+                sys.stderr.flush()
             except (OSError, ValueError):
                 pass
         return
@@ -85,7 +82,8 @@ def to_stderr(text: str) -> None:
     if _state["stderr_gone"]:
         return
     try:
-        click.echo(shown(text), err=True)
+        sys.stderr.write(shown(text) + "\n")
+        sys.stderr.flush()
     except (OSError, ValueError):
         _state["stderr_gone"] = True
 
@@ -115,7 +113,7 @@ def run(command: str, body: Callable[[], dict], *, dry_run: bool = False, quiet:
         errors = payload.pop("errors", [])
         document = envelope(command, status, dry_run, payload, errors)
         text = json.dumps(document, indent=2, ensure_ascii=False)
-    except _CLICK_FLOW:
+    except _click_flow():
         raise
     except UsageError as error:
         fail(command, error, dry_run=dry_run, quiet=quiet, code=2)
@@ -127,6 +125,15 @@ def run(command: str, body: Callable[[], dict], *, dry_run: bool = False, quiet:
         crash(command, error, dry_run=dry_run, quiet=quiet)
     _write(text, None if quiet else _human_text(document, human), quiet)
     sys.exit(EXIT_CODES.get(status, 1))
+
+
+def _click_flow() -> tuple[type[BaseException], ...]:
+    """click's own control flow, which the command line around ``run`` turns into output
+    (none when click was never imported: ``enqueue`` runs without it)."""
+    click = sys.modules.get("click")
+    if click is None:
+        return ()
+    return (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort)
 
 
 def _human_text(document: dict, human: Callable[[dict], str] | None) -> str:

@@ -10,8 +10,7 @@ import click
 
 from log_archiver.cli import output
 from log_archiver.cli.options import CommandGroup, _issue_callback
-
-REASONS = ("issue_closed", "pr_merged", "manual", "retention")
+from log_archiver.queue.jobs import REASONS
 
 
 def _issues_callback(ctx, param, values):
@@ -48,17 +47,9 @@ def enqueue_command(issues, reason, quiet):
 
     The job is written durably (SQLite with fsync, or Redis). Past queue.max_pending
     waiting jobs it refuses (exit 1) and changes nothing."""
-    from log_archiver.cli.render_queue import enqueue_summary
-    from log_archiver.queue.jobs import enqueue_jobs
+    from log_archiver.cli.enqueue import run_enqueue
 
-    def body():
-        config = _config()
-        url, added, waiting = enqueue_jobs(config, list(issues), reason)
-        return {"status": "ok", "queue_url": url, "reason": reason,
-                "jobs": [{"id": r["id"], "issue": r["issue"]} for r in added],
-                "waiting": waiting, "max_pending": config.queue_max_pending}
-
-    output.run("enqueue", body, quiet=quiet, human=enqueue_summary)
+    run_enqueue(list(issues), reason, quiet)
 
 
 @click.command("worker")

@@ -47,7 +47,7 @@ def installed_scripts(group: click.Group) -> list[tuple[str, str]]:
         if not point.value.startswith("log_archiver.cli:"):
             continue
         command = _command_of_script(point.value)
-        if command and command not in group.commands:
+        if command and command not in group.list_commands(None):
             raise click.ClickException(
                 f"script {point.name} ({point.value}) names no command of log-archiver")
         scripts.append((point.name, command))
@@ -62,8 +62,8 @@ def _sections(command: click.Command, name: str, parent: click.Context | None):
     ctx = click.Context(command, info_name=name, parent=parent, terminal_width=HELP_WIDTH)
     yield ctx.command_path, command.get_help(ctx)
     if isinstance(command, click.Group):
-        for sub_name in sorted(command.commands):
-            yield from _sections(command.commands[sub_name], sub_name, ctx)
+        for sub_name in command.list_commands(ctx):
+            yield from _sections(command.get_command(ctx, sub_name), sub_name, ctx)
 
 
 def render_reference() -> str:

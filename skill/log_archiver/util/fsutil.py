@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import os
-import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +17,7 @@ TEMP_MARKER = ".la-"
 
 def temp_path_for(path: Path) -> Path:
     """A temp name beside ``path`` that every scan of ours recognises and skips."""
-    tag = f"{os.getpid()}-{secrets.token_hex(4)}"
+    tag = f"{os.getpid()}-{os.urandom(4).hex()}"  # (secrets would import random)
     return path.with_name(f"{path.name}{TEMP_MARKER}{tag}{TEMP_SUFFIX}")
 
 
