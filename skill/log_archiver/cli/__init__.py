@@ -53,7 +53,10 @@ def _run(words: list[str]) -> None:
     if words[:1] == ["enqueue"]:
         from log_archiver.cli.enqueue import plain_enqueue, run_enqueue
 
-        plain = plain_enqueue(words[1:])
+        try:
+            plain = plain_enqueue(words[1:])
+        except Exception:  # the click command reads the line and reports what is wrong
+            plain = None
         if plain is not None:
             run_enqueue(*plain)
     from log_archiver.cli.group import cli, invoke
