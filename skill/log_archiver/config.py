@@ -170,16 +170,16 @@ def _from_environment(name: str, raw: str, field_name: str, kind: type):
     """The value of one ``LOG_ARCHIVER_*`` variable, within the bounds the file has."""
     if field_name in URL_CHECKS:
         URL_CHECKS[field_name](raw)  # first: no message may repeat a secret in the URL
-    bounds = describe_bounds(field_name)
     try:
         value = kind(raw)
     except ValueError:
         raise ConfigError(f"{name}={raw!r} is not a whole number",
-                          f"set {name} to a whole number ({bounds})") from None
+                          f"set {name} to a whole number ({describe_bounds(field_name)})"
+                          ) from None
     problem = settings_problem({field_name: value})
     if problem is not None:
         raise ConfigError(f"{name}={raw!r} is out of bounds: {problem}",
-                          f"set {name} to a value {bounds}, or unset it")
+                          f"set {name} to a value {describe_bounds(field_name)}, or unset it")
     return value
 
 
