@@ -242,3 +242,30 @@ def test_lines_never_carry_a_url_with_userinfo(tmp_path):
                  error="GET https://user:pa@ss@host/path failed")
     text = Path(day_files(tmp_path)[0][1]).read_text()
     assert "SECRET" not in text and "pa@ss" not in text and "https://host/path" in text
+
+
+def test_a_run_stopped_before_its_archive_line_has_the_line_written_by_the_rerun(
+        workspace, run_cli, isolated_git):
+    git("init", "-q", cwd=workspace)
+    assert run_cli("init").exit_code == 0
+    write_sample_logs(workspace / "logs", ISSUE)
+    assert run_cli("archive", ISSUE, "--no-commit").exit_code == 0
+    # as a SIGKILL after the logs were cleaned, before the line and the commit, leaves it
+    for _day, path in day_files(audit_dir(workspace / "logs")):
+        kept = [text for text in path.read_text().splitlines()
+                if json.loads(text)["op"] != "archive"]
+        path.write_text("".join(f"{text}\n" for text in kept))
+    assert not [line for line in trail_lines(workspace) if line["op"] == "archive"]
+
+    rerun = run_cli("archive", ISSUE)
+    assert rerun.exit_code == 0 and rerun.json["status"] == "ok", rerun.stdout[-3000:]
+    [line] = [line for line in trail_lines(workspace) if line["op"] == "archive"]
+    assert line["issue"] == ISSUE and line["details"]["recovered"] is True
+    entry = json.loads((workspace / "logs/.archive-index.json").read_text())["archives"][0]
+    assert line["bytes"] == entry["total_size_bytes"] and line["details"]["logs"] == 4
+    committed = git("show", "--name-only", "--format=", "HEAD", cwd=workspace).split()
+    assert any(name.startswith("logs/.archive-audit/") for name in committed)
+
+    again = run_cli("archive", ISSUE)  # the line is there now: nothing more to write
+    assert again.exit_code == 0 and again.json["status"] == "noop", again.stdout
+    assert len([line for line in trail_lines(workspace) if line["op"] == "archive"]) == 1

@@ -189,6 +189,11 @@ def _settle(repo: Repository, entry: dict, result: dict, *, commit: bool) -> dic
                   message=f"issue #{issue} is already archived ({entry['archived_at']})")
     client = note_github(repo, result)
     did = []
+    if not repo.dry_run and repo.audit is not None and not _archive_line_written(repo, entry):
+        # the run that finished this archive was stopped before its audit line
+        repo.events.emit("issue.archived", issue=issue, bytes=entry["total_size_bytes"],
+                         status="ok", logs=entry["total_logs"], reason=entry["archive_reason"],
+                         original_bytes=entry["total_original_size_bytes"], recovered=True)
     if client is not None and not repo.dry_run:
         result["comment"] = _comment(repo, entry, result)
         if result["comment"]["action"] in ("created", "updated"):
@@ -209,6 +214,19 @@ def _settle(repo: Repository, entry: dict, result: dict, *, commit: bool) -> dic
     if did:
         result["message"] += "; " + " and ".join(did) + " now"
     return result
+
+
+def _archive_line_written(repo: Repository, entry: dict) -> bool:
+    """Whether the audit trail holds an ``archive`` line of ``entry``'s issue from after
+    its last upload (the run that finished the archive writes one)."""
+    from log_archiver.audit.reader import read_trail
+
+    stamps = [entry.get("archived_at") or ""] + [
+        log.get("upload_timestamp") or "" for log in entry["logs"]]
+    last = max(stamp for stamp in stamps if isinstance(stamp, str))[:19]
+    trail = read_trail(repo.audit.folder, since=last[:10] or None,
+                       issue=entry["issue_number"], op="archive")
+    return any(line["time"][:19] >= last for line in trail.lines)
 
 
 def _comment(repo: Repository, entry: dict, result: dict) -> dict:
