@@ -41,10 +41,13 @@ def read_trail(folder: Path, *, since: str | None = None, issue: int | None = No
                 continue
             line = _parsed(text)
             if line is None:
+                line = _after_a_torn_line(text)
                 complete = raw.endswith(b"\n") or number < raw.count(b"\n") + 1
                 reading.skipped.append({"file": str(path), "line": number,
-                                        "reason": "malformed" if complete else "incomplete"})
-                continue
+                                        "reason": "incomplete" if line is not None
+                                        else "malformed" if complete else "incomplete"})
+                if line is None:
+                    continue
             if since is not None and line["time"] < since:
                 continue
             if issue is not None and line.get("issue") != issue:
@@ -54,6 +57,23 @@ def read_trail(folder: Path, *, since: str | None = None, issue: int | None = No
             reading.lines.append(line)
     reading.lines.sort(key=lambda line: line["time"])
     return reading
+
+
+LINE_START = b'{"time":"'  # how every line begins; inside a value its quotes are escaped
+
+
+def _after_a_torn_line(text: bytes) -> dict | None:
+    """The whole line that follows a line cut short on the same row, if there is one.
+
+    A writer killed in the middle of its write leaves part of a line with no newline; a
+    line another process appends next is glued to it and must not be lost with it."""
+    start = text.find(LINE_START, 1)
+    while start != -1:
+        line = _parsed(text[start:])
+        if line is not None:
+            return line
+        start = text.find(LINE_START, start + 1)
+    return None
 
 
 def _parsed(text: bytes) -> dict | None:
