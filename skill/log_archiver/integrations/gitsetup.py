@@ -76,6 +76,7 @@ def ignore_index_files(work: Path, index_rel: str) -> dict:
 
     base = "/" + _gitignore_literal(index_rel)
     wanted = [f"{base}.lock", f"{base}.backup", f"{base}.valid", f"{base}.batch",
+              f"{base}.batch.lock",
               f"{base}{TEMP_MARKER}*{TEMP_SUFFIX}"]
     folder = index_rel.rpartition("/")[0]
     if folder:  # (logs at the top of the work tree: these would reach the whole project)
