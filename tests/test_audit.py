@@ -10,12 +10,13 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from log_archiver.audit.reader import read_trail
-from log_archiver.audit.trail import AuditTrail, audit_dir, day_files
+from log_archiver.audit.trail import AuditTrail, UnsafeAuditPath, audit_dir, day_files
 from log_archiver.config import load_config
 from log_archiver.repository import Repository
 from log_archiver.util.samples import write_sample_logs
@@ -283,3 +284,71 @@ def test_a_run_stopped_before_its_archive_line_has_the_line_written_by_the_rerun
     again = run_cli("archive", ISSUE)  # the line is there now: nothing more to write
     assert again.exit_code == 0 and again.json["status"] == "noop", again.stdout
     assert len([line for line in trail_lines(workspace) if line["op"] == "archive"]) == 1
+
+
+def test_a_symlinked_audit_folder_is_refused_and_never_followed(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / ".archive-audit").symlink_to(outside)
+    trail = AuditTrail(audit_dir(logs))
+    with pytest.raises(UnsafeAuditPath, match="folder is a symlink") as caught:
+        trail.check()
+    assert str(outside) in caught.value.message and "remove" in caught.value.hint
+    with pytest.raises(UnsafeAuditPath, match="folder is a symlink"):
+        trail.record("upload", issue=1, file="a")  # planted after the check: refused too
+    assert list(outside.iterdir()) == []
+    with pytest.raises(UnsafeAuditPath):
+        read_trail(audit_dir(logs))
+
+
+def test_a_symlinked_day_file_is_refused_and_never_followed(tmp_path):
+    folder = tmp_path / "logs" / ".archive-audit"
+    folder.mkdir(parents=True)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    moment = datetime(2026, 3, 4, 12, tzinfo=UTC)
+    (folder / "2026-03-04.jsonl").symlink_to(victim)
+    trail = AuditTrail(folder, clock=lambda: moment)
+    with pytest.raises(UnsafeAuditPath, match="file is a symlink"):
+        trail.check()
+    with pytest.raises(UnsafeAuditPath, match="file is a symlink"):
+        trail.record("upload", issue=1, file="a")
+    (folder / "2026-03-05.jsonl").symlink_to(tmp_path / "missing.txt")  # dangling
+    later = AuditTrail(folder, clock=lambda: datetime(2026, 3, 5, 1, tzinfo=UTC))
+    with pytest.raises(UnsafeAuditPath, match="file is a symlink"):
+        later.record("upload", issue=1, file="a")
+    assert victim.read_text() == "precious\n"
+    assert not (tmp_path / "missing.txt").exists()
+    assert day_files(folder) == []  # the reader leaves the links out as well
+
+
+def test_a_fifo_day_file_is_refused(tmp_path):
+    folder = tmp_path / ".archive-audit"
+    folder.mkdir()
+    moment = datetime(2026, 3, 4, 12, tzinfo=UTC)
+    os.mkfifo(folder / "2026-03-04.jsonl")
+    with pytest.raises(UnsafeAuditPath, match="not a regular file"):
+        AuditTrail(folder, clock=lambda: moment).record("upload", issue=1)
+
+
+def test_archive_refuses_a_symlinked_trail_before_changing_anything(workspace, run_cli,
+                                                                     tmp_path):
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (workspace / "logs" / ".archive-audit").symlink_to(outside)
+    written = write_sample_logs(workspace / "logs", ISSUE)
+    before = sorted(p.relative_to(workspace) for p in (workspace / "logs").rglob("*"))
+    result = run_cli("archive", ISSUE)
+    assert result.exit_code == 1, result.stdout
+    doc = result.json
+    assert doc["status"] == "error"
+    (error,) = doc["errors"]
+    assert error["type"] == "local_file"
+    assert ".archive-audit" in error["message"] and str(outside) in error["message"]
+    assert "remove" in error["hint"]
+    assert list(outside.iterdir()) == []
+    assert sorted(p.relative_to(workspace) for p in (workspace / "logs").rglob("*")) == before
+    assert written and all(Path(p).exists() for p in written)
+    assert not (workspace / "logs/.archive-index.json").exists()

@@ -203,3 +203,57 @@ def test_init_writes_nothing_of_this_machine_into_the_config(workspace, isolated
     assert named.exit_code == 0
     assert json.loads((workspace / ".log-archiver.json").read_text())["storage"] == (
         "s3://bucket/logs")
+
+
+def test_in_a_linked_worktree_the_default_queue_is_in_the_tree_and_git_ignored(
+        tmp_path, isolated_git, monkeypatch, run_cli):
+    main = init_repo(tmp_path / "main")
+    (main / "README.md").write_text("project\n")
+    git(main, "add", "README.md")
+    git(main, "commit", "-q", "-m", "start")
+    tree = tmp_path / "tree"
+    git(main, "worktree", "add", "-q", "-b", "side", str(tree))
+    assert (tree / ".git").is_file()  # so the queue cannot live in .git here
+    (tree / "logs").mkdir()
+    monkeypatch.chdir(tree)
+    for name in list(os.environ):
+        if name.startswith("LOG_ARCHIVER_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("LOG_ARCHIVER_STORAGE", f"file://{tmp_path / 'store'}")
+    result = run_cli("init")
+    assert result.exit_code == 0, result.stdout
+    assert "/logs/.log-archiver-queue.sqlite3" in result.json["merge_driver"]["ignored"]
+    queued = run_cli("enqueue", "12", "--reason", "manual")
+    assert queued.exit_code == 0, queued.stdout
+    assert queued.json["queue_url"] == f"sqlite:///{tree / 'logs/.log-archiver-queue.sqlite3'}"
+    assert (tree / "logs/.log-archiver-queue.sqlite3").is_file()
+    assert git(tree, "status", "--porcelain", "--untracked-files=all").split("\n")[:-1] == [
+        "?? .gitattributes", "?? .gitignore", "?? .log-archiver.json"]
+    for name in ("logs/.log-archiver-queue.sqlite3-wal", "logs/.log-archiver-queue.sqlite3-shm",
+                 "logs/.log-archiver-queue.sqlite3-journal"):
+        assert run_git(tree, "check-ignore", "-q", "--no-index", name, check=False
+                       ).returncode == 0, name
+    assert run_git(tree, "check-ignore", "-q", "--no-index", "logs/builds/12-build.log",
+                   check=False).returncode == 1
+    again = run_cli("init")
+    assert again.json["merge_driver"]["gitignore_changed"] is False
+
+
+def test_init_ignores_a_configured_queue_file_in_the_tree_and_none_outside(
+        workspace, isolated_git, run_cli, tmp_path):
+    init_repo(workspace)
+    config = workspace / ".log-archiver.json"
+    config.write_text(json.dumps({"logs_dir": "logs", "queue": {"url": "sqlite:///var/q.db"}}))
+    result = run_cli("init")
+    assert result.exit_code == 0, result.stdout
+    ignored = result.json["merge_driver"]["ignored"]
+    assert "/var/q.db" in ignored and "/var/q.db-*" in ignored
+    assert "/logs/.log-archiver-queue.sqlite3" in ignored  # another worktree's default
+    assert run_git(workspace, "check-ignore", "-q", "--no-index", "var/q.db-wal",
+                   check=False).returncode == 0
+    config.write_text(json.dumps({"logs_dir": "logs", "queue": {
+        "url": f"sqlite:///{tmp_path / 'elsewhere' / 'q.db'}"}}))
+    result = run_cli("init")  # the config is kept: its queue.url counts
+    assert result.exit_code == 0, result.stdout
+    assert not any("elsewhere" in line for line in result.json["merge_driver"]["ignored"])
+    assert "elsewhere" not in (workspace / ".gitignore").read_text()

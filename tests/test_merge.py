@@ -261,3 +261,103 @@ def test_different_checksums_are_left_as_a_conflict_for_a_person(repo):
     assert sha("a") in merged.stderr and sha("b") in merged.stderr
     assert INDEX in run_git(repo, "ls-files", "-u").stdout  # git marks it unmerged
     assert (repo / INDEX).read_bytes() == dumps(ours)  # ours left as it was, not a pick
+
+
+# --- legal holds ------------------------------------------------------------------------
+
+HOLD = {"reason": "litigation 2025-17", "by": "Counsel <c@example.com>",
+        "at": "2025-01-20T00:00:00Z"}
+
+
+def held(entry: dict, hold: dict | None = HOLD) -> dict:
+    entry = copy.deepcopy(entry)
+    entry["hold"] = copy.deepcopy(hold)
+    return entry
+
+
+def test_a_release_on_one_side_never_drops_the_hold_the_other_side_keeps():
+    base = held(make_entry(7, [make_log(7, "7-a.log")]))
+    released = held(base, None)
+    for ours, theirs, other in ((released, base, "ours"), (base, released, "theirs")):
+        decisions: list = []
+        merged, conflicts = merge_documents(make_doc(base), make_doc(ours), make_doc(theirs),
+                                            decisions=decisions)
+        assert conflicts == []
+        assert merged["archives"][0]["hold"] == HOLD
+        validate_document(merged)
+        (decision,) = decisions
+        assert decision.issue == 7 and decision.decision == "kept the legal hold"
+        assert f"the {other} side released it" in decision.reason
+        assert "log-archiver release 7" in str(decision) and HOLD["reason"] in str(decision)
+
+
+def test_a_hold_placed_against_a_concurrent_release_and_rehold_keeps_a_hold():
+    base = held(make_entry(7, [make_log(7, "7-a.log")]))
+    ours = held(base, None)  # released, and archived again later: the later side
+    ours["archived_at"] = "2025-03-01T00:00:00Z"
+    rehold = dict(HOLD, reason="new matter", at="2025-02-01T00:00:00Z")
+    theirs = held(base, rehold)
+    decisions: list = []
+    merged, _ = merge_documents(make_doc(base), make_doc(ours), make_doc(theirs),
+                                decisions=decisions)
+    assert merged["archives"][0]["hold"] == rehold
+    assert [d.issue for d in decisions] == [7]
+
+
+def test_a_hold_on_one_side_of_a_two_way_merge_stays_even_when_the_other_is_later():
+    entry = make_entry(7, [make_log(7, "7-a.log")])
+    ours = held(entry, None)
+    ours["archived_at"] = "2025-03-01T00:00:00Z"
+    merged, _ = merge_documents(make_doc(), make_doc(ours), make_doc(held(entry)))
+    assert merged["archives"][0]["hold"] == HOLD
+
+
+def test_a_hold_only_one_side_records_is_kept_when_the_other_side_changed_the_entry():
+    base = make_entry(7, [make_log(7, "7-a.log")])  # no hold field at all
+    ours = copy.deepcopy(base)
+    ours["issue_title"] = "renamed"
+    decisions: list = []
+    merged, conflicts = merge_documents(make_doc(base), make_doc(ours),
+                                        make_doc(held(base)), decisions=decisions)
+    entry = merged["archives"][0]
+    assert conflicts == [] and entry["hold"] == HOLD and entry["issue_title"] == "renamed"
+    assert decisions == []  # placed on one side, untouched on the other: nothing to override
+
+
+def test_both_sides_releasing_leave_no_hold_and_no_decision():
+    base = held(make_entry(7, [make_log(7, "7-a.log")]))
+    decisions: list = []
+    merged, _ = merge_documents(make_doc(base), make_doc(held(base, None)),
+                                make_doc(held(base, None)), decisions=decisions)
+    assert merged["archives"][0]["hold"] is None and decisions == []
+
+
+def test_a_held_entry_removed_on_one_side_stays():
+    other = make_entry(8, [make_log(8, "8-a.log")])
+    base = make_doc(held(make_entry(7, [make_log(7, "7-a.log")])), other)
+    decisions: list = []
+    merged, conflicts = merge_documents(base, make_doc(other), base, decisions=decisions)
+    assert conflicts == [] and issues(merged) == [8, 7]
+    assert merged["archives"][1]["hold"] == HOLD
+    assert [(d.issue, "removed the entry" in d.reason) for d in decisions] == [(7, True)]
+
+
+@pytest.mark.parametrize("released_side", ["ours", "theirs"])
+def test_git_merge_of_a_release_against_a_held_branch_keeps_the_hold(repo, released_side):
+    entry = held(make_entry(7, [make_log(7, "7-a.log")]))
+    base = make_doc(entry)
+    sides = {"ours": [entry, make_entry(2, [make_log(2, "2-a.log")])],
+             "theirs": [entry, make_entry(3, [make_log(3, "3-a.log")])]}
+    sides[released_side][0] = held(entry, None)
+    install_merge_driver(repo, INDEX, command=DRIVER)
+    branches(repo, base, make_doc(*sides["ours"]), make_doc(*sides["theirs"]))
+    merged = run_git(repo, "merge", "--no-edit", "theirs", check=False)
+    assert merged.returncode == 0, merged.stdout + merged.stderr
+    doc = json.loads((repo / INDEX).read_text())
+    validate_document(doc)
+    assert issues(doc) == [7, 3, 2]
+    assert doc["archives"][0]["hold"] == HOLD
+    assert "log-archiver merge: issue #7: kept the legal hold" in merged.stderr
+    assert f"the {released_side} side released it" in merged.stderr
+    assert "log-archiver release 7" in merged.stderr
+    assert run_git(repo, "ls-files", "-u").stdout == ""  # merged, not left conflicted

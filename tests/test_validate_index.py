@@ -230,3 +230,136 @@ def test_a_valid_index_is_checked_by_the_compiled_schema_alone(tmp_path, archive
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+# --- the block table of a gzip copy -----------------------------------------------------
+
+def table_log(index) -> tuple[str, dict]:
+    """The JSON path and record of a log the workflow stored with a block table."""
+    for i, entry in enumerate(index["archives"]):
+        for j, log in enumerate(entry["logs"]):
+            if log.get("blocks"):
+                return f"$.archives[{i}].logs[{j}]", log
+    raise AssertionError("the workflow wrote no block table")
+
+
+def test_the_workflow_s_block_table_passes_the_rules(index):
+    at, log = table_log(index)
+    blocks = log["blocks"]
+    assert log["compression"] == "gzip" and blocks["count"] == 2  # 1.2 MB in 1 MiB blocks
+    assert blocks["offset"] + blocks["length"] == log["size_bytes"]
+    assert validate_index_document(index) == []
+
+
+def _set(**values):
+    def change(log):
+        log["blocks"].update(values)
+    return change
+
+
+def _shift(offset: int = 0, length: int = 0, count: int = 0):
+    def change(log):
+        blocks = log["blocks"]
+        blocks["offset"] += offset
+        blocks["length"] += length
+        blocks["count"] += count
+    return change
+
+
+@pytest.mark.parametrize("change, where, rule, quoted", [
+    (lambda log: log["blocks"].update(offset=float(log["blocks"]["offset"])), ".blocks.offset",
+     "blocks", "not a whole number"),
+    (lambda log: log["blocks"].update(length=float(log["blocks"]["length"])), ".blocks.length",
+     "blocks", "not a whole number"),
+    (lambda log: log["blocks"].update(count=2.0), ".blocks.count", "blocks", "2.0"),
+    (_set(offset=-1), ".blocks.offset", "schema", "-1"),
+    (_set(length=-5), ".blocks.length", "schema", "-5"),
+    (_set(count=-1), ".blocks.count", "schema", "-1"),
+    (_set(offset="0"), ".blocks.offset", "schema", "'0'"),
+    (_set(sha256="ABC"), ".blocks.sha256", "schema", "'ABC'"),
+    (_set(sha256="F" * 64), ".blocks.sha256", "schema", "'" + "F" * 64),
+    (_shift(offset=1), ".blocks", "blocks", "but the stored object is"),  # past the end
+    (_shift(offset=-1), ".blocks", "blocks", "the table is the object's last bytes"),  # a gap
+    (_shift(offset=-1, length=1), ".blocks.length", "blocks", "blocks takes"),  # overlaps
+    (_shift(count=1), ".blocks.length", "blocks", "a table of 3 blocks takes"),
+])
+def test_a_hostile_block_table_is_reported(index, change, where, rule, quoted):
+    at, log = table_log(index)
+    change(log)
+    problems = validate_index_document(index)
+    assert [(p["path"], p["rule"]) for p in problems] == [(at + where, rule)]
+    message = problems[0]["message"]
+    assert message.startswith(f"issue 30's log {json.dumps(log['local_path'])}: ")
+    assert quoted in message
+
+
+def test_a_block_table_far_beyond_the_object_is_reported(index):
+    at, log = table_log(index)
+    log["blocks"]["length"] = 10 ** 12
+    assert found(index) == [(f"{at}.blocks", "blocks"), (f"{at}.blocks.length", "blocks")]
+    assert "ends at byte 1000000" in validate_index_document(index)[0]["message"]
+
+
+def test_more_blocks_than_the_bytes_before_the_table_can_hold(index):
+    from log_archiver.model.block_table import MIN_MEMBER, region_length
+
+    at, log = table_log(index)
+    count = 40
+    offset = count * MIN_MEMBER - 1  # the region still ends the object and fits the count
+    log["blocks"].update(offset=offset, length=region_length(count), count=count)
+    log["size_bytes"] = offset + region_length(count)
+    recompute_entry(index["archives"][0])
+    problems = validate_index_document(index)
+    assert [(p["path"], p["rule"]) for p in problems] == [(f"{at}.blocks.count", "blocks")]
+    assert f"cannot fit in the {offset} bytes" in problems[0]["message"]
+
+
+def test_a_block_table_on_a_copy_that_is_not_gzip_is_reported(index):
+    at, log = table_log(index)
+    log["compression"] = "zstd"
+    assert found(index) == [(f"{at}.blocks", "blocks")]
+    assert "its stored copy is zstd" in validate_index_document(index)[0]["message"]
+    entry = index["archives"][1]
+    plain = next(j for j, log in enumerate(entry["logs"]) if not log["compressed"])
+    entry["logs"][plain]["blocks"] = {"offset": 0, "length": 79, "sha256": "0" * 64,
+                                      "count": 0}
+    assert (f"$.archives[1].logs[{plain}].blocks", "blocks") in found(index)
+
+
+def test_a_block_table_with_another_field_is_a_schema_violation(index):
+    at, log = table_log(index)
+    log["blocks"]["start"] = 0
+    assert found(index) == [(f"{at}.blocks", "schema")]
+
+
+def test_cli_and_every_reader_refuse_a_hostile_block_table(workspace, run_cli, index):
+    at, log = table_log(index)
+    log["blocks"]["offset"] += 4096
+    path = write(workspace / "logs" / ".archive-index.json", index)
+    result = run_cli("validate-index", path)
+    assert result.exit_code == 1
+    (error,) = result.json["errors"]
+    assert error["type"] == "index_invalid" and f"{at}.blocks" in error["message"]
+    assert str(log["blocks"]["offset"]) in error["message"]
+    assert "--reindex-only" in error["hint"]
+    read = run_cli("read", "30", log["local_path"], "--json")
+    assert read.exit_code == 1
+    assert read.json["errors"][0]["type"] == "index_corrupt"
+    assert "blocks" in read.json["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 1364, 1365, 1366, 4103])
+def test_the_length_the_rules_expect_is_what_the_writer_writes(count):
+    import hashlib
+
+    from log_archiver.model.block_table import PER_MEMBER, region_length
+    from log_archiver.retrieve.blocks import TableBuilder, parse_region
+
+    assert PER_MEMBER == 1365  # the counts above straddle a table member's edge
+    builder = TableBuilder()
+    for _ in range(count):
+        builder.raw_block(b"line\n")
+        builder.member(25, hashlib.sha256(b"m").digest())
+    region, blocks = builder.finish(25 * count)
+    assert blocks["length"] == len(region) == region_length(count)
+    assert len(parse_region(region, 25 * count)) == count

@@ -204,6 +204,7 @@ def test_an_object_that_is_not_gzip_but_recorded_so_is_undecompressable(
         if log["local_path"] == SESSION:
             log["size_bytes"] = len(junk)
             log["checksum"] = "sha256:" + hashlib.sha256(junk).hexdigest()
+            log.pop("blocks", None)  # the junk has no block table (validate-index says so)
     from log_archiver.model.records import recompute_entry
 
     recompute_entry(entry)

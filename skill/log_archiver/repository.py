@@ -33,14 +33,17 @@ class Repository:
 
     def start_audit(self) -> AuditTrail | None:
         """Record every change this command makes to the archive in the audit trail
-        (a dry run changes nothing and records nothing)."""
+        (a dry run changes nothing and records nothing). A trail that is a symlink is
+        refused here, before the command changes anything."""
         if self.dry_run:
             return None
         if self.audit is None:
             from log_archiver.audit.listener import AuditListener
             from log_archiver.audit.trail import audit_dir
 
-            self.audit = AuditTrail(audit_dir(self.logs_dir), user_cwd=self.config.root)
+            trail = AuditTrail(audit_dir(self.logs_dir), user_cwd=self.config.root)
+            trail.check()
+            self.audit = trail
             self.events.subscribe(AuditListener(self.audit))
         return self.audit
 

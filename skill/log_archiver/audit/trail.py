@@ -13,25 +13,72 @@ Two branches that append to the same day's file merge line by line (``merge=unio
 is not meaningful, their ``time`` is.
 
 Lines never carry a secret: every text in them has the userinfo of any URL removed.
+
+The folder and its day files are never reached through a symlink: one planted there
+would send the trail's writes (and what the reader reports) to a file outside the logs
+dir. Such a folder or file is refused with :class:`UnsafeAuditPath`, and the writer
+opens both without following a link, so one planted mid-run is refused too.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
+import stat
 import subprocess
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
 from log_archiver import __version__
-from log_archiver.util.fsutil import fsync_dir
+from log_archiver.errors import LocalFileError
+from log_archiver.util.fsutil import fsync_dir, local_error
 from log_archiver.util.urls import redact_userinfo
 
 AUDIT_DIR = ".archive-audit"
 DAY_FILE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.jsonl$")
 FIELDS = ("time", "op", "issue", "file", "bytes", "checksum", "outcome", "version", "user")
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+
+
+class UnsafeAuditPath(LocalFileError):
+    """The audit folder or a day file is a symlink (or not a folder / regular file)."""
+
+    def __init__(self, path: Path, what: str):
+        try:
+            target = os.readlink(path)
+        except OSError:
+            target = None
+        leads = f" (it points to {target!r})" if target is not None else ""
+        super().__init__(
+            f"audit trail {what} {str(path)!r}{leads}; it was not followed and nothing "
+            "was written",
+            f"remove {path} (move the real trail there if it lies elsewhere): the trail "
+            "must be a folder of plain files inside the logs dir; then run the command "
+            "again")
+        self.path = Path(path)
+
+
+def check_audit_path(path: Path, *, folder: bool) -> None:
+    """Refuse ``path`` (the audit folder, or a day file in it) when it is a symlink or
+    not what it should be; a missing one is fine (the writer makes it)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        raise local_error(error, "inspect", path) from error
+    if stat.S_ISLNK(mode):
+        raise UnsafeAuditPath(path, "folder is a symlink" if folder else "file is a symlink")
+    if folder and not stat.S_ISDIR(mode):
+        raise UnsafeAuditPath(path, "folder is not a folder")
+    if not folder and not stat.S_ISREG(mode):
+        raise UnsafeAuditPath(path, "file is not a regular file")
 
 
 def audit_dir(logs_dir: Path) -> Path:
@@ -100,27 +147,76 @@ class AuditTrail:
         self.append(day_file(self.folder, moment), line)
         return line
 
+    def check(self) -> None:
+        """Refuse, before anything changes, a trail whose folder or today's file is a
+        symlink (:class:`UnsafeAuditPath`)."""
+        check_audit_path(self.folder, folder=True)
+        check_audit_path(day_file(self.folder, self._clock()), folder=False)
+
     def append(self, path: Path, line: dict) -> None:
         data = (json.dumps(line, ensure_ascii=True, separators=(",", ":")) + "\n").encode()
         with self._lock:
-            created = not path.exists()
-            if created:
-                self.folder.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            folder_fd = self._open_folder()
             try:
-                if path not in self._checked:
-                    self._checked.add(path)
-                    if not created and not _ends_a_line(fd):
-                        data = b"\n" + data  # a line cut short stays; ours starts afresh
-                written = os.write(fd, data)
-                while written < len(data):  # a short write (a full disk): never glued
-                    written += os.write(fd, data[written:])
-                getattr(os, "fdatasync", os.fsync)(fd)  # the bytes and the size: enough
+                fd, created = self._open_day_file(path, folder_fd)
+                try:
+                    if path not in self._checked:
+                        self._checked.add(path)
+                        if not created and not _ends_a_line(fd):
+                            data = b"\n" + data  # a line cut short stays; ours starts afresh
+                    written = os.write(fd, data)
+                    while written < len(data):  # a short write (a full disk): never glued
+                        written += os.write(fd, data[written:])
+                    getattr(os, "fdatasync", os.fsync)(fd)  # the bytes and the size: enough
+                finally:
+                    os.close(fd)
+                if created:
+                    os.fsync(folder_fd)
             finally:
-                os.close(fd)
-            if created:
-                fsync_dir(path.parent)
+                os.close(folder_fd)
             self.touched.add(path)
+
+    def _open_folder(self) -> int:
+        """The audit folder, opened without following a symlink (made when missing)."""
+        try:
+            return self._open_folder_once()
+        except FileNotFoundError:
+            self.folder.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.mkdir(self.folder)
+            except FileExistsError:  # made meanwhile (by another writer, or planted)
+                pass
+            else:
+                fsync_dir(self.folder.parent)
+        return self._open_folder_once()
+
+    def _open_folder_once(self) -> int:
+        try:
+            return os.open(self.folder, os.O_RDONLY | _DIRECTORY | _NOFOLLOW | os.O_CLOEXEC)
+        except OSError as error:
+            if error.errno in (errno.ELOOP, errno.ENOTDIR):
+                check_audit_path(self.folder, folder=True)
+            raise
+
+    def _open_day_file(self, path: Path, folder_fd: int) -> tuple[int, bool]:
+        """``(fd, created)`` of the day file ``path``, opened inside ``folder_fd`` without
+        following a symlink; anything but a regular file is refused."""
+        flags = os.O_RDWR | os.O_APPEND | os.O_CLOEXEC | _NOFOLLOW | os.O_NONBLOCK
+        try:
+            fd = os.open(path.name, flags | os.O_CREAT | os.O_EXCL, 0o644, dir_fd=folder_fd)
+            created = True
+        except FileExistsError:
+            try:
+                fd = os.open(path.name, flags, dir_fd=folder_fd)
+            except OSError as error:
+                if error.errno == errno.ELOOP:
+                    raise UnsafeAuditPath(path, "file is a symlink") from None
+                raise
+            created = False
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise UnsafeAuditPath(path, "file is not a regular file")
+        return fd, created
 
 
 def _ends_a_line(fd: int) -> bool:
@@ -129,7 +225,9 @@ def _ends_a_line(fd: int) -> bool:
 
 
 def day_files(folder: Path) -> list[tuple[str, Path]]:
-    """``(YYYY-MM-DD, path)`` of every day file under ``folder``, oldest first."""
+    """``(YYYY-MM-DD, path)`` of every day file under ``folder``, oldest first; a
+    symlinked folder is refused (:class:`UnsafeAuditPath`), a symlinked file left out."""
+    check_audit_path(folder, folder=True)
     try:
         names = os.listdir(folder)
     except (FileNotFoundError, NotADirectoryError):
@@ -137,6 +235,13 @@ def day_files(folder: Path) -> list[tuple[str, Path]]:
     found = []
     for name in names:
         match = DAY_FILE.match(name)
-        if match and (Path(folder) / name).is_file():
+        if match and stat.S_ISREG(_lstat_mode(Path(folder) / name)):
             found.append((match.group(1), Path(folder) / name))
     return sorted(found)
+
+
+def _lstat_mode(path: Path) -> int:
+    try:
+        return os.lstat(path).st_mode
+    except OSError:
+        return 0

@@ -23,7 +23,8 @@ def init_command(store_url, logs_dir, force, quiet):
 
     In a git repository it also adds the index's merge driver to .gitattributes and the
     repository's git config, and to .gitignore the index's lock and backup files and the
-    temp files and compressed copies made beside the logs (run it once per clone; commit
+    temp files and compressed copies made beside the logs, and the job queue's SQLite
+    files where they would lie in the work tree (run it once per clone; commit
     .gitattributes and .gitignore). Running it again changes nothing.
     """
     from log_archiver.config import CONFIG_NAME, config_template, find_root, load_config
@@ -52,7 +53,10 @@ def init_command(store_url, logs_dir, force, quiet):
             result = {"status": "ok", "path": str(target), "config": data,
                       "message": f"wrote {target}"}
             index_path = root / Path(logs_dir).expanduser() / ".archive-index.json"
-        driver = setup_repository(root, index_path)
+        from log_archiver.queue.broker import queue_files_to_ignore
+
+        queue_files = queue_files_to_ignore(load_config(root, environ={}))
+        driver = setup_repository(root, index_path, queue_files=queue_files)
         result["merge_driver"] = driver
         if driver.get("changed"):
             result["status"] = "ok"

@@ -145,11 +145,12 @@ def _validation_stamp() -> str:
     old records (the sources of the rules and of the strict reader count too)."""
     from log_archiver import __version__
     from log_archiver.index import rules
+    from log_archiver.model import block_table
     from log_archiver.util import strict_json
     from log_archiver.util.schemas import schema_dir
 
     digest = hashlib.sha256((schema_dir() / "archive-index.schema.json").read_bytes())
-    for module in (rules, strict_json):
+    for module in (rules, strict_json, block_table):
         digest.update(Path(module.__file__).read_bytes())
     return f"{__version__}:{digest.hexdigest()[:16]}"
 

@@ -13,9 +13,15 @@ conflict. :func:`merge_index_files` follows that contract:
 - The same log with different ``checksum`` or ``original_checksum`` on the two sides is
   a real conflict: never a silent choice. So is a removal on one side of something the
   other side changed, and a side that is not a valid index.
-- Entry fields both sides changed take the value of the side archived later; totals
-  and flags are recomputed from the merged logs; entries are sorted; the result must
-  validate against the schema before it is written (atomically) to %A.
+- Entry fields both sides changed take the value of the side archived later (a field
+  only one side has counts as changed from nothing there); totals and flags are
+  recomputed from the merged logs; entries are sorted; the result must validate against
+  the schema before it is written (atomically) to %A.
+- A legal hold is never lost to a merge: an entry held on either side stays held unless
+  both sides have no hold (a release can be redone after the merge, a lost hold cannot),
+  and an entry held on one side stays even when the other side removed it. Each time
+  this overrides what the other rules would have chosen, a :class:`Decision` is reported
+  (the CLI prints them on stderr, and the merge still succeeds).
 
 On a conflict %A is left exactly as ours was, git marks the file conflicted, and the
 conflicts are returned through ``report`` (the CLI prints them). Installed per clone by
@@ -33,6 +39,7 @@ from pathlib import Path
 
 from log_archiver.errors import ArchiveError, GitError
 from log_archiver.model import states
+from log_archiver.model.holds import is_held
 from log_archiver.util.fsutil import write_bytes_atomic
 
 DRIVER_NAME = "log-archiver-index"
@@ -59,6 +66,37 @@ class Conflict:
         if self.ours_checksum or self.theirs_checksum:
             sums = f" (ours {self.ours_checksum}, theirs {self.theirs_checksum})"
         return f"{where}: {self.reason}{sums}"
+
+
+@dataclass
+class Decision:
+    """A choice the merge made that a person should know of (it is not a conflict)."""
+
+    issue: int
+    decision: str
+    reason: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        return f"issue #{self.issue}: {self.decision}: {self.reason}"
+
+
+_MISSING = object()
+
+
+def _describe_hold(hold: dict) -> str:
+    return f"{hold.get('reason')!r}, by {hold.get('by')} at {hold.get('at')}"
+
+
+def _kept_hold(issue: int, held: dict, held_side: str, other_side: str, what: str) -> Decision:
+    return Decision(issue, "kept the legal hold",
+                    f"the {held_side} side holds it ({_describe_hold(held['hold'])}) and the "
+                    f"{other_side} side {what}; the hold stays. If the release stands, run "
+                    f"`log-archiver release {issue}` after the merge; else run `log-archiver "
+                    f"hold {issue} --reason ...` to put back the objects' S3 legal holds the "
+                    "release may have lifted")
 
 
 def _empty() -> dict:
@@ -103,8 +141,11 @@ def _newer_log(ours: dict, theirs: dict) -> dict:
     return theirs if rank(theirs) > rank(ours) else ours
 
 
-def _three_way(base: dict, ours: dict, theirs: dict, both, conflicts: list, what) -> list:
-    """Merge keyed items; ``both(key, b, o, t)`` merges an item both sides hold."""
+def _three_way(base: dict, ours: dict, theirs: dict, both, conflicts: list, what,
+               protect=None) -> list:
+    """Merge keyed items; ``both(key, b, o, t)`` merges an item both sides hold.
+    ``protect(key, kept, removed_on)`` says (True) that an item one side removed and the
+    other kept unchanged stays anyway."""
     merged = []
     for key in [*ours, *(k for k in theirs if k not in ours)]:
         b, o, t = base.get(key), ours.get(key), theirs.get(key)
@@ -117,12 +158,14 @@ def _three_way(base: dict, ours: dict, theirs: dict, both, conflicts: list, what
         elif kept != b:
             conflicts.append(what(key, o, t, f"removed on {other} side, changed on the other"))
             merged.append(kept)
+        elif protect is not None and protect(key, kept, other):
+            merged.append(kept)
         # else: removed on one side, untouched on the other -> stays removed
     return merged
 
 
 def _merge_entry(issue: int, base: dict | None, ours: dict, theirs: dict,
-                 conflicts: list) -> dict:
+                 conflicts: list, decisions: list) -> dict:
     def log_conflict(key, o, t, reason):
         o, t = o or {}, t or {}
         return Conflict(issue, key, o.get("checksum"), t.get("checksum"), reason)
@@ -141,14 +184,18 @@ def _merge_entry(issue: int, base: dict | None, ours: dict, theirs: dict,
                       log_conflict)
     later = theirs if _ts(theirs.get("archived_at")) > _ts(ours.get("archived_at")) else ours
     entry = {}
-    for field in ours:
-        o, t = ours[field], theirs.get(field, ours[field])
-        if o == t or (base is not None and t == base.get(field)):
-            entry[field] = o
-        elif base is not None and o == base.get(field):
-            entry[field] = t
+    for field in [*ours, *(f for f in theirs if f not in ours)]:
+        o, t = ours.get(field, _MISSING), theirs.get(field, _MISSING)
+        b = base.get(field, _MISSING) if base is not None else None
+        if o == t or (base is not None and t == b):
+            value = o
+        elif base is not None and o == b:
+            value = t
         else:
-            entry[field] = later.get(field, o)
+            value = later.get(field, _MISSING)
+        if value is not _MISSING:
+            entry[field] = value
+    _keep_hold(issue, ours, theirs, entry, decisions)
     entry["logs"] = logs
     kept = {k["remote_path"]: k for side in (ours, theirs) for k in side.get("kept_objects", [])}
     if kept:  # what either side keeps in the store stays recorded
@@ -156,38 +203,60 @@ def _merge_entry(issue: int, base: dict | None, ours: dict, theirs: dict,
     return entry
 
 
-def merge_documents(base: dict, ours: dict, theirs: dict) -> tuple[dict, list[Conflict]]:
-    """The merged index and the conflicts found (merged is meaningless if any)."""
+def _keep_hold(issue: int, ours: dict, theirs: dict, entry: dict, decisions: list) -> None:
+    """When one side holds the entry and the merged one would not, the hold stays."""
+    if is_held(entry) or is_held(ours) == is_held(theirs):
+        return  # held already, or both sides agree there is no hold
+    held, held_side, other_side = (ours, "ours", "theirs") if is_held(ours) \
+        else (theirs, "theirs", "ours")
+    entry["hold"] = held["hold"]
+    decisions.append(_kept_hold(issue, held, held_side, other_side, "released it"))
+
+
+def merge_documents(base: dict, ours: dict, theirs: dict,
+                    decisions: list | None = None) -> tuple[dict, list[Conflict]]:
+    """The merged index and the conflicts found (merged is meaningless if any);
+    ``decisions`` (when given) receives the :class:`Decision` items."""
     from log_archiver.index.file import sort_archives
     from log_archiver.model.records import recompute_entry
 
     conflicts: list[Conflict] = []
+    decisions = decisions if decisions is not None else []
 
     def entry_conflict(issue, o, t, reason):
         return Conflict(issue, None, None, None, reason)
 
     def both_entries(issue, b, o, t):
-        return recompute_entry(_merge_entry(issue, b, o, t, conflicts))
+        return recompute_entry(_merge_entry(issue, b, o, t, conflicts, decisions))
+
+    def held_entry(issue, kept, removed_on):
+        if not is_held(kept):
+            return False
+        held_side = "theirs" if removed_on == "ours" else "ours"
+        decisions.append(_kept_hold(issue, kept, held_side, removed_on, "removed the entry"))
+        return True
 
     by_issue = [{e["issue_number"]: e for e in doc["archives"]} for doc in (base, ours, theirs)]
-    archives = _three_way(*by_issue, both_entries, conflicts, entry_conflict)
+    archives = _three_way(*by_issue, both_entries, conflicts, entry_conflict, held_entry)
     last = max(ours["last_updated"], theirs["last_updated"], key=_ts)
     return {**ours, "last_updated": last, "archives": sort_archives(archives)}, conflicts
 
 
 def merge_index_files(base: Path, ours: Path, theirs: Path, *,
-                      report: list | None = None) -> bool:
+                      report: list | None = None, decisions: list | None = None) -> bool:
     """Git's merge-driver contract: True = merged into ``ours``; False = conflict.
 
     On False ``ours`` is left byte for byte as it was and ``report`` (when given)
     receives :class:`Conflict` items naming issue, file and both checksums.
+    ``decisions`` (when given) receives the :class:`Decision` items of a merge.
     """
     from log_archiver.index.file import dumps, validate_document
 
     report = report if report is not None else []
+    decisions = decisions if decisions is not None else []
     try:
         docs = (_load_base(base), _load(ours, "ours"), _load(theirs, "theirs"))
-        merged, conflicts = merge_documents(*docs)
+        merged, conflicts = merge_documents(*docs, decisions=decisions)
         if not conflicts:
             validate_document(merged, "merged archive index")
     except (ArchiveError, OSError) as error:
@@ -275,7 +344,11 @@ def main(argv: list[str] | None = None, stderr=None) -> int:
         err.write("usage: python -m log_archiver.index.merge BASE OURS THEIRS\n")
         return 2
     report: list[Conflict] = []
-    if merge_index_files(*(Path(a) for a in args), report=report):
+    decisions: list[Decision] = []
+    merged = merge_index_files(*(Path(a) for a in args), report=report, decisions=decisions)
+    for decision in decisions:
+        err.write(f"log-archiver merge: {decision}\n")
+    if merged:
         return 0
     for conflict in report:
         err.write(f"log-archiver merge conflict: {conflict}\n")

@@ -19,11 +19,18 @@ The rules:
   statuses (and ``partial_reason``); an ``expired`` log (a gc tombstone) counts as settled.
 - ``expired``: a tombstone says when it expired and by which rule (``expired_at``,
   ``expired_rule``), and only a tombstone does.
+- ``blocks``: a log's block table (``blocks``: ``offset``, ``length``, ``count``, on a
+  gzip copy only) is where the readers' ranged reads go, so it must describe the object:
+  whole numbers (the schema's ``integer`` lets ``5.0`` through), the table region ending
+  the object exactly (``offset + length == size_bytes``; the members tile the bytes
+  before it), ``length`` what a table of ``count`` blocks takes, and room before it for
+  ``count`` gzip members. The schema checks the rest (no negatives, the SHA-256's form).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from log_archiver.model.records import recompute_entry
@@ -52,6 +59,9 @@ HINTS = {
                        "upload_status and partial_reason",
     "expired": "restore the record from git: gc writes expired_at and expired_rule with "
                "every tombstone, and nothing else writes them",
+    "blocks": "restore the record from git, or rebuild the entry with `log-archiver archive "
+              "ISSUE --reindex-only` (it reads the table back from the stored object, and "
+              "leaves it out when the object has none)",
 }
 
 
@@ -122,7 +132,8 @@ def _schema_problems(doc) -> tuple[list[dict], list[int] | None]:
         try:
             validate("entry", entry)
         except SchemaViolation as failure:
-            problems.extend(_described(ENTRY_SCHEMA, entry, f"$.archives[{i}]", failure))
+            problems.extend(_named(entry, _described(ENTRY_SCHEMA, entry, f"$.archives[{i}]",
+                                                     failure)))
         else:
             checkable.append(i)
     return problems, checkable
@@ -137,6 +148,25 @@ def _described(schema: str, data, prefix: str, failure) -> list[dict]:
     if not found and failure is not None:  # never let a rejection pass unreported
         found = [violation(prefix + failure.path[1:], "schema", failure.detail)]
     return found
+
+
+_LOG_PATH = re.compile(r"^\$\.archives\[\d+\]\.logs\[(\d+)\]")
+
+
+def _named(entry, problems: list[dict]) -> list[dict]:
+    """Schema violations inside a log record, their messages led by the issue and the log
+    (both quoted from the hostile entry, so only when they are sound)."""
+    issue = entry.get("issue_number") if isinstance(entry, dict) else None
+    logs = entry.get("logs") if isinstance(entry, dict) else None
+    if not _is_issue_number(issue) or not isinstance(logs, list):
+        return problems
+    for problem in problems:
+        match = _LOG_PATH.match(problem["path"])
+        log = logs[int(match.group(1))] if match and int(match.group(1)) < len(logs) else None
+        name = log.get("local_path") if isinstance(log, dict) else None
+        if isinstance(name, str):
+            problem["message"] = f"issue {issue}'s log {_json(name[:300])}: {problem['message']}"
+    return problems
 
 
 def _is_issue_number(value) -> bool:
@@ -191,6 +221,7 @@ def _entry_problems(where: str | int, entry: dict, stored_objects: dict[str, str
                 f"{at}.remote_path", "duplicate_file",
                 f"stored object {key} is claimed twice; its first record is {first}"))
         problems.extend(_tombstone_problems(at, log))
+        problems.extend(_blocks_problems(at, issue, log))
         folder = key.split("/")[4]  # archive/logs/YYYY/MM/<issue>/<name>, as the schema says
         if folder != str(issue):
             problems.append(violation(
@@ -218,6 +249,40 @@ def _tombstone_problems(at: str, log: dict) -> list[dict]:
             problems.append(violation(f"{at}.{name}", "expired",
                                       f"{log['local_path']} is {log['upload_status']} but has "
                                       f"{name} {_json(log[name])}; only a tombstone has it"))
+    return problems
+
+
+def _blocks_problems(at: str, issue: int, log: dict) -> list[dict]:
+    blocks = log.get("blocks")
+    if blocks is None:
+        return []
+    from log_archiver.model.block_table import MIN_MEMBER, region_length
+
+    def bad(field: str | None, message: str) -> dict:
+        path = f"{at}.blocks" + (f".{field}" if field else "")
+        return violation(path, "blocks", f"issue {issue}'s log {_json(log['local_path'])}: "
+                                         f"{message}")
+
+    problems = [bad(field, f"blocks.{field} is {_json(blocks[field])}, not a whole number")
+                for field in ("offset", "length", "count") if type(blocks[field]) is not int]
+    if problems:
+        return problems
+    if not log["compressed"] or log["compression"] != "gzip":
+        return [bad(None, f"has a block table ({_json(blocks)}) but its stored copy is "
+                          f"{log['compression'] or 'not compressed'}; only a gzip copy has one")]
+    offset, length, count = blocks["offset"], blocks["length"], blocks["count"]
+    size = log["size_bytes"]
+    if offset + length != size:
+        problems.append(bad(None, f"the block table (offset {offset}, length {length}) ends at "
+                                  f"byte {offset + length}, but the stored object is {size} "
+                                  "bytes (size_bytes); the table is the object's last bytes"))
+    if length != region_length(count):
+        problems.append(bad("length", f"blocks.length is {length}, but a table of {count} "
+                                      f"blocks takes {region_length(count)} bytes"))
+    if count * MIN_MEMBER > offset:
+        problems.append(bad("count", f"blocks.count is {count}, but {count} gzip members "
+                                     f"cannot fit in the {offset} bytes before the table (each "
+                                     f"takes at least {MIN_MEMBER})"))
     return problems
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def setup_repository(root: Path, index_path: Path) -> dict:
+def setup_repository(root: Path, index_path: Path, *, queue_files: list[Path] = ()) -> dict:
     """Make a git repository ready for archive indexes from many branches and machines.
 
     Installs the index merge driver (``.gitattributes`` and the repository's git config,
     see :func:`.merge.install_merge_driver`) and ignores the index's lock, backup and
-    temp files in ``.gitignore``. Running it again changes nothing. Returns
+    temp files in ``.gitignore``, and each of ``queue_files`` (SQLite job queues, with their
+    ``-wal``, ``-shm`` and ``-journal`` companions) that lies in the work tree. Running it
+    again changes nothing. Returns
     ``{"installed": False, "reason"}`` when ``root`` is no git work tree or the index lies
     outside it.
     """
@@ -35,7 +37,7 @@ def setup_repository(root: Path, index_path: Path) -> dict:
                 "reason": f"the archive index {index_path} is outside the git work tree "
                           f"{work}; there is nothing to merge"}
     driver = install_merge_driver(work, rel, command=driver_command())
-    ignore = ignore_index_files(work, rel)
+    ignore = ignore_index_files(work, rel, queue_patterns(work, queue_files))
     audit = union_merge_audit(work, rel)
     changed = (driver["gitattributes_changed"] or driver["git_config_changed"]
                or ignore["gitignore_changed"] or audit["audit_attributes_changed"])
@@ -65,9 +67,26 @@ def union_merge_audit(work: Path, index_rel: str) -> dict:
     return {"audit_pattern": pattern, "audit_attributes_changed": not present}
 
 
-def ignore_index_files(work: Path, index_rel: str) -> dict:
+def queue_patterns(work: Path, queue_files) -> list[str]:
+    """The .gitignore lines of the queue files inside ``work`` (outside ``.git``)."""
+    patterns = []
+    for path in queue_files:
+        try:
+            path = Path(path).absolute()  # the file itself may be a link: git sees the link
+            rel = (path.parent.resolve() / path.name).relative_to(work).as_posix()
+        except (ValueError, OSError):
+            continue  # outside the work tree: nothing git could pick up
+        if rel.split("/")[0] == ".git" or any(ord(ch) < 32 or ord(ch) == 127 for ch in rel):
+            continue
+        literal = "/" + _gitignore_literal(rel)
+        patterns += [literal, f"{literal}-*"]
+    return patterns
+
+
+def ignore_index_files(work: Path, index_rel: str, extra: list[str] = ()) -> dict:
     """Add what the tool writes beside the logs to ``.gitignore`` (once): the index's
-    lock, backup, validity record, batch checkpoint and temp file, and in the logs dir our
+    lock, backup, validity record, batch checkpoint and temp file, ``extra`` lines (the
+    queue's files), and in the logs dir our
     temp files (``*.la-*.tmp``, ``.*.part``) and the compressed copies made before upload
     (``.NAME.la.gz``: a log that arrives compressed, ``NAME.gz``, is a log and is not
     ignored)."""
@@ -76,7 +95,8 @@ def ignore_index_files(work: Path, index_rel: str) -> dict:
 
     base = "/" + _gitignore_literal(index_rel)
     wanted = [f"{base}.lock", f"{base}.backup", f"{base}.valid", f"{base}.batch",
-              f"{base}{TEMP_MARKER}*{TEMP_SUFFIX}"]
+              f"{base}.batch.lock",
+              f"{base}{TEMP_MARKER}*{TEMP_SUFFIX}", *extra]
     folder = index_rel.rpartition("/")[0]
     if folder:  # (logs at the top of the work tree: these would reach the whole project)
         logs = "/" + _gitignore_literal(folder)

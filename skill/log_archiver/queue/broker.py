@@ -39,13 +39,31 @@ class QueueTarget:
         return f"sqlite:///{self.location}" if self.kind == "sqlite" else self.location
 
 
+FALLBACK_QUEUE_NAME = ".log-archiver-queue.sqlite3"
+
+
 def default_queue_path(config: Config) -> Path:
     """Inside the repository's own .git folder (never committed, never collected as a
-    log); beside the index when the logs are not in a git checkout."""
+    log); beside the index when ``.git`` is no folder: no git checkout, or a linked
+    worktree or submodule, whose ``.git`` is a file (``init`` git-ignores it there)."""
     git_dir = config.root / ".git"
     if git_dir.is_dir():
         return git_dir / "log-archiver" / "queue.sqlite3"
-    return config.logs_dir / ".log-archiver-queue.sqlite3"
+    return config.logs_dir / FALLBACK_QUEUE_NAME
+
+
+def queue_files_to_ignore(config: Config) -> list[Path]:
+    """The SQLite queue files a clone of this repository may make in its work tree: the
+    fallback beside the index (every worktree of the repository shares the .gitignore,
+    whatever this one's ``.git`` is) and a configured ``sqlite:///`` file."""
+    found = [config.logs_dir / FALLBACK_QUEUE_NAME]
+    try:
+        target = queue_target(config)
+    except UsageError:  # a bad queue.url: the command that uses the queue says so
+        return found
+    if target.kind == "sqlite" and Path(target.location) not in found:
+        found.append(Path(target.location))
+    return found
 
 
 def queue_target(config: Config) -> QueueTarget:

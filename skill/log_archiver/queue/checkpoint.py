@@ -9,20 +9,31 @@ while the index agrees (its entry is archived whole).
 
 Read back, the file is hostile: anything but a regular file of sane size holding exactly
 the shape below is ignored with a warning (and replaced), never trusted in part.
+
+One batch at a time per index: :meth:`Checkpoint.load` first takes ``<index>.batch.lock``
+(an ``flock(2)`` lock, which the kernel drops when the holder ends, however it ends), and
+:meth:`Checkpoint.remove` gives it back. A second batch in the same repository does not
+wait: it stops with :class:`BatchLockedError` before it asks GitHub anything or touches
+the checkpoint. The lock file names its holder (pid, start time, batch) for that message.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
+import weakref
 from pathlib import Path
 
+from log_archiver.errors import ArchiveError, LocalFileError
 from log_archiver.model.issues import MAX_ISSUE
 from log_archiver.util.clock import now_iso
-from log_archiver.util.fsutil import write_bytes_atomic
+from log_archiver.util.fsutil import local_error, write_bytes_atomic
 
 KIND = "log-archiver batch checkpoint"
 SUFFIX = ".batch"
+LOCK_SUFFIX = ".lock"
+MAX_HOLDER = 1024
 MAX_BYTES = 32 << 20
 MAX_TEXT = 4096
 STATUSES = ("ok", "noop", "partial", "error", "skipped")
@@ -32,6 +43,94 @@ INFO_TEXT = ("title", "url", "state", "closed_at")
 def checkpoint_path(index_path: Path) -> Path:
     index_path = Path(index_path)
     return index_path.with_name(index_path.name + SUFFIX)
+
+
+class BatchLockedError(ArchiveError):
+    """Another batch of the same index is running: its checkpoint is left alone."""
+
+    type = "batch_locked"
+    retryable = True
+
+
+def lock_path_for(checkpoint: Path) -> Path:
+    checkpoint = Path(checkpoint)
+    return checkpoint.with_name(checkpoint.name + LOCK_SUFFIX)
+
+
+def _holder(fd: int) -> str:
+    """Who holds the lock, as its file says (hostile: bounded, printable only)."""
+    try:
+        raw = os.pread(fd, MAX_HOLDER, 0)
+    except OSError:
+        return "an unknown process"
+    text = "".join(ch if ch.isprintable() else "?" for ch in raw.decode("utf-8", "replace"))
+    return text.strip()[:300] or "a process that has not said who it is yet"
+
+
+def _open_lock(path: Path) -> int:
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NONBLOCK
+                     | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise LocalFileError(
+                f"batch lock {str(path)!r} is a symlink; it was not followed and no batch ran",
+                f"remove {path} (it is only a lock) and run the command again") from None
+        raise local_error(error, "open the batch lock", path) from error
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise LocalFileError(f"batch lock {str(path)!r} is not a regular file; no batch ran",
+                             f"remove {path} (it is only a lock) and run the command again")
+    return fd
+
+
+def acquire_batch_lock(path: Path, checkpoint: Path, key: str) -> int:
+    """The descriptor holding the batch lock ``path``; :class:`BatchLockedError` when
+    another live process holds it."""
+    import fcntl
+
+    for _attempt in range(10):
+        fd = _open_lock(path)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            holder = _holder(fd)
+            os.close(fd)
+            if error.errno not in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
+                raise local_error(error, "lock", path) from error
+            raise BatchLockedError(
+                f"another batch is archiving with this index: {path} is held by {holder}; "
+                f"its checkpoint {checkpoint} was left alone and nothing was done",
+                "wait for that batch to end (it gives the lock back, also when it is killed) "
+                "and run the command again; do not delete the lock or the checkpoint while "
+                "it runs") from None
+        try:
+            same = os.stat(path, follow_symlinks=False)
+        except FileNotFoundError:
+            same = None
+        mine = os.fstat(fd)
+        if same is not None and (same.st_dev, same.st_ino) == (mine.st_dev, mine.st_ino):
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()}, since {now_iso()}, batch {key}"
+                          .encode()[:MAX_HOLDER], 0)
+            return fd
+        os.close(fd)  # the holder removed the file as we took it: lock the new one
+    raise BatchLockedError(f"batch lock {path} kept changing under this run; nothing was done",
+                           "run the command again")
+
+
+def _release(path: Path, fd: int) -> None:
+    """Remove the lock file (while still holding it, so nobody else holds this one), then
+    let go of it."""
+    try:
+        same = os.stat(path, follow_symlinks=False)
+        mine = os.fstat(fd)
+        if (same.st_dev, same.st_ino) == (mine.st_dev, mine.st_ino):
+            os.unlink(path)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _issue(value) -> int | None:
@@ -101,6 +200,19 @@ class Checkpoint:
         self.github: dict[int, dict] = {}
         self.done: dict[int, str] = {}
         self.resumed = False
+        self.lock_path = lock_path_for(self.path)
+        self._lock: weakref.finalize | None = None
+
+    def lock(self) -> None:
+        """Take the batch lock (once); :class:`BatchLockedError` when another batch runs.
+        Given back by :meth:`remove`, or when this object goes (the batch failed)."""
+        if self._lock is None or not self._lock.alive:
+            fd = acquire_batch_lock(self.lock_path, self.path, self.key)
+            self._lock = weakref.finalize(self, _release, self.lock_path, fd)
+
+    def unlock(self) -> None:
+        if self._lock is not None:
+            self._lock()
 
     @property
     def has_plan(self) -> bool:
@@ -108,7 +220,9 @@ class Checkpoint:
 
     def load(self) -> str | None:
         """Take up the state of an earlier run of the same batch. Returns a warning when a
-        file was there but could not be used (corrupt, another batch's), else None."""
+        file was there but could not be used (corrupt, another batch's), else None.
+        Takes the batch lock first (:meth:`lock`)."""
+        self.lock()
         try:
             fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
                          | getattr(os, "O_NONBLOCK", 0))
@@ -155,6 +269,7 @@ class Checkpoint:
     def save(self) -> None:
         import json
 
+        self.lock()
         document = {"kind": KIND, "version": 1, "key": self.key, "started_at": self.started_at,
                     "planned": self.planned, "skipped": self.skipped,
                     "github": {str(k): v for k, v in sorted(self.github.items())},
@@ -166,7 +281,10 @@ class Checkpoint:
         self.save()
 
     def remove(self) -> None:
+        """The batch is over: remove the checkpoint and give the lock back."""
         try:
             self.path.unlink()
         except FileNotFoundError:
             pass
+        finally:
+            self.unlock()

@@ -26,16 +26,14 @@ import hashlib
 import struct
 from dataclasses import dataclass
 
-VERSION = 1
-_ENTRY = struct.Struct(">IIQ32s")
-_TABLE_HEAD = struct.Struct(">BII")
-_TRAILER = struct.Struct(">BQIQ32s")
-_TABLE_ID, _TRAILER_ID = b"LB", b"LT"
-_MAX_FIELD = 65535 - 4  # XLEN is 16 bits; the subfield header takes 4
-PER_MEMBER = (_MAX_FIELD - _TABLE_HEAD.size) // _ENTRY.size
-# An empty raw DEFLATE stream (one final fixed block), CRC32 0, ISIZE 0.
-_EMPTY_BODY = b"\x03\x00" + b"\x00" * 8
-TRAILER_SIZE = 10 + 2 + 4 + _TRAILER.size + len(_EMPTY_BODY)
+# the sizes of the parts live in the model, where the index rules check them too
+from log_archiver.model.block_table import EMPTY_BODY as _EMPTY_BODY
+from log_archiver.model.block_table import ENTRY as _ENTRY
+from log_archiver.model.block_table import PER_MEMBER, TRAILER_SIZE, VERSION
+from log_archiver.model.block_table import TABLE_HEAD as _TABLE_HEAD
+from log_archiver.model.block_table import TABLE_ID as _TABLE_ID
+from log_archiver.model.block_table import TRAILER as _TRAILER
+from log_archiver.model.block_table import TRAILER_ID as _TRAILER_ID
 
 
 class TableError(ValueError):
