@@ -352,3 +352,18 @@ def test_archive_refuses_a_symlinked_trail_before_changing_anything(workspace, r
     assert sorted(p.relative_to(workspace) for p in (workspace / "logs").rglob("*")) == before
     assert written and all(Path(p).exists() for p in written)
     assert not (workspace / "logs/.archive-index.json").exists()
+
+
+def test_a_line_that_cannot_be_written_is_reported_as_the_audit_trail_failing(tmp_path):
+    from log_archiver.audit.listener import AuditListener
+    from log_archiver.cli.progress import Display
+    from log_archiver.events import Events
+
+    (tmp_path / "logs").write_text("a file where the folder should be")
+    events = Events()
+    events.subscribe(AuditListener(AuditTrail(tmp_path / "logs" / ".archive-audit")))
+    events.emit("file.uploaded", issue=7, path="builds/7-build.log", bytes=10)
+    payload = Display(say=print, events=events).report({"warnings": []})
+    [warning] = payload["warnings"]
+    assert warning.startswith("the audit trail (a line of what changed was not written) "
+                              "failed: ")

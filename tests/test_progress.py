@@ -89,11 +89,11 @@ def test_the_caller_reports_a_listener_failure_in_warnings_or_on_stderr():
     said: list[str] = []
     display = Display(say=said.append, events=events)
     payload = display.report({"warnings": []})
-    assert payload["warnings"] == ["progress display: an event listener failed: "
+    assert payload["warnings"] == ["an event listener failed: "
                                    "ZeroDivisionError: division by zero"]
     assert said == []
     assert display.report({}) == {}
-    assert said == ["warning: progress display: an event listener failed: "
+    assert said == ["warning: an event listener failed: "
                     "ZeroDivisionError: division by zero"]
 
 
@@ -263,7 +263,7 @@ def test_a_terminal_that_goes_away_costs_a_warning_not_the_result(monkeypatch):
         shown.events.emit("file.uploaded", path="builds/7-build.log", bytes=10)
     payload = shown.report({"warnings": []})
     assert shown.events.error_count == 2  # the last draw, and the clean-up
-    assert payload["warnings"] == ["progress display: an event listener failed: OSError: "
+    assert payload["warnings"] == ["the progress display failed: OSError: "
                                    "[Errno 5] Input/output error (2 failures in all)"]
 
 

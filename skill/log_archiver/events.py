@@ -84,6 +84,7 @@ class Events:
         self._listeners: tuple[Listener, ...] = ()
         self._lock = threading.Lock()
         self.first_error: BaseException | None = None
+        self.first_failed = "an event listener"  # what failed first, in words
         self.error_count = 0
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
@@ -112,15 +113,17 @@ class Events:
             try:
                 listener(event)
             except Exception as error:
-                self.note_error(error)
+                owner = getattr(listener, "__self__", listener)  # (a bound method's object)
+                self.note_error(error, getattr(owner, "describes", None))
 
-    def note_error(self, error: BaseException) -> None:
+    def note_error(self, error: BaseException, what: str | None = None) -> None:
         """Count a listener's failure (also one outside ``emit``, such as a display's
-        clean-up); the first is kept."""
+        clean-up); the first is kept, with ``what`` failed (\"the audit trail\")."""
         with self._lock:
             self.error_count += 1
             if self.first_error is None:
                 self.first_error = error
+                self.first_failed = what or self.first_failed
 
     def error_summary(self) -> str | None:
         """What the caller reports when a listener failed, or None."""
@@ -128,4 +131,4 @@ class Events:
         if error is None:
             return None
         more = f" ({self.error_count} failures in all)" if self.error_count > 1 else ""
-        return f"an event listener failed: {type(error).__name__}: {error}{more}"
+        return f"{self.first_failed} failed: {type(error).__name__}: {error}{more}"

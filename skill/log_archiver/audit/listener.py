@@ -50,6 +50,8 @@ def line_of(event: Event) -> dict | None:
 class AuditListener:
     """Writes the line of every event that changes the archive to ``trail``."""
 
+    describes = "the audit trail (a line of what changed was not written)"
+
     def __init__(self, trail: AuditTrail):
         self.trail = trail
 

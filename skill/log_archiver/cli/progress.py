@@ -37,9 +37,9 @@ class Display:
         problem = self.events.error_summary() if self.events is not None else None
         if problem is not None:
             if isinstance(payload.get("warnings"), list):
-                payload["warnings"].append(f"progress display: {problem}")
+                payload["warnings"].append(problem)
             else:
-                self.say(f"warning: progress display: {problem}")
+                self.say(f"warning: {problem}")
         return payload
 
 
@@ -80,7 +80,7 @@ def progress_display(*, quiet: bool, stream=None,
         try:
             bar.stop()
         except Exception as error:  # the work is done; its JSON must still be printed
-            events.note_error(error)
+            events.note_error(error, "the progress display")
 
 
 def printable(text: str, width: int | None = None) -> str:
@@ -97,6 +97,8 @@ class TerminalBar:
     the total, files done, the file last finished) and, for a command over many issues,
     one for the issues (issues done of the total, bytes so far, the current issue and its
     stage, or the issue last done)."""
+
+    describes = "the progress display"
 
     def __init__(self, stream):
         from rich.console import Console
