@@ -367,3 +367,21 @@ def test_a_line_that_cannot_be_written_is_reported_as_the_audit_trail_failing(tm
     [warning] = payload["warnings"]
     assert warning.startswith("the audit trail (a line of what changed was not written) "
                               "failed: ")
+
+
+def test_commands_that_only_read_leave_a_symlinked_trail_alone(workspace, run_cli, tmp_path):
+    write_sample_logs(workspace / "logs", ISSUE)
+    assert run_cli("archive", ISSUE, "--no-commit").exit_code == 0
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    trail = workspace / "logs" / ".archive-audit"
+    for path in trail.iterdir():
+        path.unlink()
+    trail.rmdir()
+    trail.symlink_to(outside)
+    for words in (["list"], ["read", ISSUE], ["search", "ERROR"], ["validate-index"]):
+        result = run_cli(*words)
+        assert result.exit_code == 0, (words, result.stdout)
+    assert list(outside.iterdir()) == []  # nothing was written through the link
+    refused = run_cli("hold", ISSUE, "--reason", "legal")
+    assert refused.exit_code == 1 and refused.json["errors"][0]["type"] == "local_file"

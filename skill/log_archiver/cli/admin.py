@@ -82,7 +82,8 @@ def validate_index_command(paths, settings):
     from log_archiver.index.rules import HINTS, index_file, validate_index_file
 
     def body():
-        targets = [index_file(p) for p in paths] or [build_repository(settings).index.path]
+        targets = [index_file(p) for p in paths] or [
+            build_repository(settings, read_only=True).index.path]
         violations, errors = [], []
         for target in targets:
             for problem in validate_index_file(target):

@@ -92,7 +92,7 @@ def audit_command(since, issue, op, settings):
         if since is not None and not _SINCE.match(since):
             raise UsageError(f"--since {since!r} is not a UTC date or time",
                              "use YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ")
-        repo = build_repository(settings)
+        repo = build_repository(settings, read_only=True)
         folder = audit_dir(repo.logs_dir)
         reading = read_trail(folder, since=since.rstrip("Z") if since else None,
                              issue=issue, op=op)
@@ -120,7 +120,7 @@ def metrics_command(textfile, settings):
     from log_archiver.metrics.exposition import archive_metrics, write_textfile
 
     def body():
-        repo = build_repository(settings)
+        repo = build_repository(settings, read_only=True)
         text, figures = archive_metrics(repo)
         result = {"status": "ok", "exposition": text, "figures": figures, "textfile": None}
         if textfile is not None:

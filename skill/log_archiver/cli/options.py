@@ -85,8 +85,11 @@ def dry_run_option(function):
                         help="Say what would happen; change nothing.")(function)
 
 
-def build_repository(settings: dict, dry_run: bool = False):
-    """The repository every operation takes, from the config, the environment and the flags."""
+def build_repository(settings: dict, dry_run: bool = False, *, read_only: bool = False):
+    """The repository every operation takes, from the config, the environment and the flags.
+
+    A command that changes the archive records it in the audit trail; ``read_only`` ones
+    (list, read, search...) leave the trail alone."""
     from log_archiver.config import check_config, load_config
     from log_archiver.repository import Repository
 
@@ -101,5 +104,6 @@ def build_repository(settings: dict, dry_run: bool = False):
     config = config.with_overrides(**overrides)
     check_config(config)
     repository = Repository(config=config, dry_run=dry_run)
-    repository.start_audit()
+    if not read_only:
+        repository.start_audit()
     return repository

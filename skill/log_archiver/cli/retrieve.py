@@ -50,7 +50,7 @@ def read_command(issue, file, lines_spec, as_json, settings):
                                  "FILE --lines A:B`")
             from log_archiver.retrieve.record import archive_record
 
-            return archive_record(build_repository(settings), issue)
+            return archive_record(build_repository(settings, read_only=True), issue)
 
         output.run("read", record, quiet=quiet, human=record_summary)
         return
@@ -61,7 +61,8 @@ def read_command(issue, file, lines_spec, as_json, settings):
         from log_archiver.retrieve.lines import parse_lines
 
         wanted = parse_lines(lines_spec) if lines_spec is not None else None
-        return _read_content(build_repository(settings), issue, file, wanted, as_json)
+        return _read_content(build_repository(settings, read_only=True), issue, file, wanted,
+                             as_json)
 
     output.run("read", content, quiet=quiet, human=read_summary)
 
@@ -163,7 +164,8 @@ def list_command(since, until, log_type, state, reason, label, limit, cursor, se
         filters = Filters(since=parse_date(since, "--since", end_of_day=False),
                           until=parse_date(until, "--until", end_of_day=True),
                           log_type=log_type, state=state, reason=reason, label=label)
-        return list_archives(build_repository(settings), filters, limit=limit, cursor=cursor)
+        return list_archives(build_repository(settings, read_only=True), filters, limit=limit,
+                             cursor=cursor)
 
     output.run("list", body, quiet=settings["quiet"], human=list_summary)
 

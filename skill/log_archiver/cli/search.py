@@ -58,7 +58,7 @@ def search_command(query, regex, ignore_case, context_lines, issue, log_type, si
         from log_archiver.search.query import search
         from log_archiver.search.rebuild import rebuild_index
 
-        repo = build_repository(settings)
+        repo = build_repository(settings, read_only=True)
         result = {}
         if rebuild:
             result["rebuild"] = rebuild_index(repo)
