@@ -15,7 +15,6 @@ it is checked here too, so a bad value stops a command before it starts any work
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -37,48 +36,97 @@ def default_store_url() -> str:
     return f"file://{Path(base) / 'log-archiver' / 'store'}"
 
 
-@dataclass(frozen=True)
-class Config:
-    root: Path
-    logs_dir: Path
-    storage: str = field(default_factory=default_store_url)
-    compression: str = "gzip"
-    compression_level: int = 6
-    compress_threshold_bytes: int = MIB
-    workers: int = field(default_factory=lambda: min(os.cpu_count() or 1, MAX_WORKERS))
-    upload_concurrency: int = 4
-    multipart_threshold_bytes: int = 64 * MIB
-    multipart_chunk_bytes: int = 16 * MIB
-    endpoint_url: str | None = None
-    region: str | None = None
-    profile: str | None = None
-    addressing_style: str | None = None
-    r2_account_id: str | None = None
-    public: bool = False
-    public_base_url: str | None = None
-    github_repository: str | None = None
-    commit: bool = True
-    untrack_cleaned_logs: bool = True
-    breaker_failures: int = 3
-    breaker_cooldown_seconds: float = 300.0
-    queue_url: str | None = None  # None: default_queue_url(), resolved at run time
-    queue_max_pending: int = 1000
-    queue_lease_seconds: int = 60
-    redact: bool = True
-    redaction_rules: list | None = None
-    redaction_allowlist: list | None = None
-    config_path: Path | None = None
+class _Computed:
+    """A default worked out when a Config is made (it depends on the machine or the
+    environment of that moment)."""
+
+    __slots__ = ("make",)
+
+    def __init__(self, make):
+        self.make = make
+
+
+# setting -> default; root and logs_dir have none
+_DEFAULTS = {
+    "storage": _Computed(default_store_url),
+    "compression": "gzip",
+    "compression_level": 6,
+    "compress_threshold_bytes": MIB,
+    "workers": _Computed(lambda: min(os.cpu_count() or 1, MAX_WORKERS)),
+    "upload_concurrency": 4,
+    "multipart_threshold_bytes": 64 * MIB,
+    "multipart_chunk_bytes": 16 * MIB,
+    "endpoint_url": None,
+    "region": None,
+    "profile": None,
+    "addressing_style": None,
+    "r2_account_id": None,
+    "public": False,
+    "public_base_url": None,
+    "github_repository": None,
+    "commit": True,
+    "untrack_cleaned_logs": True,
+    "breaker_failures": 3,
+    "breaker_cooldown_seconds": 300.0,
+    "queue_url": None,  # None: default_queue_url(), resolved at run time
+    "queue_max_pending": 1000,
+    "queue_lease_seconds": 60,
+    "redact": True,
+    "redaction_rules": None,
+    "redaction_allowlist": None,
+    "config_path": None,
     # ``retention`` of the config file as written (checked by :func:`check_retention`);
     # None: nothing ever expires. ``log_archiver.lifecycle.policy`` reads it.
-    retention: dict | None = field(default=None, compare=False)
+    "retention": None,
+}
+_FIELDS = ("root", "logs_dir", *_DEFAULTS)
+
+
+class Config:
+    """The settings of a run, frozen. A plain class rather than a dataclass: importing
+    ``dataclasses`` (and the ``inspect`` it loads) is a fifth of what ``enqueue``, the
+    command a webhook waits for, may take."""
+
+    __slots__ = _FIELDS
+
+    def __init__(self, root: Path, logs_dir: Path, **values):
+        unknown = sorted(set(values) - set(_DEFAULTS))
+        if unknown:
+            raise TypeError(f"Config has no setting {unknown[0]!r}")
+        put = object.__setattr__
+        put(self, "root", root)
+        put(self, "logs_dir", logs_dir)
+        for name, default in _DEFAULTS.items():
+            if name in values:
+                put(self, name, values[name])
+            else:
+                put(self, name, default.make() if isinstance(default, _Computed) else default)
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"Config is frozen: make another with with_overrides({name}=...)")
+
+    def __delattr__(self, name):
+        raise AttributeError("Config is frozen")
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in _FIELDS
+                   if name != "retention")
+
+    __hash__ = None  # (lists among the settings)
+
+    def __repr__(self) -> str:
+        return "Config(" + ", ".join(f"{name}={getattr(self, name)!r}" for name in _FIELDS) + ")"
 
     @property
     def index_path(self) -> Path:
         return self.logs_dir / ".archive-index.json"
 
     def with_overrides(self, **values) -> Config:
-        return replace(self, **{k: v for k, v in values.items() if v is not None})
-
+        current = {name: getattr(self, name) for name in _FIELDS}
+        current.update({k: v for k, v in values.items() if v is not None})
+        return Config(**current)
 
 
 # file section/key -> Config field
@@ -157,7 +205,7 @@ def load_config(cwd: Path | None = None, environ: dict | None = None) -> Config:
         raw = environ.get(name)
         if raw:
             values[field_name] = _from_environment(name, raw, field_name, kind)
-    from log_archiver.util.retry import delay_scale_from_environment
+    from log_archiver.util.retry_scale import delay_scale_from_environment
 
     delay_scale_from_environment(environ)
     logs_dir = Path(values.pop("logs_dir", "logs")).expanduser()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import sys
-import traceback
 from collections.abc import Callable
 
 from log_archiver.errors import ArchiveError, UsageError
@@ -168,6 +167,8 @@ def crash(command: str, error: BaseException, *, dry_run: bool = False, quiet: b
     """The last resort: an exception no layer turned into an :class:`ArchiveError`."""
     document = envelope(command, "error", dry_run, {}, [internal_error(command, error)])
     human = error_human(document["errors"])
+    import traceback
+
     frames = traceback.extract_tb(error.__traceback__)
     if frames:
         last = frames[-1]

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from log_archiver.config import Config
@@ -29,10 +28,25 @@ RECORD_PREFIX = "job:"
 PASSWORD_ENV = "LOG_ARCHIVER_REDIS_PASSWORD"
 
 
-@dataclass(frozen=True)
 class QueueTarget:
-    kind: str  # "sqlite" or "redis"
-    location: str  # the database file, or the redis URL (no credentials in it)
+    """Where the queue lives (a plain class: ``enqueue`` imports no dataclasses)."""
+
+    __slots__ = ("kind", "location")
+
+    def __init__(self, kind: str, location: str):
+        self.kind = kind  # "sqlite" or "redis"
+        self.location = location  # the database file, or the redis URL (no credentials)
+
+    def __eq__(self, other):
+        if not isinstance(other, QueueTarget):
+            return NotImplemented
+        return (self.kind, self.location) == (other.kind, other.location)
+
+    def __hash__(self):
+        return hash((self.kind, self.location))
+
+    def __repr__(self) -> str:
+        return f"QueueTarget({self.kind!r}, {self.location!r})"
 
     @property
     def url(self) -> str:

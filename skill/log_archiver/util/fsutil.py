@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import errno
+import io
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
 
 from log_archiver.errors import LocalFileError
 
@@ -89,7 +89,7 @@ def local_error(error: OSError, action: str, path: Path | str) -> LocalFileError
 
 @contextmanager
 def atomic_writer(path: Path, *, durable: bool = True,
-                  buffering: int = -1) -> Iterator[BinaryIO]:
+                  buffering: int = -1) -> Iterator[io.BufferedIOBase]:
     """Write ``path`` whole or not at all; the temp file never outlives a failure.
 
     ``durable=False`` skips the fsyncs, for files that are only a cache.

@@ -12,37 +12,19 @@ subprocess, where no policy object can be handed in; a policy built with an expl
 
 from __future__ import annotations
 
-import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from log_archiver.errors import ArchiveError, ConfigError
+from log_archiver.errors import ArchiveError
+from log_archiver.util.retry_scale import (  # noqa: F401 - also imported from here
+    DELAY_SCALE_ENV,
+    MAX_DELAY_SCALE,
+    delay_scale_from_environment,
+)
 
 T = TypeVar("T")
-DELAY_SCALE_ENV = "LOG_ARCHIVER_RETRY_DELAY_SCALE"
-MAX_DELAY_SCALE = 10.0
-
-
-def delay_scale_from_environment(environ=None) -> float:
-    """The factor ``LOG_ARCHIVER_RETRY_DELAY_SCALE`` sets (1 when unset)."""
-    raw = (os.environ if environ is None else environ).get(DELAY_SCALE_ENV, "").strip()
-    if not raw:
-        return 1.0
-    try:
-        scale = float(raw)
-    except ValueError:
-        scale = math.nan
-    if not 0 <= scale <= MAX_DELAY_SCALE:  # also refuses nan
-        raise ConfigError(f"{DELAY_SCALE_ENV}={raw!r} is not a number from 0 to "
-                          f"{MAX_DELAY_SCALE:g}",
-                          f"unset {DELAY_SCALE_ENV} to wait as the retry rules say, or set "
-                          "it to 0 to retry at once")
-    return scale
-
-
 @dataclass
 class RetryPolicy:
     network_delays: tuple[float, ...] = (2.0, 4.0, 8.0)

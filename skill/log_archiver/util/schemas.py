@@ -67,11 +67,11 @@ def _fast_validator(kind: str):
     the compiled code is kept in the user's cache folder under a name that hashes the
     schema and Python's bytecode version (a failing cache only makes it slower).
     """
-    import hashlib
     import importlib.util
     import marshal
     import os
     import types
+    import zlib  # (hashlib would cost enqueue more than the rest of its configuration)
 
     from log_archiver.util.fsutil import write_bytes_atomic
 
@@ -79,7 +79,7 @@ def _fast_validator(kind: str):
     text = json.dumps(schema, sort_keys=True).encode() + importlib.util.MAGIC_NUMBER
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     path = (Path(base) / "log-archiver" / "validators"
-            / f"{kind}-{hashlib.sha256(text).hexdigest()[:20]}.bytecode")
+            / f"{kind}-{zlib.crc32(text):08x}{zlib.adler32(text):08x}{len(text):x}.bytecode")
     try:
         code = marshal.loads(path.read_bytes())
     except (OSError, EOFError, ValueError, TypeError):
