@@ -10,6 +10,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+_FAILED = object()  # what a job that raised returns: the log is left unindexed
+
 
 class BlockSink:
     """One log's content as it passes the compressor."""
@@ -26,6 +28,37 @@ class BlockSink:
         try:
             self._indexer.feed(block)
         except Exception:  # never the archive's problem
+            self._indexer = None
+
+    def job(self, block: bytes):
+        """The costly part of feeding ``block``, for a worker thread: its result goes to
+        :meth:`take`, in block order (the compressor runs it with the block's member)."""
+        if self._indexer is None:
+            return None
+        try:
+            work = self._indexer.job(block)
+        except Exception:
+            self._indexer = None
+            return None
+        if work is None:
+            return None
+
+        def run():
+            try:
+                return work()
+            except Exception:
+                return _FAILED
+        return run
+
+    def take(self, result) -> None:
+        if self._indexer is None:
+            return
+        if result is _FAILED:
+            self._indexer = None
+            return
+        try:
+            self._indexer.take(result)
+        except Exception:
             self._indexer = None
 
     def done(self, stored_sha256: str) -> None:
