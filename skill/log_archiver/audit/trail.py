@@ -6,9 +6,10 @@ file opened with ``O_APPEND`` before the writer goes on, so concurrent writers n
 interleave within a line, and a process killed at any point leaves at most its last
 line incomplete. A line is synced to disk at once, or, inside :meth:`AuditTrail.deferred`
 (an archive of many files), before the index is next written and when the block ends:
-the index never records on disk a change whose line is not there too. Nothing ever rewrites or removes a line: a line that was cut short
-(the machine lost power mid-write) stays, and the next writer starts on a line of its
-own; the reader (:mod:`.reader`) skips such a line and counts it.
+the index never records on disk a change whose line is not there too. Nothing ever
+rewrites or removes a line: a line that was cut short (the machine lost power mid-write)
+stays, and the next writer starts on a line of its own; the reader (:mod:`.reader`)
+skips such a line and counts it.
 
 Two branches that append to the same day's file merge line by line (``merge=union`` in
 ``.gitattributes``, installed by ``init``): the order of lines from different branches
