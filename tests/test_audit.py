@@ -385,3 +385,46 @@ def test_commands_that_only_read_leave_a_symlinked_trail_alone(workspace, run_cl
     assert list(outside.iterdir()) == []  # nothing was written through the link
     refused = run_cli("hold", ISSUE, "--reason", "legal")
     assert refused.exit_code == 1 and refused.json["errors"][0]["type"] == "local_file"
+
+
+def test_deferred_lines_are_written_at_once_and_synced_before_the_index_is(tmp_path,
+                                                                           monkeypatch):
+    """Inside ``deferred`` a line is in the file as soon as it is recorded (a killed
+    process loses nothing) and on disk before the index next is: one sync for many."""
+    from log_archiver.index.file import ArchiveIndex
+    from log_archiver.model.records import new_entry
+
+    synced: list[str] = []
+    real = os.fdatasync
+    monkeypatch.setattr(os, "fdatasync",
+                        lambda fd: (synced.append(os.readlink(f"/proc/self/fd/{fd}")), real(fd)))
+    trail = AuditTrail(tmp_path / "audit")
+    index = ArchiveIndex(tmp_path / "index.json")
+    index.before_write.append(trail.sync)
+    written_first = []
+    index.before_write.insert(0, lambda: written_first.append(list(synced)))
+    with trail.deferred():
+        for n in range(5):
+            trail.record("upload", issue=7, file=f"builds/7-{n}.log")
+        [(_, day)] = day_files(tmp_path / "audit")
+        assert len(day.read_text().splitlines()) == 5
+        assert synced == []
+        with index.transaction() as txn:
+            txn.put(new_entry(7, "manual", "file:///store"))
+        assert synced == [str(day)] and written_first == [[]]
+    assert synced == [str(day)]  # nothing was left to sync when the block ended
+    trail.record("delete_local", issue=7)
+    assert synced == [str(day)] * 2  # outside the block: synced at once
+
+
+def test_lines_left_unsynced_are_synced_when_the_deferred_block_ends(tmp_path, monkeypatch):
+    synced: list[int] = []
+    real = os.fdatasync
+    monkeypatch.setattr(os, "fdatasync", lambda fd: (synced.append(fd), real(fd)))
+    trail = AuditTrail(tmp_path / "audit")
+    with pytest.raises(RuntimeError), trail.deferred():
+        trail.record("upload", issue=8)
+        trail.record("upload", issue=8)
+        raise RuntimeError("the archive failed half way")
+    assert len(synced) == 1
+    assert [line["issue"] for line in read_trail(tmp_path / "audit").lines] == [8, 8]

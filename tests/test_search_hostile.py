@@ -148,3 +148,31 @@ def test_every_line_lies_in_one_chunk_whatever_the_feed_sizes():
             grams = set(chunk.grams.tolist())
             for line in text[chunk.offset:end].split(b"\n"):
                 assert set(gram_ids(line).tolist()) <= grams
+
+
+def test_block_jobs_run_on_other_threads_give_each_chunk_exactly_its_grams():
+    """A gram belongs to the chunk that holds its last byte, however the blocks are fed
+    and whichever thread computed them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from log_archiver.search.grams import gram_of
+
+    text = b"".join(b"row %d \xc3\xa9 %s\n" % (n, b"q" * (n * 53 % 700)) for n in range(300))
+    text += b"no newline at the end"
+    for size in (97, 4099, 1 << 16):
+        by_jobs, by_feed = Indexer(), Indexer()
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            futures = [pool.submit(by_jobs.job(text[at:at + size]))
+                       for at in range(0, len(text), size)]
+            for future in futures:
+                by_jobs.take(future.result())
+        for at in range(0, len(text), size):
+            by_feed.feed(text[at:at + size])
+        jobs, fed = by_jobs.finish(), by_feed.finish()
+        assert (jobs.size, jobs.lines) == (fed.size, fed.lines) == (len(text), 301)
+        ends = [c.offset for c in fed.chunks[1:]] + [len(text)]
+        assert [c.offset for c in jobs.chunks] == [c.offset for c in fed.chunks]
+        for chunk, other, end in zip(fed.chunks, jobs.chunks, ends, strict=True):
+            expected = sorted({gram_of(text[p - 2:p + 1])
+                               for p in range(max(chunk.offset, 2), end)})
+            assert chunk.grams.tolist() == other.grams.tolist() == expected

@@ -133,7 +133,7 @@ def test_the_compression_window_does_not_grow_with_the_workers(tmp_path):
         busy.set()
         tracemalloc.stop()
     assert stored.original_size == source.stat().st_size
-    # 32 blocks in flight at most (MAX_WINDOW), each with its member: far below the log
+    # 24 blocks in flight at most (MAX_WINDOW), each with its member: far below the log
     assert peak < 56 << 20, f"peak {peak / 2**20:.0f} MiB while compressing a 96 MiB log"
 
 

@@ -45,7 +45,14 @@ class Repository:
             trail.check()
             self.audit = trail
             self.events.subscribe(AuditListener(self.audit))
+            self.index.before_write.append(self.audit.sync)
         return self.audit
+
+    def audit_deferred(self):
+        """A block whose audit lines are synced together (see :meth:`AuditTrail.deferred`)."""
+        from contextlib import nullcontext
+
+        return self.audit.deferred() if self.audit is not None else nullcontext()
 
     @cached_property
     def index(self) -> ArchiveIndex:

@@ -21,13 +21,19 @@ from log_archiver.model.states import entry_state
 from log_archiver.repository import Repository
 
 
-def archive(repo: Repository, issue: int, *, reason: str = "manual", force: bool = False,
-            retry: bool = False, pr: int | None = None, commit: bool = True,
-            allow_empty: bool = False, progress=lambda message: None) -> dict:
+def archive(repo: Repository, issue: int, **options) -> dict:
     """Run the whole workflow; returns the JSON payload (``status`` included).
 
     An issue with no entry and no logs is a ``noop`` that records, posts and commits
-    nothing (a mistyped number stays harmless), unless ``allow_empty``."""
+    nothing (a mistyped number stays harmless), unless ``allow_empty``. Its audit lines
+    are synced together, each before the index records what it says."""
+    with repo.audit_deferred():
+        return _archive(repo, issue, **options)
+
+
+def _archive(repo: Repository, issue: int, *, reason: str = "manual", force: bool = False,
+             retry: bool = False, pr: int | None = None, commit: bool = True,
+             allow_empty: bool = False, progress=lambda message: None) -> dict:
     config, events = repo.config, repo.events
     result: dict = {"issue_number": issue, "reason": reason, "index_path": str(repo.index.path),
                     "storage_url": config.storage, "warnings": [], "errors": []}

@@ -2,11 +2,14 @@
 
 ``<logs_dir>/.archive-audit/YYYY-MM-DD.jsonl`` (the UTC day of the line's time), beside
 the index it describes and committed with it. Each line is written by one ``write`` to a
-file opened with ``O_APPEND`` and synced before the writer goes on, so concurrent writers
-never interleave within a line, and a process killed at any point leaves at most its
-last line incomplete. Nothing ever rewrites or removes a line: a line that was cut short
-(the machine lost power mid-write) stays, and the next writer starts on a line of its
-own; the reader (:mod:`.reader`) skips such a line and counts it.
+file opened with ``O_APPEND`` before the writer goes on, so concurrent writers never
+interleave within a line, and a process killed at any point leaves at most its last
+line incomplete. A line is synced to disk at once, or, inside :meth:`AuditTrail.deferred`
+(an archive of many files), before the index is next written and when the block ends:
+the index never records on disk a change whose line is not there too. Nothing ever
+rewrites or removes a line: a line that was cut short (the machine lost power mid-write)
+stays, and the next writer starts on a line of its own; the reader (:mod:`.reader`)
+skips such a line and counts it.
 
 Two branches that append to the same day's file merge line by line (``merge=union`` in
 ``.gitattributes``, installed by ``init``): the order of lines from different branches
@@ -29,6 +32,7 @@ import re
 import stat
 import subprocess
 import threading
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -125,6 +129,9 @@ class AuditTrail:
         self._lock = threading.Lock()
         self._checked: set[Path] = set()  # files whose end this process has looked at
         self.touched: set[Path] = set()   # day files this process appended to
+        self._deferring = 0
+        self._unsynced: set[Path] = set()
+        self._new_files: set[Path] = set()  # whose folder entry is not synced yet
 
     @property
     def user(self) -> str | None:
@@ -167,11 +174,17 @@ class AuditTrail:
                     written = os.write(fd, data)
                     while written < len(data):  # a short write (a full disk): never glued
                         written += os.write(fd, data[written:])
-                    getattr(os, "fdatasync", os.fsync)(fd)  # the bytes and the size: enough
+                    if self._deferring:
+                        self._unsynced.add(path)
+                    else:
+                        _datasync(fd)
                 finally:
                     os.close(fd)
                 if created:
-                    os.fsync(folder_fd)
+                    if self._deferring:
+                        self._new_files.add(path)
+                    else:
+                        os.fsync(folder_fd)
             finally:
                 os.close(folder_fd)
             self.touched.add(path)
@@ -217,6 +230,42 @@ class AuditTrail:
             os.close(fd)
             raise UnsafeAuditPath(path, "file is not a regular file")
         return fd, created
+
+    @contextmanager
+    def deferred(self):
+        """Lines written inside are synced together: by :meth:`sync` (the index calls it
+        before each write) and when the block ends."""
+        with self._lock:
+            self._deferring += 1
+        try:
+            yield self
+        finally:
+            with self._lock:
+                self._deferring -= 1
+            self.sync()
+
+    def sync(self) -> None:
+        """Sync every line written and not synced yet."""
+        with self._lock:
+            for path in sorted(self._unsynced):
+                try:
+                    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | _NOFOLLOW)
+                except OSError as error:
+                    if error.errno == errno.ELOOP:  # replaced by a link since it was written
+                        raise UnsafeAuditPath(path, "file is a symlink") from None
+                    raise
+                try:
+                    _datasync(fd)
+                finally:
+                    os.close(fd)
+            for folder in sorted({path.parent for path in self._new_files}):
+                fsync_dir(folder)
+            self._unsynced.clear()
+            self._new_files.clear()
+
+
+def _datasync(fd: int) -> None:
+    getattr(os, "fdatasync", os.fsync)(fd)  # the bytes and the size: enough
 
 
 def _ends_a_line(fd: int) -> bool:

@@ -173,6 +173,7 @@ class ArchiveIndex:
         self._identity: tuple | None = None
         self._held: weakref.finalize | None = None
         self._swept = False
+        self.before_write: list = []  # called before each write (the audit trail syncs)
 
     def read(self) -> dict:
         """The current index as a dict (an empty one when there is none yet), validated.
@@ -333,6 +334,8 @@ class ArchiveIndex:
                         recompute_entry(entry)
                 document.last_updated = now_iso()
                 validate_changes(document, changed, f"{self.path} (as changed, not written)")
+                for hook in self.before_write:
+                    hook()
                 self._write(document.to_parts(changed))
                 fd = os.open(self.file, os.O_RDONLY)
             except BaseException:

@@ -86,10 +86,10 @@ class HyperscanFinder:
                                         for i, r in enumerate(rules)))
         self.rest.everywhere = [i for i in self.rest.everywhere if i not in hinted]
         self.has_rest = bool(self.rest.by_keyword or self.rest.everywhere)
-        self.database = hyperscan.Database()
-        self.database.compile(expressions=[rules[i].hint for i in hinted], ids=hinted,
-                              elements=len(hinted),
-                              flags=[hyperscan.HS_FLAG_DOTALL] * len(hinted))
+        from log_archiver.redaction.hs_cache import compiled
+
+        self.database = compiled(hyperscan, [rules[i].hint for i in hinted], hinted,
+                                 [hyperscan.HS_FLAG_DOTALL] * len(hinted))
         self._local = threading.local()  # a scratch space is for one thread at a time
 
     def anchors(self, buf: bytes, start: int) -> dict[int, list[int]]:

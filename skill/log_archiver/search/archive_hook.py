@@ -10,32 +10,71 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+_FAILED = object()  # what a job that raised returns: the log is left unindexed
+
 
 class BlockSink:
-    """One log's content as it passes the compressor."""
+    """One log's content as it passes the compressor, given by :meth:`feed`, or by
+    :meth:`job` and :meth:`take` (never both). numpy is first loaded by the thread that
+    computes grams, most often a compression worker, not the thread reading the log."""
 
     def __init__(self, owner: ArchiveIndexing):
-        from log_archiver.search.grams import Indexer  # numpy: loaded when a log is indexed
-
         self._owner = owner
-        self._indexer = Indexer()
+        self._indexer = None
+        self._broken = False  # failed, or finished
+        self._tail = b""  # the last two bytes given to job()
+
+    def _get(self):
+        if self._indexer is None:
+            from log_archiver.search.grams import Indexer
+
+            self._indexer = Indexer()
+        return self._indexer
 
     def feed(self, block: bytes) -> None:
-        if self._indexer is None:
+        if self._broken:
             return
         try:
-            self._indexer.feed(block)
+            self._get().feed(block)
         except Exception:  # never the archive's problem
-            self._indexer = None
+            self._broken = True
+
+    def job(self, block: bytes):
+        """The costly part of feeding ``block``, for a worker thread: its result goes to
+        :meth:`take`, in block order (the compressor runs it with the block's member)."""
+        if self._broken or not block:
+            return None
+        tail, self._tail = self._tail, (self._tail + block[-2:])[-2:]
+
+        def run():
+            try:
+                from log_archiver.search.grams import block_grams
+
+                return block_grams(tail, block)
+            except Exception:
+                return _FAILED
+        return run
+
+    def take(self, result) -> None:
+        if self._broken or result is None:
+            return
+        if result is _FAILED:
+            self._broken = True
+            return
+        try:
+            self._get().take(result)
+        except Exception:
+            self._broken = True
 
     def done(self, stored_sha256: str) -> None:
         """The log is stored as bytes with this SHA-256 (hex)."""
-        if self._indexer is not None:
-            try:
-                self._owner.finished(stored_sha256, self._indexer.finish())
-            except Exception:
-                pass
-            self._indexer = None
+        if self._broken:
+            return
+        self._broken = True
+        try:
+            self._owner.finished(stored_sha256, self._get().finish())
+        except Exception:
+            pass
 
 
 class ArchiveIndexing:

@@ -10,6 +10,7 @@ holds all of the query's grams in its own chunk.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -43,6 +44,44 @@ def distinct(ids: np.ndarray, seen: np.ndarray) -> np.ndarray:
     return found
 
 
+_bitmaps = threading.local()
+
+
+def _bitmap() -> np.ndarray:
+    seen = getattr(_bitmaps, "seen", None)
+    if seen is None:
+        seen = _bitmaps.seen = np.zeros(1 << GRAM_BITS, dtype=bool)
+    return seen
+
+
+@dataclass
+class BlockGrams:
+    """What one block adds to a log's chunks; computed apart from the others (any thread),
+    then taken in order by :meth:`Indexer.take`."""
+
+    size: int
+    lines: int                   # newlines in the block
+    cut: int                     # offset of its last newline in the block, -1 for none
+    lines_to_cut: int            # newlines up to and including that one
+    head: np.ndarray             # distinct grams that end at or before the cut
+    rest: np.ndarray             # distinct grams after it (all of them without a cut)
+
+
+def block_grams(tail: bytes, block: bytes) -> BlockGrams:
+    """The grams of ``block``, ``tail`` being the two bytes fed before it (fewer at the
+    start), split where the block's last line ends."""
+    data = tail + block
+    ids = gram_ids(data)
+    seen = _bitmap()
+    cut = block.rfind(b"\n")
+    lines = block.count(b"\n")
+    if cut < 0:
+        return BlockGrams(len(block), lines, -1, 0, ids[:0], distinct(ids, seen))
+    end = max(len(tail) + cut - 1, 0)  # ids[:end] hold the newline or come before it
+    return BlockGrams(len(block), lines, cut, block.count(b"\n", 0, cut + 1),
+                      distinct(ids[:end], seen), distinct(ids[end:], seen))
+
+
 @dataclass
 class Chunk:
     offset: int      # byte offset of its first line in the original content
@@ -70,22 +109,30 @@ class Indexer:
         self._start_line = 1
 
     def feed(self, block: bytes) -> None:
+        job = self.job(block)
+        if job is not None:
+            self.take(job())
+
+    def job(self, block: bytes):
+        """The work of feeding ``block``, to run on any thread; its result goes to
+        :meth:`take`, in the order the blocks were given (None for an empty block)."""
         if not block:
+            return None
+        tail, self._tail = self._tail, (self._tail + block[-2:])[-2:]
+        return lambda: block_grams(tail, block)
+
+    def take(self, grams: BlockGrams | None) -> None:
+        if grams is None:
             return
-        data = self._tail + block
-        ids = gram_ids(data)
-        cut = block.rfind(b"\n")
-        if cut < 0:
-            self._seen[ids] = True
+        if grams.cut < 0:
+            self._seen[grams.rest] = True
         else:
-            end = len(self._tail) + cut + 1  # data[:end] ends the current chunk
-            self._seen[ids[:max(end - 2, 0)]] = True  # the rest hold the newline or follow
-            self._close(self.result.size + cut + 1,
-                        self.result.lines + block.count(b"\n", 0, cut + 1) + 1)
-            self._seen[ids[max(end - 2, 0):]] = True
-        self.result.size += len(block)
-        self.result.lines += block.count(b"\n")
-        self._tail = data[-2:]
+            self._seen[grams.head] = True
+            self._close(self.result.size + grams.cut + 1,
+                        self.result.lines + grams.lines_to_cut + 1)
+            self._seen[grams.rest] = True
+        self.result.size += grams.size
+        self.result.lines += grams.lines
 
     def _close(self, end: int, next_line: int) -> None:
         grams = np.flatnonzero(self._seen).astype(np.uint32)
