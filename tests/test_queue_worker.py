@@ -54,6 +54,20 @@ def _finished(process: subprocess.Popen, timeout: float) -> tuple[dict, float, s
     return document, time.monotonic() - started, err
 
 
+def _wait_for_plan(workspace, issue: int, timeout: float = 60.0) -> dict:
+    """The issue's entry once its plan (every log) is in the index."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            entry = _index(workspace).get(issue)
+        except (OSError, ValueError):  # not written yet
+            entry = None
+        if entry is not None and len(entry["logs"]) == 4:
+            return entry
+        time.sleep(0.05)
+    raise AssertionError(f"issue #{issue} was not planned in {timeout} s")
+
+
 def _index(workspace) -> dict:
     data = json.loads((workspace / "logs" / ".archive-index.json").read_text())
     return {entry["issue_number"]: entry for entry in data["archives"]}
@@ -73,8 +87,8 @@ def test_a_worker_killed_mid_job_leaves_it_for_the_next_worker(two_issues):
     try:
         running = _wait_for_state(workspace, "running")
         assert running["jobs"][0]["id"] == job
-        time.sleep(0.3)  # well into the pause: the plan is in the index, nothing uploaded
-        assert _index(workspace)[41]["upload_complete"] is False
+        planned = _wait_for_plan(workspace, 41)  # then the pause: nothing is uploaded
+        assert planned["upload_complete"] is False
     finally:
         worker.send_signal(signal.SIGKILL)
         worker.wait(30)
