@@ -428,3 +428,11 @@ def test_lines_left_unsynced_are_synced_when_the_deferred_block_ends(tmp_path, m
         raise RuntimeError("the archive failed half way")
     assert len(synced) == 1
     assert [line["issue"] for line in read_trail(tmp_path / "audit").lines] == [8, 8]
+
+
+def test_since_a_second_includes_the_lines_written_within_it(tmp_path):
+    trail = AuditTrail(tmp_path / "audit")
+    line = trail.record("archive", issue=3)
+    second = line["time"][:19] + "Z"  # what an index timestamp or `audit --since` gives
+    assert [found["issue"] for found in read_trail(trail.folder, since=second).lines] == [3]
+    assert read_trail(trail.folder, since="2999-01-01T00:00:00Z").lines == []

@@ -225,14 +225,12 @@ def _settle(repo: Repository, entry: dict, result: dict, *, commit: bool) -> dic
 def _archive_line_written(repo: Repository, entry: dict) -> bool:
     """Whether the audit trail holds an ``archive`` line of ``entry``'s issue from after
     its last upload (the run that finished the archive writes one)."""
-    from log_archiver.audit.reader import read_trail
+    from log_archiver.audit.reader import has_line
 
-    stamps = [entry.get("archived_at") or ""] + [
-        log.get("upload_timestamp") or "" for log in entry["logs"]]
-    last = max(stamp for stamp in stamps if isinstance(stamp, str))[:19]
-    trail = read_trail(repo.audit.folder, since=last[:10] or None,
-                       issue=entry["issue_number"], op="archive")
-    return any(line["time"][:19] >= last for line in trail.lines)
+    stamps = [entry.get("archived_at"), *(log.get("upload_timestamp") for log in entry["logs"])]
+    last = max((stamp for stamp in stamps if isinstance(stamp, str)), default="")
+    return has_line(repo.audit.folder, since=last or "0000-01-01", issue=entry["issue_number"],
+                    op="archive")
 
 
 def _comment(repo: Repository, entry: dict, result: dict) -> dict:

@@ -25,38 +25,57 @@ def read_trail(folder: Path, *, since: str | None = None, issue: int | None = No
     """The lines under ``folder`` from ``since`` on (``YYYY-MM-DD`` or a full UTC time),
     of ``issue`` and of operation ``op`` when given."""
     reading = TrailReading()
-    since_day = since[:10] if since else None
+    reading.lines = list(_matching(folder, reading, since, issue, op))
+    reading.lines.sort(key=lambda line: line["time"])
+    return reading
+
+
+def has_line(folder: Path, *, since: str, issue: int, op: str) -> bool:
+    """Whether a line of ``issue`` and ``op`` from ``since`` on is under ``folder``; reads
+    day files only until the first one that holds it."""
+    return next(_matching(folder, TrailReading(), since, issue, op), None) is not None
+
+
+def _matching(folder: Path, reading: TrailReading, since: str | None, issue: int | None,
+              op: str | None):
+    """The lines that pass the filters, file by file, oldest day first; what could not be
+    read goes to ``reading``."""
+    # compared to the second: a line's time has microseconds, ``since`` none
+    moment = since.removesuffix("Z") if since else None
     for day, path in day_files(folder):
-        if since_day is not None and day < since_day:
+        if moment is not None and day < moment[:10]:
             continue
         reading.files.append(str(path))
-        try:
-            raw = path.read_bytes()
-        except OSError as error:
-            reading.skipped.append({"file": str(path), "line": 0,
-                                    "reason": f"unreadable: {error.strerror or error}"})
-            continue
-        for number, text in enumerate(raw.split(b"\n"), start=1):
-            if not text.strip():
-                continue
-            line = _parsed(text)
-            if line is None:
-                line = _after_a_torn_line(text)
-                complete = raw.endswith(b"\n") or number < raw.count(b"\n") + 1
-                reading.skipped.append({"file": str(path), "line": number,
-                                        "reason": "incomplete" if line is not None
-                                        else "malformed" if complete else "incomplete"})
-                if line is None:
-                    continue
-            if since is not None and line["time"] < since:
+        for line in _file_lines(path, reading):
+            if moment is not None and line["time"][:len(moment)] < moment:
                 continue
             if issue is not None and line.get("issue") != issue:
                 continue
             if op is not None and line["op"] != op:
                 continue
-            reading.lines.append(line)
-    reading.lines.sort(key=lambda line: line["time"])
-    return reading
+            yield line
+
+
+def _file_lines(path: Path, reading: TrailReading):
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        reading.skipped.append({"file": str(path), "line": 0,
+                                "reason": f"unreadable: {error.strerror or error}"})
+        return
+    for number, text in enumerate(raw.split(b"\n"), start=1):
+        if not text.strip():
+            continue
+        line = _parsed(text)
+        if line is None:
+            line = _after_a_torn_line(text)
+            complete = raw.endswith(b"\n") or number < raw.count(b"\n") + 1
+            reading.skipped.append({"file": str(path), "line": number,
+                                    "reason": "incomplete" if line is not None
+                                    else "malformed" if complete else "incomplete"})
+            if line is None:
+                continue
+        yield line
 
 
 LINE_START = b'{"time":"'  # how every line begins; inside a value its quotes are escaped
