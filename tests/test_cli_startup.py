@@ -104,3 +104,11 @@ def test_a_bad_enqueue_line_is_a_usage_error_from_click(workspace, run_cli, word
     result = run_cli(*words)
     assert result.exit_code == 2 and result.json["command"] == "enqueue"
     assert expected in result.json["errors"][0]["message"]
+
+
+def test_search_loads_no_compressor_or_redaction_engine(workspace, tmp_path):
+    names, done = imported(tmp_path, "search", "ERROR", "-q")
+    assert json.loads(done.stdout)["command"] == "search", done.stdout
+    assert "log_archiver.search.query" in names
+    assert not names & {"log_archiver.archive.compress", "log_archiver.redaction.engine",
+                        "hyperscan", "deflate", "zlib_ng"}

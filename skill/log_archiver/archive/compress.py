@@ -29,6 +29,7 @@ from stat import S_ISREG
 import deflate
 from zlib_ng import zlib_ng
 
+from log_archiver.model.block_table import BLOCK_SIZE
 from log_archiver.model.copies import compressed_copy_path
 from log_archiver.redaction.stream import source_blocks
 from log_archiver.retrieve.blocks import TableBuilder
@@ -36,7 +37,6 @@ from log_archiver.util.fsutil import atomic_writer, local_error
 from log_archiver.util.hashing import bare, sha256_and_size
 from log_archiver.util.paths import UnsafePath, confined
 
-BLOCK_SIZE = 1 << 20  # small enough that a typical 2 MB log keeps two cores busy
 MAX_WINDOW = 24  # blocks in flight at most, whatever the workers: memory stays flat
 # (libdeflate holds an output buffer of a whole block for each block being compressed)
 ZSTD_THREADS = 4  # zstd's own workers each hold a job's buffers

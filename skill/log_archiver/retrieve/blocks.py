@@ -1,7 +1,7 @@
 """The block table of a gzip copy: where each 1 MiB block of the original starts.
 
 Compression writes one independent gzip member per block of the original
-(:data:`log_archiver.archive.compress.BLOCK_SIZE`). After the last one it appends the
+(:data:`log_archiver.model.block_table.BLOCK_SIZE`). After the last one it appends the
 table, as *empty* gzip members whose FEXTRA field carries it, so every gzip reader still
 returns exactly the original bytes (an empty member adds nothing; readers skip FEXTRA):
 

@@ -39,12 +39,12 @@ from log_archiver.errors import (
     LocalFileError,
 )
 from log_archiver.model import keys
+from log_archiver.model.block_table import BLOCK_SIZE
 from log_archiver.repository import Repository
 from log_archiver.retrieve.blocks import Block, TableError, parse_region
 from log_archiver.util.hashing import bare
 from log_archiver.util.paths import UnsafePath, confined
 
-BLOCK_SIZE = 1 << 20  # as archive.compress writes members
 MAX_FETCH = 16 << 20  # compressed bytes asked for in one ranged read at most
 _active = threading.local()
 _tables: dict[tuple, list[Block]] = {}  # verified tables, by store, key and table digest

@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 
 from pyroaring import BitMap
 
-from log_archiver.archive.compress import BLOCK_SIZE
 from log_archiver.errors import ArchiveError, UsageError
+from log_archiver.model.block_table import BLOCK_SIZE
 from log_archiver.search.index_db import SearchIndexCorrupt
 from log_archiver.search.patterns import Query, build_query
 from log_archiver.search.scan import Deadline, Run, SearchTimeout, context, matching_lines, show
