@@ -10,10 +10,9 @@ holds all of the query's grams in its own chunk.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 
-import numpy as np
+from log_archiver.search.numpy_loader import np
 
 GRAM_BITS = 21
 
@@ -22,12 +21,20 @@ def gram_ids(data: bytes) -> np.ndarray:
     """The gram of every position of ``data`` (len - 2 of them, possibly repeated)."""
     if len(data) < 3:
         return np.empty(0, dtype=np.uint32)
-    a = np.frombuffer(data, dtype=np.uint8) & 0x7F
-    ids = a[:-2].astype(np.uint32)
+    return _ids_into(np.frombuffer(data, dtype=np.uint8), np.empty(len(data) - 2, np.uint32),
+                     np.empty(len(data) - 2, np.uint32))
+
+
+def _ids_into(a: np.ndarray, ids: np.ndarray, low: np.ndarray) -> np.ndarray:
+    """The grams of the bytes ``a``, computed in the buffers ``ids`` and ``low`` (each
+    ``len(a) - 2`` long): no array is allocated, so no page is touched for the first time."""
+    np.bitwise_and(a[:-2], 0x7F, out=ids)
     ids <<= 7
-    ids |= a[1:-1]
+    np.bitwise_and(a[1:-1], 0x7F, out=low)
+    ids |= low
     ids <<= 7
-    ids |= a[2:]
+    np.bitwise_and(a[2:], 0x7F, out=low)
+    ids |= low
     return ids
 
 
@@ -36,22 +43,57 @@ def gram_of(three: bytes) -> int:
     return (a << 14) | (b << 7) | c
 
 
-def distinct(ids: np.ndarray, seen: np.ndarray) -> np.ndarray:
-    """The sorted distinct values of ``ids``, through a reusable all-false bitmap."""
-    seen[ids] = True
-    found = np.flatnonzero(seen).astype(np.uint32)
-    seen[found] = False
-    return found
+class _Scratch:
+    """Reusable room for the grams of one block (grown when a longer block comes), kept
+    between calls rather than per thread: pools come and go, and fresh memory is page
+    faults, which cost more than computing the grams."""
+
+    def __init__(self):
+        self.ids = self.low = np.empty(0, np.uint32)
+        self._seen: np.ndarray | None = None
+
+    def seen(self) -> np.ndarray:
+        """An all-false bitmap of every gram (all false again after each use)."""
+        if self._seen is None:
+            self._seen = np.zeros(1 << GRAM_BITS, dtype=bool)
+        return self._seen
+
+    def buffers(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        if len(self.ids) < n:
+            self.ids, self.low = np.empty(n, np.uint32), np.empty(n, np.uint32)
+        return self.ids[:n], self.low[:n]
 
 
-_bitmaps = threading.local()
+_scratches: list[_Scratch] = []  # free for the next block (list.pop is thread-safe)
 
 
-def _bitmap() -> np.ndarray:
-    seen = getattr(_bitmaps, "seen", None)
-    if seen is None:
-        seen = _bitmaps.seen = np.zeros(1 << GRAM_BITS, dtype=bool)
-    return seen
+BITMAP_FROM = 1 << 17  # grams from which a bitmap finds the distinct ones faster than sorting
+
+
+def distinct(ids: np.ndarray, scratch: _Scratch | None = None) -> np.ndarray:
+    """The sorted distinct values of ``ids`` (a new array).
+
+    Many grams are marked in a bitmap of every gram; a few are sorted instead, since the
+    bitmap must be scanned whole, 2 MiB, however few grams it holds."""
+    if scratch is not None and len(ids) >= BITMAP_FROM:
+        seen = scratch.seen()
+        seen[ids] = True
+        found = np.flatnonzero(seen).astype(np.uint32)
+        seen[found] = False
+        return found
+    ordered = np.sort(ids)
+    if len(ordered) < 2:
+        return ordered
+    keep = np.empty(len(ordered), dtype=bool)
+    keep[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
+    return ordered[keep]
+
+
+def _distinct_with(ids: np.ndarray, extra: list[int], scratch: _Scratch) -> np.ndarray:
+    if extra:
+        ids = np.concatenate([ids, np.array(extra, dtype=np.uint32)])
+    return distinct(ids, scratch)
 
 
 @dataclass
@@ -70,16 +112,33 @@ class BlockGrams:
 def block_grams(tail: bytes, block: bytes) -> BlockGrams:
     """The grams of ``block``, ``tail`` being the two bytes fed before it (fewer at the
     start), split where the block's last line ends."""
-    data = tail + block
-    ids = gram_ids(data)
-    seen = _bitmap()
+    try:
+        scratch = _scratches.pop()
+    except IndexError:
+        scratch = _Scratch()
+    grams = _split_grams(tail, block, scratch)
+    _scratches.append(scratch)  # (not after an error: its bitmap may not be all false)
+    return grams
+
+
+def _split_grams(tail: bytes, block: bytes, scratch: _Scratch) -> BlockGrams:
+    # the grams that start in the tail end at the block's first bytes (offsets 0 and 1)
+    joined = tail + block[:2]
+    across = [(end - len(tail), gram_of(joined[end - 2:end + 1]))
+              for end in range(max(len(tail), 2), len(joined))]
+    if len(block) >= 3:
+        ids = _ids_into(np.frombuffer(block, dtype=np.uint8), *scratch.buffers(len(block) - 2))
+    else:
+        ids = np.empty(0, np.uint32)
     cut = block.rfind(b"\n")
-    lines = block.count(b"\n")
     if cut < 0:
-        return BlockGrams(len(block), lines, -1, 0, ids[:0], distinct(ids, seen))
-    end = max(len(tail) + cut - 1, 0)  # ids[:end] hold the newline or come before it
-    return BlockGrams(len(block), lines, cut, block.count(b"\n", 0, cut + 1),
-                      distinct(ids[:end], seen), distinct(ids[end:], seen))
+        return BlockGrams(len(block), 0, -1, 0, ids[:0],
+                          _distinct_with(ids, [g for _, g in across], scratch))
+    lines_to_cut = block.count(b"\n", 0, cut + 1)
+    end = max(cut - 1, 0)  # ids[:end] end at or before the newline (ids[j] ends at j + 2)
+    return BlockGrams(len(block), lines_to_cut, cut, lines_to_cut,
+                      _distinct_with(ids[:end], [g for at, g in across if at <= cut], scratch),
+                      _distinct_with(ids[end:], [g for at, g in across if at > cut], scratch))
 
 
 @dataclass
@@ -103,7 +162,7 @@ class Indexer:
 
     def __init__(self):
         self.result = LogGrams()
-        self._seen = np.zeros(1 << GRAM_BITS, dtype=bool)
+        self._pieces: list[np.ndarray] = []  # distinct grams of the current chunk's blocks
         self._tail = b""          # the last two bytes fed, for grams across feeds
         self._start = 0           # offset of the current chunk
         self._start_line = 1
@@ -125,18 +184,20 @@ class Indexer:
         if grams is None:
             return
         if grams.cut < 0:
-            self._seen[grams.rest] = True
+            self._pieces.append(grams.rest)
         else:
-            self._seen[grams.head] = True
+            self._pieces.append(grams.head)
             self._close(self.result.size + grams.cut + 1,
                         self.result.lines + grams.lines_to_cut + 1)
-            self._seen[grams.rest] = True
+            self._pieces.append(grams.rest)
         self.result.size += grams.size
         self.result.lines += grams.lines
 
     def _close(self, end: int, next_line: int) -> None:
-        grams = np.flatnonzero(self._seen).astype(np.uint32)
-        self._seen[grams] = False
+        pieces = [piece for piece in self._pieces if len(piece)]
+        self._pieces = []
+        grams = pieces[0] if len(pieces) == 1 else distinct(
+            np.concatenate(pieces) if pieces else np.empty(0, np.uint32))
         self.result.chunks.append(Chunk(self._start, self._start_line, grams))
         self._start, self._start_line = end, next_line
 
@@ -144,5 +205,5 @@ class Indexer:
         if self.result.size > self._start:
             self._close(self.result.size, self._start_line)
             self.result.lines += 1  # the last line has no newline
-        self._seen = None
+        self._pieces = []
         return self.result

@@ -17,11 +17,11 @@ import sqlite3
 from functools import cached_property
 from pathlib import Path
 
-import numpy as np
 from pyroaring import BitMap
 
 from log_archiver.errors import ArchiveError
 from log_archiver.search.grams import LogGrams
+from log_archiver.search.numpy_loader import np
 
 SCHEMA_VERSION = "1"
 _SCHEMA = """

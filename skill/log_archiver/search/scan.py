@@ -97,7 +97,7 @@ def _lines_in(data: bytes, a: int, b: int, query: Query, deadline: Deadline
     if not query.line_safe:
         yield from _each_line(data, a, stop, pattern, deadline)
         return
-    import numpy as np
+    from log_archiver.search.numpy_loader import np
 
     newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8, count=stop - a,
                                             offset=a) == 10)
