@@ -33,7 +33,7 @@ def archive(repo: Repository, issue: int, **options) -> dict:
 
 def _archive(repo: Repository, issue: int, *, reason: str = "manual", force: bool = False,
              retry: bool = False, pr: int | None = None, commit: bool = True,
-             allow_empty: bool = False, progress=lambda message: None) -> dict:
+             allow_empty: bool = False, progress=lambda message: None, ahead=None) -> dict:
     config, events = repo.config, repo.events
     result: dict = {"issue_number": issue, "reason": reason, "index_path": str(repo.index.path),
                     "storage_url": config.storage, "warnings": [], "errors": []}
@@ -75,13 +75,9 @@ def _archive(repo: Repository, issue: int, *, reason: str = "manual", force: boo
     if entry is not None:
         events.emit("stage", issue=issue, stage="collecting")
         progress(f"collecting and compressing logs of issue #{issue}")
-    if commit and config.commit:  # the main thread mostly waits while logs are compressed
-        from log_archiver.integrations.git import import_in_background
-
-        import_in_background()
     plan = prepare(repo, issue, reason=reason, force=force, title=issue_info.get("title"),
                    url=issue_info.get("url"), allow_empty=allow_empty, collected=collected,
-                   labels=issue_info.get("labels"))
+                   labels=issue_info.get("labels"), ahead=ahead)
     result["collected"] = len(plan["found"])
     result["already_stored"] = plan["already_stored"]
     if not plan["found"] and not (entry or {}).get("logs"):

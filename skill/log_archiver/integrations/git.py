@@ -27,7 +27,14 @@ from log_archiver.audit.trail import DAY_FILE, audit_dir
 from log_archiver.errors import GitError
 from log_archiver.integrations.comment import human_size
 from log_archiver.integrations.gitlock import remove_stale_files, take_lock
-from log_archiver.integrations.gitplumbing import ZERO_SHA, git_error, index_info
+from log_archiver.integrations.gitplumbing import (
+    ZERO_SHA,
+    GitFailed,
+    find_repository,
+    git_error,
+    index_info,
+    run_git,
+)
 from log_archiver.util.retry import RetryPolicy
 
 # git's lock is normally held for milliseconds: wait a few seconds in all, then give up
@@ -119,15 +126,6 @@ def cleaned_log_paths(entry: dict, logs_dir: Path) -> list[Path]:
     return paths
 
 
-def import_in_background() -> None:
-    """Start importing gitpython on a thread: it takes longer than compressing a typical
-    issue's logs, and the main thread mostly waits for the compression threads."""
-    import threading
-
-    threading.Thread(target=__import__, args=("git",), daemon=True,
-                     name="import-git").start()
-
-
 def _noop(reason: str, **extra) -> dict:
     return {"status": "noop", "reason": reason, **extra}
 
@@ -158,34 +156,25 @@ def commit_index(index_path: Path, message, *, repo_root: Path | None = None,
     these bytes. Raises :class:`GitLockedError` (another git process holds a lock) and
     :class:`GitError`.
     """
-    import git
-
     index_path = Path(index_path).absolute()
     start = Path(repo_root) if repo_root is not None else index_path.parent
+    found = find_repository(start, search_parents=repo_root is None)
+    if isinstance(found, str):
+        return _noop(found, path=str(index_path))
+    work, git_dir, git_index = found
     try:
-        repo = git.Repo(start, search_parent_directories=repo_root is None)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        return _noop(f"{start} is not inside a git repository", path=str(index_path))
-    try:
-        if repo.bare or repo.working_tree_dir is None:
-            return _noop(f"{repo.git_dir} is a bare repository", path=str(index_path))
-        work = Path(repo.working_tree_dir).resolve()
-        try:
-            rel = index_path.resolve().relative_to(work).as_posix()
-        except ValueError:
-            return _noop(f"{index_path} is outside the git work tree {work}",
-                         path=str(index_path))
-        if not index_path.is_file():
-            return _noop(f"{index_path} does not exist; nothing to commit", path=rel)
-        gone = _gone_under(index_path, work, rel, untrack)
-        runner = _Committer(repo, work, rel, message, _inside(along, work))
-        runner.check_state()
-        result, retries = (policy or LOCK_POLICY).run(lambda _timeout: runner.attempt(gone))
-        if result["status"] == "ok":
-            result["retries"] = retries
-        return result
-    finally:
-        repo.close()
+        rel = index_path.resolve().relative_to(work).as_posix()
+    except ValueError:
+        return _noop(f"{index_path} is outside the git work tree {work}", path=str(index_path))
+    if not index_path.is_file():
+        return _noop(f"{index_path} does not exist; nothing to commit", path=rel)
+    gone = _gone_under(index_path, work, rel, untrack)
+    runner = _Committer(work, git_dir, git_index, rel, message, _inside(along, work))
+    runner.check_state()
+    result, retries = (policy or LOCK_POLICY).run(lambda _timeout: runner.attempt(gone))
+    if result["status"] == "ok":
+        result["retries"] = retries
+    return result
 
 
 def _gone_under(index_path: Path, work: Path, rel: str, paths) -> list[str]:
@@ -214,29 +203,19 @@ def _inside(folder: Path | None, work: Path) -> str | None:
 
 
 class _Committer:
-    def __init__(self, repo, work: Path, rel: str, message, along: str | None = None):
-        self.repo, self.work, self.rel, self.message = repo, work, rel, message
+    def __init__(self, work: Path, git_dir: Path, git_index: Path, rel: str, message,
+                 along: str | None = None):
+        self.work, self.rel, self.message = work, rel, message
         self.along = along
-        self.git_dir = Path(repo.git_dir)
-        git_index = Path(self._git("rev-parse", "--git-path", "index"))
-        self.git_index = git_index if git_index.is_absolute() else work / git_index
+        self.git_dir = git_dir
+        self.git_index = git_index
         self.lock = self.git_index.with_name(self.git_index.name + ".lock")
 
     def _git(self, *args: str, env: dict | None = None, check: bool = True,
              stdin: bytes | None = None, strip: bool = True) -> str:
-        import git
-
         try:
-            if stdin is None:
-                return self.repo.git.execute(["git", *args], env=env, strip_newline_in_stdout=strip)
-            import tempfile
-
-            with tempfile.TemporaryFile() as feed:  # git reads it as its stdin
-                feed.write(stdin)
-                feed.seek(0)
-                return self.repo.git.execute(["git", *args], env=env, istream=feed,
-                                             strip_newline_in_stdout=strip)
-        except git.GitCommandError as error:
+            return run_git(self.work, args, env=env, stdin=stdin, strip=strip)
+        except GitFailed as error:
             if not check:
                 return ""
             raise git_error(error, args, self.git_index) from error
@@ -313,11 +292,9 @@ class _Committer:
         return self.message(dropped) if callable(self.message) else self.message
 
     def _ignored(self) -> bool:
-        import git
-
         try:
-            self.repo.git.execute(["git", "check-ignore", "-q", "--no-index", "--", self.rel])
-        except git.GitCommandError:
+            run_git(self.work, ["check-ignore", "-q", "--no-index", "--", self.rel])
+        except GitFailed:
             return False
         return True
 

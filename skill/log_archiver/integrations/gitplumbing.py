@@ -1,12 +1,47 @@
-"""git plumbing input and git's errors, for :mod:`.git`'s commit."""
+"""git plumbing for :mod:`.git`'s commit: running git, its input, and its errors.
+
+git runs as a plain subprocess: importing a library to start a few processes would cost
+a one-issue archive more than the commit itself.
+"""
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 from log_archiver.errors import GitError, GitLockedError
 
 ZERO_SHA = "0" * 40
+# git's messages in English, whatever the user's locale: git_error reads them
+_PLAIN = {"LC_ALL": "C", "LANGUAGE": "C"}
+
+
+class GitFailed(Exception):
+    """A git command that exited non-zero (``stderr`` as text)."""
+
+    def __init__(self, args, status: int, stderr: str):
+        super().__init__(f"git {' '.join(args[:2])} exited {status}: {stderr[:200]}")
+        self.status = status
+        self.stderr = stderr
+
+
+def run_git(cwd: Path | str, args, *, env: dict | None = None, stdin: bytes | None = None,
+            strip: bool = True) -> str:
+    """git's standard output (one final newline dropped when ``strip``); raises
+    :class:`GitFailed`, or :class:`GitError` when git cannot be run at all."""
+    try:
+        done = subprocess.run(["git", *args], cwd=cwd, env={**os.environ, **_PLAIN, **(env or {})},
+                              input=stdin if stdin is not None else b"", capture_output=True,
+                              check=False)
+    except OSError as error:
+        raise GitError(f"git could not be run: {error}",
+                       "install git, or set `git.commit` to false in .log-archiver.json") \
+            from error
+    if done.returncode != 0:
+        raise GitFailed(args, done.returncode, done.stderr.decode("utf-8", "replace"))
+    out = done.stdout.decode("utf-8", "surrogateescape")
+    return out[:-1] if strip and out.endswith("\n") else out
 
 
 def index_info(rel: str, blob: str, drop: list[str],
@@ -42,3 +77,30 @@ def git_error(error, args: tuple, git_index: Path) -> GitError:
     return GitError(f"{command} failed in {git_index.parent}: {stderr[:500]!r}",
                     "fix the repository state shown by `git status`, then run "
                     "`log-archiver commit` again")
+
+
+def find_repository(start: Path, *, search_parents: bool) -> tuple[Path, Path, Path] | str:
+    """``(work tree, git dir, git index)`` of the repository ``start`` lies in (or is the
+    top of, without ``search_parents``), or why there is none to commit to."""
+    if not start.is_dir():
+        return f"{start} is not inside a git repository"
+    try:
+        bare, git_dir, top, git_index = run_git(
+            start, ["rev-parse", "--is-bare-repository", "--absolute-git-dir",
+                    "--show-toplevel", "--git-path", "index"]).split("\n")
+    except (GitFailed, ValueError):
+        try:
+            bare, git_dir = run_git(start, ["rev-parse", "--is-bare-repository",
+                                            "--absolute-git-dir"]).split("\n")
+        except (GitFailed, ValueError):
+            return f"{start} is not inside a git repository"
+        if bare == "true":
+            return f"{git_dir} is a bare repository"
+        return f"{start} has no git work tree"
+    if bare == "true":
+        return f"{git_dir} is a bare repository"
+    work = Path(top).resolve()
+    if not search_parents and work != start.resolve():
+        return f"{start} is not the top of a git repository"
+    index_file = Path(git_index) if Path(git_index).is_absolute() else start / git_index
+    return work, Path(git_dir), Path(os.path.normpath(index_file.absolute()))
