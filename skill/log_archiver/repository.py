@@ -7,6 +7,7 @@ from their caller's world.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -30,6 +31,7 @@ class Repository:
     dry_run: bool = False
     events: Events = field(default_factory=Events)  # progress and the audit trail listen
     audit: AuditTrail | None = None  # set by :meth:`start_audit`
+    _pools: dict | None = field(default=None, repr=False)  # kept by :meth:`keeping_pools`
 
     def start_audit(self) -> AuditTrail | None:
         """Record every change this command makes to the archive in the audit trail
@@ -53,6 +55,39 @@ class Repository:
         from contextlib import nullcontext
 
         return self.audit.deferred() if self.audit is not None else nullcontext()
+
+    @contextmanager
+    def keeping_pools(self):
+        """Thread pools asked for inside (:meth:`pool`) are kept until the block ends, so
+        that a batch starts and joins no threads for each issue: under load a new thread
+        can wait a long time for its first turn on a core."""
+        if self._pools is not None:
+            yield
+            return
+        self._pools = {}
+        try:
+            yield
+        finally:
+            pools, self._pools = self._pools, None
+            for pool in pools.values():
+                pool.shutdown()
+
+    @contextmanager
+    def pool(self, name: str, workers: int, *, most: int | None = None):
+        """A thread pool for one step: of ``workers`` threads, made for this call; or,
+        inside :meth:`keeping_pools`, the one kept under ``name`` (``most`` threads, at
+        most: it starts them as work comes)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        if self._pools is None:
+            with ThreadPoolExecutor(max_workers=max(1, workers)) as made:
+                yield made
+            return
+        kept = self._pools.get(name)
+        if kept is None:
+            kept = self._pools[name] = ThreadPoolExecutor(
+                max_workers=max(1, most or workers), thread_name_prefix=name)
+        yield kept
 
     @cached_property
     def index(self) -> ArchiveIndex:

@@ -20,7 +20,6 @@ removed are counted apart, in ``copies_freed_bytes``.
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,7 +140,7 @@ def cleanup_local(repo: Repository, issue: int, *, only_compressed: bool = False
             return log, None, f"stored copy not verified: {error.message}"
         return log, states.VERIFIED if status == states.UPLOADED else status, None
 
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+    with repo.pool("cleanup", workers) as pool:
         checked = list(pool.map(check, entry["logs"]))
     # Files go only while the index lock is held and the entry still records them as they
     # were checked: an index restored meanwhile (git checkout) must not lose them.

@@ -7,7 +7,8 @@ finishes the job.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor
+from contextlib import nullcontext
 from functools import partial
 from pathlib import Path
 
@@ -42,22 +43,42 @@ def will_compress(name: str, size: int, config) -> bool:
 def compress(repo: Repository, files: list[Path], sizes: dict[Path, int] | None = None
              ) -> tuple[list[StoredFile], list[dict]]:
     """Compress the files over the threshold and checksum the rest, on every core
-    (``sizes``: the sizes collect found, so no file is looked at twice)."""
-    config, events = repo.config, repo.events
-    sizes = {p: sizes[p] if sizes and p in sizes else p.stat().st_size for p in files}
+    (``sizes``: the sizes collect found, so no file is looked at twice); each file's
+    event is emitted as it completes."""
+    sizes = sizes_of(files, sizes)
+    repo.events.emit("files.planned", bytes=sum(sizes.values()), files=len(files),
+                     step="compress")
+    announce = partial(_announce_one, repo.events, repo.logs_dir, sizes)
+    return compress_quietly(repo, files, sizes, on_file=announce)
+
+
+def sizes_of(files: list[Path], sizes: dict[Path, int] | None) -> dict[Path, int]:
+    return {p: sizes[p] if sizes and p in sizes else p.stat().st_size for p in files}
+
+
+def compress_quietly(repo: Repository, files: list[Path], sizes: dict[Path, int], *,
+                     pool: Executor | None = None, on_file=None, indexing=None
+                     ) -> tuple[list[StoredFile], list[dict]]:
+    """:func:`compress` without events (``on_file(source, result)`` is told of each file
+    instead), on ``pool`` when one is given (a batch's, kept between issues): the work
+    of :mod:`.ahead`, which may run it on a thread of its own. Given ``indexing``, the
+    search index's sinks of several calls, its caller flushes it."""
+    config = repo.config
     big = [p for p in files if will_compress(p.name, sizes[p], config)]
     chosen = set(big)
     small = [p for p in files if p not in chosen]
     results: dict[Path, StoredFile] = {}
     errors: list[dict] = []
-    events.emit("files.planned", bytes=sum(sizes.values()), files=len(files), step="compress")
-    _keep = partial(_keep_one, events, repo.logs_dir, sizes)
+    keep = partial(_keep_one, results, errors, on_file or (lambda source, result: None))
     scanner = scanner_of(config)
-    indexing = archive_indexing(repo)  # the search index, built from the blocks as they pass
+    flush = indexing is None
+    if indexing is None:  # the search index, built from the blocks as they pass
+        indexing = archive_indexing(repo)
     sink = indexing.open if indexing else lambda source: None
-    with ThreadPoolExecutor(max_workers=config.workers) as pool:
+    with nullcontext(pool) if pool is not None else repo.pool("compress", config.workers) \
+            as pool:
         hashed = [pool.submit(hash_as_is, p, scanner, sink(p)) for p in small]
-        _compress_each(config, pool, big, scanner, indexing, partial(_keep, results, errors))
+        _compress_each(config, pool, big, scanner, indexing, keep)
         redacted = []  # small logs with secrets: stored from a redacted copy of their own
         for source, future in zip(small, hashed, strict=True):
             try:
@@ -67,12 +88,30 @@ def compress(repo: Repository, files: list[Path], sizes: dict[Path, int] | None 
             if isinstance(result, StoredFile) and must_copy(result.redaction):
                 redacted.append(source)
                 continue
-            _keep(results, errors, source, result)
-        _compress_each(config, pool, redacted, scanner, indexing,
-                       partial(_keep, results, errors))
-    if indexing:
+            keep(source, result)
+        _compress_each(config, pool, redacted, scanner, indexing, keep)
+    if indexing and flush:
         indexing.flush()
     return [results[p] for p in files if p in results], errors
+
+
+def announce_compressed(repo: Repository, files: list[Path], sizes: dict[Path, int],
+                        stored: list[StoredFile], errors: list[dict]) -> None:
+    """The events :func:`compress` emits, for results made earlier (by :mod:`.ahead`)."""
+    events = repo.events
+    events.emit("files.planned", bytes=sum(sizes.values()), files=len(files), step="compress")
+    if not events.listening:
+        return
+    by_source = {s.source: s for s in stored}
+    failed = {Path(error["file"]): error for error in errors}
+    for source in files:
+        if source in by_source:
+            _announce_one(events, repo.logs_dir, sizes, source, by_source[source])
+        elif source in failed:
+            error = failed[source]
+            events.emit("file.failed", path=relative_to_logs(str(source), repo.logs_dir),
+                        bytes=sizes.get(source, 0), step="compress",
+                        error={"type": error["type"], "message": error["message"]})
 
 
 def _compress_each(config, pool, sources: list[Path], scanner, indexing, keep) -> None:
@@ -92,13 +131,17 @@ def _compress_each(config, pool, sources: list[Path], scanner, indexing, keep) -
         keep(source, result)
 
 
-def _keep_one(events, logs_dir, sizes, results, errors, source, result) -> None:
+def _keep_one(results, errors, on_file, source, result) -> None:
     if isinstance(result, StoredFile):
         results[source] = result
     elif isinstance(result, ArchiveError):
         errors.append({"file": str(source), **result.to_dict()})
     else:
         raise result
+    on_file(source, result)
+
+
+def _announce_one(events, logs_dir, sizes, source, result) -> None:
     if not events.listening:
         return
     name = relative_to_logs(str(source), logs_dir)
@@ -114,10 +157,11 @@ def _keep_one(events, logs_dir, sizes, results, errors, source, result) -> None:
 def prepare(repo: Repository, issue: int, *, reason: str = "manual", force: bool = False,
             title: str | None = None, url: str | None = None, allow_empty: bool = False,
             collected: tuple[list[FoundLog], list] | None = None,
-            labels: list[str] | None = None) -> dict:
+            labels: list[str] | None = None, ahead=None) -> dict:
     """Collect, compress and record the upload plan (every new record ``pending``).
 
-    No logs and no entry yet: nothing is recorded, unless ``allow_empty``."""
+    No logs and no entry yet: nothing is recorded, unless ``allow_empty``. ``ahead``: a
+    batch's :class:`.ahead.CompressAhead`, which may have compressed the logs already."""
     found, skipped = collected or collect(repo, issue)
     entry = repo.index.find(issue)
     done = {log["local_path"]: log for log in (entry or {}).get("logs", [])
@@ -142,8 +186,13 @@ def prepare(repo: Repository, issue: int, *, reason: str = "manual", force: bool
         return result
     result["stale_temps_removed"] = remove_stale_temps(repo.logs_dir)
     repo.events.emit("stage", issue=issue, stage="compressing")
-    stored, errors = compress(repo, [f.path for f in to_prepare],
-                              {f.path: f.size for f in to_prepare})
+    files, sizes = [f.path for f in to_prepare], {f.path: f.size for f in to_prepare}
+    made = ahead.take(issue, to_prepare) if ahead is not None else None
+    if made is None:
+        stored, errors = compress(repo, files, sizes)
+    else:
+        stored, errors = made
+        announce_compressed(repo, files, sizes, stored, errors)
     result["errors"] = errors
     result["redaction"] = redaction_summary(repo.config, [
         (relative_to_logs(str(s.source), repo.logs_dir), s.redaction) for s in stored])

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -171,7 +171,7 @@ def upload_records(repo: Repository, issue: int, *, local_paths: set[str] | None
                     states.transition(log, update.pop("_status"), **update)
         changes.clear()
 
-    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(todo)))) as pool:
+    with repo.pool("upload", min(concurrency, len(todo)), most=concurrency) as pool:
         elsewhere = (lambda record: other_key(entry, record)) if move_on_conflict else None
         futures = {pool.submit(_upload_one, store, logs_dir, record, elsewhere): record
                    for record in todo}

@@ -24,7 +24,7 @@ from log_archiver.errors import ArchiveError
 from log_archiver.model.states import entry_state
 from log_archiver.queue.breaker import CircuitBreaker, store_is_down
 from log_archiver.queue.checkpoint import Checkpoint, checkpoint_path
-from log_archiver.queue.closed import plan_all_closed
+from log_archiver.queue.closed import issues_with_logs, plan_all_closed
 from log_archiver.repository import Repository
 from log_archiver.util.clock import iso
 
@@ -102,14 +102,25 @@ def archive_all_closed(repo: Repository, *, since: datetime | None = None,
         planned, skipped, known = checkpoint.planned, checkpoint.skipped, {}
         check.update(candidates=len(planned) + len(skipped), closed=len(planned), pages=0,
                      from_checkpoint=True)
+        ahead = None
     else:
-        plan = plan_all_closed(repo, since=since, limit=limit)
+        # the first issues with logs are compressed while GitHub says which are closed
+        ahead = _compress_ahead(repo, list(issues_with_logs(repo.logs_dir)), force)
+        try:
+            plan = plan_all_closed(repo, since=since, limit=limit)
+        except BaseException:
+            if ahead is not None:
+                ahead.close()
+            raise
         planned, skipped, known = plan["planned"], plan["skipped"], plan["github"]
         check.update(candidates=plan["candidates"], closed=len(planned), pages=plan["pages"],
                      from_checkpoint=False)
+        if ahead is not None:
+            for passed in skipped:
+                ahead.done_with(passed["issue_number"])
     payload = archive_batch(repo, planned, reason="issue_closed", force=force, retry=retry,
                             checkpoint=checkpoint, known=known, skipped=skipped,
-                            warnings=warnings, **options)
+                            warnings=warnings, ahead=ahead, **options)
     payload["closed_check"] = check
     return payload
 
@@ -119,9 +130,11 @@ def archive_batch(repo: Repository, issues: list[int], *, reason: str = "manual"
                   commit: bool = True, checkpoint: Checkpoint | None = None,
                   known: dict[int, dict] | None = None,
                   breaker: CircuitBreaker | None = None, skipped: list[dict] | None = None,
-                  warnings: list[str] | None = None, progress=lambda message: None) -> dict:
+                  warnings: list[str] | None = None, progress=lambda message: None,
+                  ahead=None) -> dict:
     """Archive ``issues`` in order; returns the batch's JSON payload (``status`` included).
-    ``known``: what GitHub already said about some of them (``{issue: info}``)."""
+    ``known``: what GitHub already said about some of them (``{issue: info}``); ``ahead``:
+    a :class:`.archive.ahead.CompressAhead` already at work on them (closed here)."""
     breaker = breaker or breaker_from(repo)
     warnings = [] if warnings is None else warnings
     skipped = list(skipped or [])
@@ -136,21 +149,11 @@ def archive_batch(repo: Repository, issues: list[int], *, reason: str = "manual"
         learned = lambda issue, info: checkpoint.save()  # noqa: E731
     if repo.github is not None:
         repo.use_github(RememberingGitHub(repo.github, known, learned))
-    events = repo.events
-    events.emit("issues.planned", issues=len(issues))
-    results = []
-    for position, issue in enumerate(issues, 1):
-        def say(message, position=position, issue=issue):
-            progress(f"[{position}/{len(issues)}] #{issue}: {message}")
-
-        result = _one(repo, issue, reason=reason, force=force, retry=retry,
-                      allow_empty=allow_empty, checkpoint=checkpoint, breaker=breaker, say=say)
-        results.append(result)
-        if checkpoint is not None and result["status"] not in ("not_attempted",):
-            checkpoint.finish(issue, result["status"])
-        events.emit("issue.done", issue=issue,
-                    bytes=(result.get("entry") or {}).get("total_size_bytes", 0),
-                    status=result["status"])
+    repo.events.emit("issues.planned", issues=len(issues))
+    with repo.keeping_pools():
+        results = _archive_each(repo, issues, reason=reason, force=force, retry=retry,
+                                allow_empty=allow_empty, checkpoint=checkpoint,
+                                breaker=breaker, progress=progress, ahead=ahead)
     payload = _payload(repo, results, skipped, breaker, reason, warnings)
     if commit and repo.config.commit and not repo.dry_run:
         payload["commit"] = _commit(repo, [r["issue_number"] for r in results
@@ -168,8 +171,52 @@ def archive_batch(repo: Repository, issues: list[int], *, reason: str = "manual"
     return payload
 
 
+def _archive_each(repo: Repository, issues: list[int], *, reason, force, retry, allow_empty,
+                  checkpoint, breaker, progress, ahead=None) -> list[dict]:
+    """Each issue in turn, the next ones compressed ahead; the result of each."""
+    events = repo.events
+    results = []
+    ahead = ahead or _compress_ahead(repo, issues, force)
+    try:
+        for position, issue in enumerate(issues, 1):
+            def say(message, position=position, issue=issue):
+                progress(f"[{position}/{len(issues)}] #{issue}: {message}")
+
+            try:
+                result = _one(repo, issue, reason=reason, force=force, retry=retry,
+                              allow_empty=allow_empty, checkpoint=checkpoint, breaker=breaker,
+                              say=say, ahead=ahead)
+            finally:
+                if ahead is not None:
+                    ahead.done_with(issue)
+            results.append(result)
+            if checkpoint is not None and result["status"] not in ("not_attempted",):
+                checkpoint.finish(issue, result["status"])
+            events.emit("issue.done", issue=issue,
+                        bytes=(result.get("entry") or {}).get("total_size_bytes", 0),
+                        status=result["status"])
+    finally:
+        if ahead is not None:
+            ahead.close()
+    return results
+
+
+def _compress_ahead(repo: Repository, issues: list[int], force: bool):
+    """The batch's :class:`.archive.ahead.CompressAhead`, when there is a next issue to
+    compress (not in a dry run, which writes nothing, nor with --force, which prepares
+    archived logs again)."""
+    if repo.dry_run or force or len(issues) < 2:
+        return None
+    from log_archiver.archive.ahead import CompressAhead
+
+    try:
+        return CompressAhead(repo, issues)
+    except ArchiveError:  # (an index that cannot be read: each issue reports it)
+        return None
+
+
 def _one(repo: Repository, issue: int, *, reason, force, retry, allow_empty, checkpoint,
-         breaker: CircuitBreaker, say) -> dict:
+         breaker: CircuitBreaker, say, ahead=None) -> dict:
     if checkpoint is not None and checkpoint.done.get(issue) in ("ok", "noop") \
             and entry_state(repo.index.find(issue)) == "done":
         entry = repo.index.find(issue)
@@ -182,7 +229,7 @@ def _one(repo: Repository, issue: int, *, reason, force, retry, allow_empty, che
                           f"{breaker.open_until})"}
     try:
         result = archive(repo, issue, reason=reason, force=force, retry=retry, commit=False,
-                         allow_empty=allow_empty, progress=say)
+                         allow_empty=allow_empty, progress=say, ahead=ahead)
     except ArchiveError as error:
         if store_is_down(error):
             breaker.record_failure(error)

@@ -266,7 +266,7 @@ class Checkpoint:
         return (f"batch checkpoint {self.path} ignored: {why}; the index decides what is "
                 "already archived, and the file is replaced")
 
-    def save(self) -> None:
+    def save(self, *, durable: bool = True) -> None:
         import json
 
         self.lock()
@@ -274,11 +274,14 @@ class Checkpoint:
                     "planned": self.planned, "skipped": self.skipped,
                     "github": {str(k): v for k, v in sorted(self.github.items())},
                     "done": {str(k): v for k, v in sorted(self.done.items())}}
-        write_bytes_atomic(self.path, json.dumps(document, indent=1).encode("utf-8"))
+        write_bytes_atomic(self.path, json.dumps(document, indent=1).encode("utf-8"),
+                           durable=durable)
 
     def finish(self, issue: int, status: str) -> None:
+        """Not synced: the index, synced before, already says the issue is archived (a
+        finish lost in a crash only costs the rerun a look at the index)."""
         self.done[issue] = status
-        self.save()
+        self.save(durable=False)
 
     def remove(self) -> None:
         """The batch is over: remove the checkpoint and give the lock back."""

@@ -1,0 +1,177 @@
+"""Compressing the next issues of a batch while the current one uploads.
+
+One issue at a time, a batch keeps every core busy only while it compresses; while the
+issue uploads, is recorded and is cleaned up, one thread works and the others wait.
+:class:`CompressAhead` collects and compresses the issues that come next on a thread of
+its own, through one pool kept for the whole batch, and hands each issue's results to
+its prepare step, which records them as if it had just made them.
+
+Nothing is recorded ahead of an issue's turn: the index learns of a copy when prepare
+records it. Results are used only if the issue's logs are still what was compressed
+(names, sizes and times); otherwise prepare compresses them again. A copy made for an
+issue that is then not prepared (the batch stopped, its logs changed) is deleted when
+the batch is done with the issue, unless a record names it. A copy left by a killed
+batch holds exactly what compressing the log again gives, so the next run makes the
+same one in its place (``cleanup-local --orphans`` removes it otherwise).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+from log_archiver.archive.collect import FoundLog, collect_logs
+from log_archiver.repository import Repository
+
+DEPTH = 3  # issues compressed ahead of the one being recorded, at most
+LANES = 2  # issues compressed at once: one issue's last blocks leave cores idle
+FLUSH_BYTES = 256 << 20  # logs indexed for search between two writes of the search index
+
+
+NICE = 10  # how much lower than the batch's own thread compressing ahead runs
+
+
+def _yield_to_the_batch() -> None:
+    """Run this thread below the batch's: the issue being recorded is the one the batch
+    waits for, and compressing the next only fills the cores it leaves idle."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICE)
+    except (AttributeError, OSError):  # (not Linux: threads share the process's priority)
+        pass
+
+
+class _Made:
+    def __init__(self, found: list[FoundLog], stored: list, errors: list[dict]):
+        self.found = found
+        self.stored = stored
+        self.errors = errors
+
+
+def _same_logs(a: list[FoundLog], b: list[FoundLog]) -> bool:
+    return [(f.path, f.size, f.mtime) for f in a] == [(f.path, f.size, f.mtime) for f in b]
+
+
+class CompressAhead:
+    """Compresses ``issues`` (those the index has no entry for yet), in order, at most
+    :data:`DEPTH` ahead of the batch; the batch calls :meth:`take` in prepare and
+    :meth:`done_with` after each issue, and :meth:`close` at the end."""
+
+    def __init__(self, repo: Repository, issues: list[int], *, depth: int = DEPTH):
+        self._repo = repo
+        self._issues = [issue for issue in dict.fromkeys(issues)
+                        if repo.index.find(issue) is None]
+        self._made: dict[int, Future] = {issue: Future() for issue in self._issues}
+        self._used: set[int] = set()
+        self._room = threading.Semaphore(depth)
+        self._stopped = threading.Event()
+        self._pool = ThreadPoolExecutor(max_workers=repo.config.workers,
+                                        initializer=_yield_to_the_batch)
+        from log_archiver.search.archive_hook import archive_indexing
+
+        # one search-index write for many issues (derived data: what a killed batch did
+        # not write, the next search indexes from the store)
+        self._indexing = archive_indexing(repo)
+        self._unflushed = 0
+        self._turns = iter(self._issues)
+        self._lock = threading.Lock()
+        self._lanes = [threading.Thread(target=self._run, name=f"compress-ahead-{n + 1}",
+                                        daemon=True) for n in range(LANES)]
+        for lane in self._lanes:
+            lane.start()
+
+    def _run(self) -> None:
+        _yield_to_the_batch()
+        while True:
+            self._room.acquire()
+            with self._lock:
+                issue = None if self._stopped.is_set() else next(self._turns, None)
+            if issue is None:
+                return
+            size = self._compress(issue, self._indexing)
+            with self._lock:
+                self._unflushed += size
+                flush, self._unflushed = self._unflushed >= FLUSH_BYTES, \
+                    0 if self._unflushed >= FLUSH_BYTES else self._unflushed
+            if flush:
+                self._indexing.flush()
+
+    def _compress(self, issue: int, indexing) -> int:
+        """Compress ``issue``'s logs; returns their size."""
+        from log_archiver.archive.prepare import compress_quietly
+
+        future = self._made[issue]
+        if not future.set_running_or_notify_cancel():
+            return 0  # the batch passed it by before its turn came
+        try:
+            found, _ = collect_logs(self._repo.logs_dir, issue)
+            stored, errors = compress_quietly(self._repo, [f.path for f in found],
+                                              {f.path: f.size for f in found},
+                                              pool=self._pool, indexing=indexing)
+        except BaseException as error:  # prepare compresses again, and reports it
+            future.set_exception(error)
+            return 0
+        future.set_result(_Made(found, stored, errors))
+        return sum(f.size for f in found)
+
+    def take(self, issue: int, to_prepare: list[FoundLog]):
+        """The stored files and errors of ``issue``'s logs, if they were compressed ahead
+        and ``to_prepare`` is still exactly what was compressed; otherwise None."""
+        future = self._made.get(issue)
+        if future is None or issue in self._used:
+            return None
+        self._used.add(issue)
+        try:
+            made = future.result()
+        except BaseException:
+            return None
+        if not _same_logs(made.found, to_prepare):
+            self._discard(issue, made)
+            return None
+        return made.stored, made.errors
+
+    def done_with(self, issue: int) -> None:
+        """The batch has finished with ``issue``: make room for the next one, and delete
+        what was made for it and never used."""
+        future = self._made.get(issue)
+        if future is None:
+            return
+        self._room.release()
+        if issue in self._used:
+            return
+        if future.cancel():  # not begun: it never will be
+            self._used.add(issue)
+        elif future.done():
+            self._used.add(issue)
+            if future.exception() is None:
+                self._discard(issue, future.result())
+        # (still being compressed: close() deletes what it makes)
+
+    def close(self) -> None:
+        """Stop compressing ahead, wait for the file in hand, and delete every copy made
+        for an issue the batch never reached."""
+        self._stopped.set()
+        for _ in self._issues:
+            self._room.release()
+        for lane in self._lanes:
+            lane.join()
+        self._indexing.flush()
+        self._pool.shutdown()
+        for issue, future in self._made.items():
+            if issue not in self._used and future.done() and not future.cancelled() \
+                    and future.exception() is None:
+                self._discard(issue, future.result())
+
+    def _discard(self, issue: int, made: _Made) -> None:
+        entry = self._repo.index.find(issue)
+        named = {log["stored_path"] for log in (entry or {}).get("logs", [])}
+        for stored in made.stored:
+            if stored.path == stored.source:
+                continue
+            if Path(stored.path).relative_to(self._repo.logs_dir).as_posix() in named:
+                continue
+            try:
+                os.unlink(stored.path)
+            except OSError:
+                pass

@@ -1,0 +1,175 @@
+"""A batch compresses the next issues while the current one uploads: what it made ahead is
+used only while the logs are still what it compressed, and nothing it made outlives the
+batch unless the index records it."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from pathlib import Path
+
+from log_archiver.archive.ahead import CompressAhead
+from log_archiver.archive.collect import collect_logs
+from log_archiver.archive.pipeline import archive
+from log_archiver.config import load_config
+from log_archiver.queue.batch import archive_issues
+from log_archiver.repository import Repository
+from log_archiver.search.grams import Indexer, block_grams, gram_of
+from log_archiver.util.hashing import sha256_file
+from log_archiver.util.samples import write_sample_logs
+
+
+def repository() -> Repository:
+    repo = Repository(config=load_config().with_overrides(commit=False))
+    repo.start_audit()
+    return repo
+
+
+def copies(logs: Path) -> list[Path]:
+    return sorted(p for p in logs.rglob("*") if p.is_file() and p.name.startswith(".")
+                  and ".la." in p.name)
+
+
+def wait_made(ahead: CompressAhead, issue: int) -> None:
+    future = ahead._made[issue]
+    deadline = time.monotonic() + 30
+    while not future.done():
+        assert time.monotonic() < deadline, f"issue {issue} was never compressed ahead"
+        time.sleep(0.01)
+
+
+def test_a_batch_archives_what_one_issue_at_a_time_archives(workspace):
+    for issue in (1, 2, 3):
+        write_sample_logs(workspace / "logs", issue, big=1_500_000, seed=issue)
+    expected = {}
+    for issue in (1, 2, 3):
+        for found in collect_logs(workspace / "logs", issue)[0]:
+            expected[found.relative] = f"sha256:{sha256_file(found.path)}"
+    result = archive_issues(repository(), [1, 2, 3], commit=False)
+
+    assert result["status"] == "ok", result
+    doc = json.loads((workspace / "logs/.archive-index.json").read_text())
+    recorded = {log["local_path"]: log["original_checksum"]
+                for entry in doc["archives"] for log in entry["logs"]}
+    assert recorded == expected
+    assert all(log["upload_status"] == "cleaned"
+               for entry in doc["archives"] for log in entry["logs"])
+    assert copies(workspace / "logs") == []
+
+
+def test_a_log_changed_after_it_was_compressed_ahead_is_compressed_again(workspace):
+    logs = workspace / "logs"
+    for issue in (1, 2):
+        write_sample_logs(logs, issue, big=1_500_000, seed=issue)
+    repo = repository()
+    ahead = CompressAhead(repo, [1, 2])
+    try:
+        wait_made(ahead, 2)
+        grown = logs / "builds/2-build.log"
+        with open(grown, "ab") as handle:
+            handle.write(b"one more line written after the copy was made\n")
+        expected, size = f"sha256:{sha256_file(grown)}", grown.stat().st_size
+        assert archive(repo, 1, commit=False, ahead=ahead)["status"] == "ok"
+        ahead.done_with(1)
+        result = archive(repo, 2, commit=False, ahead=ahead)
+        ahead.done_with(2)
+    finally:
+        ahead.close()
+
+    assert result["status"] == "ok", result
+    record = next(log for log in repo.index.find(2)["logs"]
+                  if log["local_path"] == "builds/2-build.log")
+    assert record["original_checksum"] == expected
+    assert record["original_size_bytes"] == size
+    assert copies(logs) == []
+
+
+def test_copies_made_for_issues_the_batch_never_reached_are_deleted(workspace):
+    logs = workspace / "logs"
+    for issue in (1, 2, 3):
+        write_sample_logs(logs, issue, big=1_500_000, seed=issue)
+    before = {p: p.read_bytes() for p in logs.rglob("*") if p.is_file()}
+    ahead = CompressAhead(repository(), [1, 2, 3])
+    wait_made(ahead, 1)
+    wait_made(ahead, 2)
+    assert copies(logs), "nothing was compressed ahead"
+    ahead.close()  # the batch stopped before any issue was prepared
+
+    assert copies(logs) == []
+    after = {p: p.read_bytes() for p in logs.rglob("*") if p.is_file()}
+    assert after == before  # the logs themselves untouched
+
+
+def test_a_copy_the_index_records_is_kept(workspace):
+    logs = workspace / "logs"
+    for issue in (1, 2):
+        write_sample_logs(logs, issue, big=1_500_000, seed=issue)
+    repo = Repository(config=load_config().with_overrides(commit=False))
+    ahead = CompressAhead(repo, [1, 2])
+    try:
+        wait_made(ahead, 1)
+        from log_archiver.archive.prepare import prepare
+
+        plan = prepare(repo, 1, ahead=ahead)
+    finally:
+        ahead.done_with(1)
+        ahead.close()
+    recorded = [logs / log["stored_path"] for log in repo.index.find(1)["logs"]
+                if log["compressed"]]
+    assert plan["files"] and recorded
+    assert all(path.is_file() for path in recorded)  # prepared, to be uploaded next
+    assert copies(logs) == recorded
+
+
+def test_pools_are_kept_for_the_batch_and_shut_down_after(workspace):
+    repo = repository()
+    with repo.keeping_pools():
+        with repo.pool("upload", 2, most=4) as first:
+            pass
+        with repo.pool("upload", 3, most=4) as second:
+            assert second.submit(lambda: 7).result() == 7
+    assert first is second
+    assert first._shutdown
+    with repo.pool("upload", 2) as alone:
+        assert alone is not first
+    assert alone._shutdown
+
+
+def _grams_by_hand(data: bytes) -> set[int]:
+    return {gram_of(data[i:i + 3]) for i in range(len(data) - 2)}
+
+
+def test_block_grams_match_the_grams_of_the_text_whatever_the_cut():
+    rng = random.Random(5)
+    for _ in range(400):
+        tail = bytes(rng.choice(b"ab\n\xe9") for _ in range(rng.choice([0, 1, 2])))
+        block = bytes(rng.choice(b"abc\n\x80\xff") for _ in range(rng.choice([0, 1, 2, 5, 40])))
+        grams = block_grams(tail, block)
+        data = tail + block
+        cut = block.rfind(b"\n")
+        if cut < 0:
+            assert set(grams.rest.tolist()) == _grams_by_hand(data)
+            assert len(grams.head) == 0
+        else:
+            upto = len(tail) + cut + 1  # grams ending at or before the newline
+            assert set(grams.head.tolist()) == _grams_by_hand(data[:upto])
+            assert set(grams.rest.tolist()) == {gram_of(data[i:i + 3])
+                                                for i in range(max(upto - 2, 0), len(data) - 2)}
+        for found in (grams.head, grams.rest):
+            assert list(found) == sorted(set(found.tolist()))  # sorted and distinct
+        assert grams.lines == block.count(b"\n")
+
+
+def test_a_large_block_and_a_small_one_give_the_same_chunks():
+    line = b"2026-12-01 build step 12 passed in 3.2 s\n"
+    text = line * 60_000  # ~2.5 MB: blocks of a megabyte take the bitmap path
+    whole, pieces = Indexer(), Indexer()
+    whole.feed(text)
+    for start in range(0, len(text), 4096):  # small feeds take the sorting path
+        pieces.feed(text[start:start + 4096])
+    a, b = whole.finish(), pieces.finish()
+    assert a.size == b.size == len(text) and a.lines == b.lines
+    union_a = set().union(*(set(c.grams.tolist()) for c in a.chunks))
+    union_b = set().union(*(set(c.grams.tolist()) for c in b.chunks))
+    assert union_a == union_b == _grams_by_hand(text[:100_000])
