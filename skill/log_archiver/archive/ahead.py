@@ -156,7 +156,8 @@ class CompressAhead:
             self._room.release()
         for lane in self._lanes:
             lane.join()
-        self._indexing.flush()
+        if self._indexing is not None:
+            self._indexing.close()
         self._pool.shutdown()
         for issue, future in self._made.items():
             if issue not in self._used and future.done() and not future.cancelled() \

@@ -78,6 +78,17 @@ def _not_regular(mode: int) -> str:
     return f"{kind}, not a regular file: never read"
 
 
+def _real_folder(logs_dir: Path, root: Path, folder: str) -> Path:
+    """Where the type folder really is: under the resolved logs dir unless it is a link
+    (resolving it whole would walk the logs dir's parents again for every folder)."""
+    try:
+        if not stat_module.S_ISLNK(os.lstat(logs_dir / folder).st_mode):
+            return root / folder
+    except OSError:
+        return root / folder  # missing: nothing to collect, and scandir says so
+    return Path(os.path.realpath(logs_dir / folder))
+
+
 def collect_logs(logs_dir: Path, issue: int) -> tuple[list[FoundLog], list[Skipped]]:
     """Every log of ``issue`` (by type folder, then name; logs reached through a symlink
     last) and every other file naming the issue that was left alone, with the reason."""
@@ -87,7 +98,7 @@ def collect_logs(logs_dir: Path, issue: int) -> tuple[list[FoundLog], list[Skipp
     skipped: list[Skipped] = []
     seen: set[tuple[int, int]] = set()
     for folder, (log_type, matches) in LOG_TYPES.items():
-        real_folder = Path(os.path.realpath(logs_dir / folder))
+        real_folder = _real_folder(logs_dir, root, folder)
         if not real_folder.is_relative_to(root):
             if real_folder.is_dir():
                 skipped.append(Skipped(f"{folder}/", "folder is a symlink that leads outside "

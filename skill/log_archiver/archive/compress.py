@@ -92,10 +92,10 @@ def gzip_member(block: bytes, level: int) -> bytes:
     return packer.compress(block) + packer.flush()
 
 
-def _gzip_member(block: bytes, level: int, job=None) -> tuple[bytes, bytes, object]:
-    """The member, its SHA-256, and what the sink's ``job`` for the block returned."""
+def _gzip_member(block: bytes, level: int) -> tuple[bytes, bytes]:
+    """The member and its SHA-256."""
     member = gzip_member(block, level)
-    return member, hashlib.sha256(member).digest(), job() if job is not None else None
+    return member, hashlib.sha256(member).digest()
 
 
 class _Output:
@@ -121,11 +121,9 @@ class _Output:
         self.out_digest.update(data)
         self.out_size += len(data)
 
-    def write_member(self, member: tuple[bytes, bytes, object]) -> None:
+    def write_member(self, member: tuple[bytes, bytes]) -> None:
         self.table.member(len(member[0]), member[1])
         self.write(member[0])
-        if self.sink is not None:
-            self.sink.take(member[2])
 
     def finish(self) -> StoredFile:
         region, blocks = self.table.finish(self.out_size)
@@ -148,8 +146,7 @@ def gzip_many(sources: list[Path], level: int, pool: Executor, window: int = 0,
     """Compress every file with gzip, all blocks of all files sharing the pool (read
     through the redactor when a ``scanner`` is given). ``observe(source)``, when given,
     returns a sink that is fed every block the compressor receives and told the stored
-    SHA-256 once the copy is complete. The sink's costly part runs on the workers with
-    each block's member (``sink.job(block)``, its result given to ``sink.take`` in order).
+    SHA-256 once the copy is complete (it does its costly part on a thread of its own).
 
     Yields each source with its result, or with the error that stopped it (the
     original stays, no partial output is left).
@@ -193,10 +190,11 @@ def gzip_many(sources: list[Path], level: int, pool: Executor, window: int = 0,
                 for block in blocks:
                     output.in_digest.update(block)
                     output.table.raw_block(block)
-                    job = output.sink.job(block) if output.sink is not None else None
+                    if output.sink is not None:
+                        output.sink.feed(block)
                     output.in_size += len(block)
                     output.chunks += 1
-                    queue.append((output, pool.submit(_gzip_member, block, level, job)))
+                    queue.append((output, pool.submit(_gzip_member, block, level)))
                     while len(queue) >= window:
                         if (done := drain_one()) is not None:
                             yield done

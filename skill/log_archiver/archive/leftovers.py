@@ -17,11 +17,11 @@ In the store (when it can hold such things, see ``AbandonedUpload``):
   cannot say whether their writer still runs, so age decides; ``upload_age`` sets it).
 
 How a lock's process is known to be gone: the index lock is an ``flock(2)`` lock
-(filelock's UnixFileLock), which the kernel drops when the holding process ends, however
+(:mod:`log_archiver.util.flock`), which the kernel drops when the holding process ends, however
 it ends. So instead of recording a pid (which can be reused), the check asks the kernel:
 a non-blocking ``flock`` that succeeds proves no live process holds the file. The file is
 unlinked while that flock is held, so a process already waiting on it finds, once it gets
-the lock, that the file is unlinked and opens the new one (filelock checks ``st_nlink``).
+the lock, that the file is unlinked and opens the new one (it checks ``st_nlink``).
 
 Originals, anything an index record names and any copy of a log of an entry on legal hold
 are never touched; every file is checked again just before it is removed.

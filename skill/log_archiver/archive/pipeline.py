@@ -27,13 +27,22 @@ def archive(repo: Repository, issue: int, **options) -> dict:
     An issue with no entry and no logs is a ``noop`` that records, posts and commits
     nothing (a mistyped number stays harmless), unless ``allow_empty``. Its audit lines
     are synced together, each before the index records what it says."""
-    with repo.audit_deferred():
-        return _archive(repo, issue, **options)
+    from log_archiver.search.archive_hook import archive_indexing
+
+    # the search index is written last: its grams are computed while the logs upload
+    indexing = None if options.get("ahead") is not None else archive_indexing(repo)
+    try:
+        with repo.audit_deferred(), repo.keeping_pools():
+            return _archive(repo, issue, indexing=indexing, **options)
+    finally:
+        if indexing is not None:
+            indexing.close()
 
 
 def _archive(repo: Repository, issue: int, *, reason: str = "manual", force: bool = False,
              retry: bool = False, pr: int | None = None, commit: bool = True,
-             allow_empty: bool = False, progress=lambda message: None, ahead=None) -> dict:
+             allow_empty: bool = False, progress=lambda message: None, ahead=None,
+             indexing=None) -> dict:
     config, events = repo.config, repo.events
     result: dict = {"issue_number": issue, "reason": reason, "index_path": str(repo.index.path),
                     "storage_url": config.storage, "warnings": [], "errors": []}
@@ -77,7 +86,7 @@ def _archive(repo: Repository, issue: int, *, reason: str = "manual", force: boo
         progress(f"collecting and compressing logs of issue #{issue}")
     plan = prepare(repo, issue, reason=reason, force=force, title=issue_info.get("title"),
                    url=issue_info.get("url"), allow_empty=allow_empty, collected=collected,
-                   labels=issue_info.get("labels"), ahead=ahead)
+                   labels=issue_info.get("labels"), ahead=ahead, indexing=indexing)
     result["collected"] = len(plan["found"])
     result["already_stored"] = plan["already_stored"]
     if not plan["found"] and not (entry or {}).get("logs"):

@@ -40,16 +40,16 @@ def will_compress(name: str, size: int, config) -> bool:
     return size > config.compress_threshold_bytes and fits_compressed(name, config.compression)
 
 
-def compress(repo: Repository, files: list[Path], sizes: dict[Path, int] | None = None
-             ) -> tuple[list[StoredFile], list[dict]]:
+def compress(repo: Repository, files: list[Path], sizes: dict[Path, int] | None = None,
+             *, indexing=None) -> tuple[list[StoredFile], list[dict]]:
     """Compress the files over the threshold and checksum the rest, on every core
     (``sizes``: the sizes collect found, so no file is looked at twice); each file's
-    event is emitted as it completes."""
+    event is emitted as it completes. ``indexing``: as :func:`compress_quietly`."""
     sizes = sizes_of(files, sizes)
     repo.events.emit("files.planned", bytes=sum(sizes.values()), files=len(files),
                      step="compress")
     announce = partial(_announce_one, repo.events, repo.logs_dir, sizes)
-    return compress_quietly(repo, files, sizes, on_file=announce)
+    return compress_quietly(repo, files, sizes, on_file=announce, indexing=indexing)
 
 
 def sizes_of(files: list[Path], sizes: dict[Path, int] | None) -> dict[Path, int]:
@@ -61,8 +61,10 @@ def compress_quietly(repo: Repository, files: list[Path], sizes: dict[Path, int]
                      ) -> tuple[list[StoredFile], list[dict]]:
     """:func:`compress` without events (``on_file(source, result)`` is told of each file
     instead), on ``pool`` when one is given (a batch's, kept between issues): the work
-    of :mod:`.ahead`, which may run it on a thread of its own. Given ``indexing``, the
-    search index's sinks of several calls, its caller flushes it."""
+    of :mod:`.ahead`, which may run it on a thread of its own. ``indexing``: the search
+    index's sinks (:func:`.search.archive_hook.archive_indexing`), flushed and closed by
+    the caller, who need not wait for them here; without it, this call makes and closes
+    its own."""
     config = repo.config
     big = [p for p in files if will_compress(p.name, sizes[p], config)]
     chosen = set(big)
@@ -71,8 +73,8 @@ def compress_quietly(repo: Repository, files: list[Path], sizes: dict[Path, int]
     errors: list[dict] = []
     keep = partial(_keep_one, results, errors, on_file or (lambda source, result: None))
     scanner = scanner_of(config)
-    flush = indexing is None
-    if indexing is None:  # the search index, built from the blocks as they pass
+    owned = indexing is None
+    if owned:  # the search index, built from the blocks as they pass
         indexing = archive_indexing(repo)
     sink = indexing.open if indexing else lambda source: None
     with nullcontext(pool) if pool is not None else repo.pool("compress", config.workers) \
@@ -90,8 +92,8 @@ def compress_quietly(repo: Repository, files: list[Path], sizes: dict[Path, int]
                 continue
             keep(source, result)
         _compress_each(config, pool, redacted, scanner, indexing, keep)
-    if indexing and flush:
-        indexing.flush()
+    if indexing and owned:
+        indexing.close()
     return [results[p] for p in files if p in results], errors
 
 
@@ -157,11 +159,12 @@ def _announce_one(events, logs_dir, sizes, source, result) -> None:
 def prepare(repo: Repository, issue: int, *, reason: str = "manual", force: bool = False,
             title: str | None = None, url: str | None = None, allow_empty: bool = False,
             collected: tuple[list[FoundLog], list] | None = None,
-            labels: list[str] | None = None, ahead=None) -> dict:
+            labels: list[str] | None = None, ahead=None, indexing=None) -> dict:
     """Collect, compress and record the upload plan (every new record ``pending``).
 
     No logs and no entry yet: nothing is recorded, unless ``allow_empty``. ``ahead``: a
-    batch's :class:`.ahead.CompressAhead`, which may have compressed the logs already."""
+    batch's :class:`.ahead.CompressAhead`, which may have compressed the logs already;
+    ``indexing``: as :func:`compress_quietly`."""
     found, skipped = collected or collect(repo, issue)
     entry = repo.index.find(issue)
     done = {log["local_path"]: log for log in (entry or {}).get("logs", [])
@@ -189,7 +192,7 @@ def prepare(repo: Repository, issue: int, *, reason: str = "manual", force: bool
     files, sizes = [f.path for f in to_prepare], {f.path: f.size for f in to_prepare}
     made = ahead.take(issue, to_prepare) if ahead is not None else None
     if made is None:
-        stored, errors = compress(repo, files, sizes)
+        stored, errors = compress(repo, files, sizes, indexing=indexing)
     else:
         stored, errors = made
         announce_compressed(repo, files, sizes, stored, errors)

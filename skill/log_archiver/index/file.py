@@ -173,6 +173,7 @@ class ArchiveIndex:
         self._identity: tuple | None = None
         self._held: weakref.finalize | None = None
         self._swept = False
+        self._folder_made = False  # (the index's folder, made once a process)
         self.before_write: list = []  # called before each write (the audit trail syncs)
 
     def read(self) -> dict:
@@ -297,16 +298,17 @@ class ArchiveIndex:
     @contextmanager
     def locked(self) -> Iterator[None]:
         """Hold the index lock (for a transaction, or to commit a stable index)."""
-        from filelock import FileLock, Timeout
+        from log_archiver.util.flock import LockTimeout, acquire, release
 
+        if not self._folder_made:
+            try:
+                self.file.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise local_error(error, "create", self.file.parent) from error
+            self._folder_made = True
         try:
-            self.file.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise local_error(error, "create", self.file.parent) from error
-        lock = FileLock(str(self.lock_path), timeout=self.lock_timeout)
-        try:
-            lock.acquire()
-        except Timeout:
+            fd = acquire(self.lock_path, self.lock_timeout)
+        except LockTimeout:
             raise IndexLockTimeout(
                 f"archive index {self.path} stayed locked for {self.lock_timeout:.0f} s",
                 "another archive run holds it; wait for it to finish and run again",
@@ -316,7 +318,7 @@ class ArchiveIndex:
         try:
             yield
         finally:
-            lock.release()
+            release(fd)
 
     @contextmanager
     def transaction(self) -> Iterator[IndexTransaction]:

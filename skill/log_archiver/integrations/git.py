@@ -230,13 +230,13 @@ class _Committer:
 
     def attempt(self, untrack: list[str]) -> dict:
         remove_stale_files(self.git_dir, self.lock)
-        blob = self._git("hash-object", "-w", "--", self.rel)
+        along = self._changed_along()
+        blob, *along_blobs = self._git("hash-object", "-w", "--", self.rel, *along).split()
+        extra = dict(zip(along, along_blobs, strict=True))
         head = self._git("rev-parse", "--verify", "-q", "HEAD", check=False) or None
-        in_head = (self._git("rev-parse", "--verify", "-q", f"{head}:{self.rel}", check=False)
-                   if head else "")
-        drop = sorted(self._tracked(head, untrack)) if head and untrack else []
-        need_commit = in_head != blob or bool(drop)
-        extra = self._changed_along()
+        in_head = self._blobs_in(head, [self.rel, *untrack]) if head else {}
+        drop = sorted(path for path in untrack if path in in_head)
+        need_commit = in_head.get(self.rel, "") != blob or bool(drop)
         if not need_commit:  # only day files HEAD already holds (a run killed after HEAD
             extra = {path: sha for path, sha in extra.items()  # moved): their entries
                      if self._git("rev-parse", "--verify", "-q", f"{head}:{path}",
@@ -282,7 +282,7 @@ class _Committer:
         if need_commit and branch is None:
             notes.append(f"HEAD is detached: the commit {commit[:12]} is on no branch; "
                          f"`git branch <name> {commit[:12]}` keeps it")
-        if self._ignored():
+        if self.rel not in in_head and self._ignored():  # (git tracks a file it holds)
             notes.append(f"{self.rel} matches .gitignore; it was committed anyway")
         if notes:
             result["note"] = "; ".join(notes)
@@ -298,12 +298,18 @@ class _Committer:
             return False
         return True
 
-    def _tracked(self, treeish: str, paths: list[str]) -> set[str]:
-        """Which of ``paths`` the tree of ``treeish`` holds."""
+    def _blobs_in(self, treeish: str, paths: list[str]) -> dict[str, str]:
+        """``{path: object}`` of those of ``paths`` the tree of ``treeish`` holds."""
         wanted = set(paths)
-        listed = self._git("ls-tree", "-r", "-z", "--name-only", "--full-tree", treeish,
-                           *self._scope(), strip=False, env={"GIT_LITERAL_PATHSPECS": "1"})
-        return {name for name in listed.split("\0") if name in wanted}
+        listed = self._git("ls-tree", "-r", "-z", "--full-tree", treeish, *self._scope(),
+                           strip=False, env={"GIT_LITERAL_PATHSPECS": "1"})
+        found = {}
+        for record in listed.split("\0"):
+            info, _, name = record.partition("\t")
+            fields = info.split(" ")
+            if name in wanted and len(fields) == 3:
+                found[name] = fields[2]
+        return found
 
     def _index_entries(self) -> dict[str, list[tuple[str, str, str]]]:
         """Every entry of the user's git index: path -> [(mode, blob, stage), ...]."""
@@ -323,10 +329,10 @@ class _Committer:
         return (entries.get(self.rel) == [("100644", blob, "0")]
                 and not any(path in entries for path in untrack))
 
-    def _changed_along(self) -> dict[str, str]:
-        """The day files of the audit folder git sees changed or new: path -> new blob."""
+    def _changed_along(self) -> list[str]:
+        """The day files of the audit folder git sees changed or new."""
         if self.along is None:
-            return {}
+            return []
         listed = self._git("status", "--porcelain=v1", "-z", "--untracked-files=all",
                            "--ignored=matching", "--no-renames", "--", self.along,
                            strip=False, env={"GIT_LITERAL_PATHSPECS": "1"})
@@ -337,10 +343,7 @@ class _Committer:
                     and DAY_FILE.match(name.rpartition("/")[2]) \
                     and (self.work / name).is_file() and not (self.work / name).is_symlink():
                 names.append(name)
-        if not names:
-            return {}
-        blobs = self._git("hash-object", "-w", "--", *names).split()
-        return dict(zip(names, blobs, strict=True))
+        return names
 
     def _scope(self) -> list[str]:
         """A pathspec for the archive index's folder, where everything we look at lies."""

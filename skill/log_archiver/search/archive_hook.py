@@ -14,56 +14,28 @@ _FAILED = object()  # what a job that raised returns: the log is left unindexed
 
 
 class BlockSink:
-    """One log's content as it passes the compressor, given by :meth:`feed`, or by
-    :meth:`job` and :meth:`take` (never both). numpy is first loaded by the thread that
-    computes grams, most often a compression worker, not the thread reading the log."""
+    """One log's content as it passes the compressor, given block by block to :meth:`feed`
+    in order. The grams of each block are computed on the indexing's own thread, so the
+    compressor never waits for them (nor for numpy to load); they are gathered, in order,
+    when the indexing is flushed."""
 
     def __init__(self, owner: ArchiveIndexing):
         self._owner = owner
-        self._indexer = None
         self._broken = False  # failed, or finished
-        self._tail = b""  # the last two bytes given to job()
-
-    def _get(self):
-        if self._indexer is None:
-            from log_archiver.search.grams import Indexer
-
-            self._indexer = Indexer()
-        return self._indexer
+        self._tail = b""  # the last two bytes fed, for the grams across blocks
+        self.grams: list = []  # a future of each block's grams, in order
 
     def feed(self, block: bytes) -> None:
-        if self._broken:
-            return
-        try:
-            self._get().feed(block)
-        except Exception:  # never the archive's problem
-            self._broken = True
-
-    def job(self, block: bytes):
-        """The costly part of feeding ``block``, for a worker thread: its result goes to
-        :meth:`take`, in block order (the compressor runs it with the block's member)."""
         if self._broken or not block:
-            return None
+            return
         tail, self._tail = self._tail, (self._tail + block[-2:])[-2:]
+        from log_archiver.search.grams import block_grams
 
-        def run():
-            try:
-                from log_archiver.search.grams import block_grams
-
-                return block_grams(tail, block)
-            except Exception:
-                return _FAILED
-        return run
-
-    def take(self, result) -> None:
-        if self._broken or result is None:
-            return
-        if result is _FAILED:
-            self._broken = True
-            return
+        def grams():
+            return block_grams(tail, block)
         try:
-            self._get().take(result)
-        except Exception:
+            self.grams.append(self._owner.compute(grams))
+        except Exception:  # never the archive's problem
             self._broken = True
 
     def done(self, stored_sha256: str) -> None:
@@ -71,26 +43,55 @@ class BlockSink:
         if self._broken:
             return
         self._broken = True
+        self._owner.finished(stored_sha256, self)
+
+    def gathered(self):
+        """The log's grams (:class:`~.grams.LogGrams`), or None when a block failed."""
+        from log_archiver.search.grams import Indexer
+
+        indexer = Indexer()
+        for future in self.grams:
+            result = future.result()
+            if result is _FAILED:
+                return None
+            indexer.take(result)
+        return indexer.finish()
+
+
+def _guarded(job):
+    def run():
         try:
-            self._owner.finished(stored_sha256, self._get().finish())
+            return job()
         except Exception:
-            pass
+            return _FAILED
+    return run
 
 
 class ArchiveIndexing:
-    """Sinks for one compress step, and the writing of what they found."""
+    """Sinks for the logs being stored, one thread computing their grams, and the
+    writing of what they found (:meth:`flush`); :meth:`close` when done with it."""
 
     def __init__(self, repo):
         self._config = repo.config
         self._lock = threading.Lock()
         self._finished = []
+        self._thread = None
 
     def open(self, source: Path) -> BlockSink:
         return BlockSink(self)
 
-    def finished(self, checksum: str, grams) -> None:
+    def compute(self, job):
         with self._lock:
-            self._finished.append((checksum, grams))
+            if self._thread is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._thread = ThreadPoolExecutor(max_workers=1,
+                                                  thread_name_prefix="search-grams")
+            return self._thread.submit(_guarded(job))
+
+    def finished(self, checksum: str, sink: BlockSink) -> None:
+        with self._lock:
+            self._finished.append((checksum, sink))
 
     def flush(self) -> None:
         """Write every finished log into the search index (folded in by the next search)."""
@@ -101,17 +102,34 @@ class ArchiveIndexing:
             finished, self._finished = self._finished, []
         if not finished:
             return
+        gathered = []
+        for checksum, sink in finished:
+            try:
+                gathered.append((checksum, sink.gathered()))
+            except Exception:  # this log is indexed from the store by the next search
+                continue
         try:
             index = SearchIndex(index_path(self._config))
         except Exception:
             return
         try:
-            for checksum, grams in finished:
-                index.add(checksum, grams)
+            for checksum, grams in gathered:
+                if grams is not None:
+                    index.add(checksum, grams)
         except Exception:
             pass
         finally:
             index.close()
+
+    def close(self) -> None:
+        """Flush, and stop the grams thread."""
+        try:
+            self.flush()
+        finally:
+            with self._lock:
+                thread, self._thread = self._thread, None
+            if thread is not None:
+                thread.shutdown()
 
 
 def archive_indexing(repo) -> ArchiveIndexing | None:

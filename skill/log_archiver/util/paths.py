@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path, PurePosixPath
+from stat import S_ISLNK
 
 from log_archiver.errors import IndexCorruptError
 
@@ -36,12 +37,31 @@ def confined(logs_dir: Path, relative) -> Path:
     parts = relative.split("/")
     if any(part in ("", ".", "..") for part in parts):
         raise UnsafePath(relative, "has an empty, '.' or '..' part")
-    root = Path(os.path.realpath(logs_dir))
     path = Path(logs_dir) / relative
+    if _no_link_below(os.fspath(logs_dir), parts):
+        return path  # no symlink and no '..' under the logs dir: it cannot lead out
+    root = Path(os.path.realpath(logs_dir))
     real = Path(os.path.realpath(path))
     if real != root and not real.is_relative_to(root):
         raise UnsafePath(relative, f"leads out of the logs dir to {real} (through a symlink)")
     return path
+
+
+def _no_link_below(logs_dir: str, parts: list[str]) -> bool:
+    """Whether no existing part of ``logs_dir/parts...`` below the logs dir is a symlink
+    (one lstat a part, where resolving the whole path walks the logs dir's own parents
+    each time; what does not exist cannot lead anywhere)."""
+    here = logs_dir
+    for part in parts:
+        here = os.path.join(here, part)
+        try:
+            if S_ISLNK(os.lstat(here).st_mode):
+                return False
+        except FileNotFoundError:
+            return True
+        except OSError:  # (a part that is a file, say): the full check decides
+            return False
+    return True
 
 
 def check_entry_paths(entry: dict, logs_dir: Path, *, source: str = "the archive index") -> None:
