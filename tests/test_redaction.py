@@ -101,6 +101,20 @@ def test_blocks_have_the_size_asked_for(corpus, scanner, block_size):
     assert all(len(b) == block_size for b in blocks[:-1]) and 0 < len(blocks[-1]) <= block_size
 
 
+@pytest.mark.parametrize(("block_size", "read_size"), [(1000, 997), (1000, 4096),
+                                                     (4096, 1000), (65_536, 65_536)])
+def test_blocks_cut_the_text_at_the_same_places_whatever_the_pieces(corpus, scanner,
+                                                                  block_size, read_size):
+    _, documents, look_alikes = corpus
+    data = ("".join(documents.values()) + look_alikes).encode() * 7
+    whole, _ = redact(data, scanner)
+    blocks = list(RedactingReader(io.BytesIO(data), scanner, block_size,
+                                  read_size=read_size))
+    assert b"".join(blocks) == whole
+    assert all(len(b) == block_size for b in blocks[:-1]) and 0 < len(blocks[-1]) <= block_size
+    assert all(isinstance(b, bytes) for b in blocks)
+
+
 def test_a_secret_split_by_a_read_is_found_whole(corpus, scanner):
     secrets, _, _ = corpus
     read_size = 40_000

@@ -70,18 +70,29 @@ class RedactingReader:
         self._counted = 0  # absolute offset up to which newlines are counted
 
     def __iter__(self) -> Iterator[bytes]:
-        pending = bytearray()
+        size = self.block_size
+        pending = bytearray()  # the start of the next block
         yielded = False
         for piece in self._pieces():
-            if len(pending) == 0 and len(piece) == self.block_size:
+            view = memoryview(piece)
+            if pending:  # fill the block begun by the pieces before
+                taken = view[:size - len(pending)]
+                pending += taken
+                view = view[len(taken):]
+                if len(pending) < size:
+                    continue
                 yielded = True
-                yield piece
+                yield bytes(pending)
+                pending = bytearray()
+            if len(view) == size and len(piece) == size and isinstance(piece, bytes):
+                yielded = True
+                yield piece  # (a piece of exactly one block, as it is)
                 continue
-            pending += piece
-            while len(pending) >= self.block_size:
+            while len(view) >= size:  # whole blocks straight from the piece: one copy
                 yielded = True
-                yield bytes(pending[:self.block_size])
-                del pending[:self.block_size]
+                yield bytes(view[:size])
+                view = view[size:]
+            pending += view
         if pending or not yielded:
             yield bytes(pending)
 
@@ -124,8 +135,8 @@ class RedactingReader:
                   base: int) -> bytes:
         if self.on_finding is not None and not matches:
             self._count_lines(buf, base, end)
-        if not matches:
-            return buf[begin:end]
+        if not matches:  # (a view: the blocks are cut from it with one copy)
+            return memoryview(buf)[begin:end]
         parts, at = [], begin
         for match in matches:
             self.outcome.findings[match.rule] += 1
