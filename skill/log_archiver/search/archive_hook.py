@@ -8,22 +8,25 @@ misses is indexed from the store by the next search.
 from __future__ import annotations
 
 import threading
+from collections import deque
 from pathlib import Path
 
-_FAILED = object()  # what a job that raised returns: the log is left unindexed
+PENDING_MOST = 8  # blocks waiting for their grams, at most (memory stays flat)
 
 
 class BlockSink:
     """One log's content as it passes the compressor, given block by block to :meth:`feed`
-    in order. The grams of each block are computed on the indexing's own thread, so the
-    compressor never waits for them (nor for numpy to load); they are gathered, in order,
-    when the indexing is flushed."""
+    in order. Each block's grams are computed and folded into the log's chunks on the
+    indexing's own thread (one thread, taking jobs in order), so the compressor never
+    waits for them; :meth:`gathered` waits for the last."""
 
     def __init__(self, owner: ArchiveIndexing):
         self._owner = owner
         self._broken = False  # failed, or finished
+        self._failed = False  # a block's grams could not be computed
         self._tail = b""  # the last two bytes fed, for the grams across blocks
-        self.grams: list = []  # a future of each block's grams, in order
+        self._indexer = None
+        self._last = None  # the future of the last block fed
 
     def feed(self, block: bytes) -> None:
         if self._broken or not block:
@@ -31,10 +34,20 @@ class BlockSink:
         tail, self._tail = self._tail, (self._tail + block[-2:])[-2:]
         from log_archiver.search.grams import block_grams
 
-        def grams():
-            return block_grams(tail, block)
+        def fold():
+            if self._failed:
+                return
+            try:
+                grams = block_grams(tail, block)
+                if self._indexer is None:
+                    from log_archiver.search.grams import Indexer
+
+                    self._indexer = Indexer()
+                self._indexer.take(grams)
+            except Exception:
+                self._failed = True
         try:
-            self.grams.append(self._owner.compute(grams))
+            self._last = self._owner.compute(fold)
         except Exception:  # never the archive's problem
             self._broken = True
 
@@ -47,24 +60,15 @@ class BlockSink:
 
     def gathered(self):
         """The log's grams (:class:`~.grams.LogGrams`), or None when a block failed."""
-        from log_archiver.search.grams import Indexer
+        if self._last is not None:
+            self._last.result()  # (the blocks before it were folded first)
+        if self._failed:
+            return None
+        if self._indexer is None:
+            from log_archiver.search.grams import Indexer
 
-        indexer = Indexer()
-        for future in self.grams:
-            result = future.result()
-            if result is _FAILED:
-                return None
-            indexer.take(result)
-        return indexer.finish()
-
-
-def _guarded(job):
-    def run():
-        try:
-            return job()
-        except Exception:
-            return _FAILED
-    return run
+            self._indexer = Indexer()
+        return self._indexer.finish()
 
 
 class ArchiveIndexing:
@@ -76,18 +80,26 @@ class ArchiveIndexing:
         self._lock = threading.Lock()
         self._finished = []
         self._thread = None
+        self._pending = deque()
 
     def open(self, source: Path) -> BlockSink:
         return BlockSink(self)
 
     def compute(self, job):
+        """Run ``job`` on the grams thread, after every job given before; the caller
+        waits while :data:`PENDING_MOST` are queued (each holds its block)."""
         with self._lock:
             if self._thread is None:
                 from concurrent.futures import ThreadPoolExecutor
 
                 self._thread = ThreadPoolExecutor(max_workers=1,
                                                   thread_name_prefix="search-grams")
-            return self._thread.submit(_guarded(job))
+            future = self._thread.submit(job)
+            self._pending.append(future)
+            oldest = self._pending.popleft() if len(self._pending) > PENDING_MOST else None
+        if oldest is not None:
+            oldest.result()
+        return future
 
     def finished(self, checksum: str, sink: BlockSink) -> None:
         with self._lock:
