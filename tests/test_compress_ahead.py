@@ -136,6 +136,24 @@ def test_pools_are_kept_for_the_batch_and_shut_down_after(workspace):
     assert alone._shutdown
 
 
+def test_kept_pools_are_the_keeping_threads_alone(workspace):
+    import threading
+
+    repo = repository()
+    seen = {}
+    with repo.keeping_pools():
+        with repo.pool("upload", 2) as kept:
+            pass
+
+        def other():
+            with repo.pool("upload", 2) as pool:
+                seen["pool"] = pool
+        thread = threading.Thread(target=other)
+        thread.start()
+        thread.join()
+    assert seen["pool"] is not kept and seen["pool"]._shutdown
+
+
 def _grams_by_hand(data: bytes) -> set[int]:
     return {gram_of(data[i:i + 3]) for i in range(len(data) - 2)}
 

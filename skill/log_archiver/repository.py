@@ -32,6 +32,7 @@ class Repository:
     events: Events = field(default_factory=Events)  # progress and the audit trail listen
     audit: AuditTrail | None = None  # set by :meth:`start_audit`
     _pools: dict | None = field(default=None, repr=False)  # kept by :meth:`keeping_pools`
+    _pools_thread: int | None = field(default=None, repr=False)  # ... for this thread
 
     def start_audit(self) -> AuditTrail | None:
         """Record every change this command makes to the archive in the audit trail
@@ -61,10 +62,12 @@ class Repository:
         """Thread pools asked for inside (:meth:`pool`) are kept until the block ends, so
         that a batch starts and joins no threads for each issue: under load a new thread
         can wait a long time for its first turn on a core."""
+        import threading
+
         if self._pools is not None:
             yield
             return
-        self._pools = {}
+        self._pools, self._pools_thread = {}, threading.get_ident()
         try:
             yield
         finally:
@@ -77,15 +80,18 @@ class Repository:
         """A thread pool for one step: of ``workers`` threads, made for this call; or,
         inside :meth:`keeping_pools`, the one kept under ``name`` (``most`` threads, at
         most: it starts them as work comes)."""
+        import threading
         from concurrent.futures import ThreadPoolExecutor
 
-        if self._pools is None:
+        pools = self._pools
+        if pools is None or self._pools_thread != threading.get_ident():
+            # (kept pools are the keeping thread's: another thread's block may outlive them)
             with ThreadPoolExecutor(max_workers=max(1, workers)) as made:
                 yield made
             return
-        kept = self._pools.get(name)
+        kept = pools.get(name)
         if kept is None:
-            kept = self._pools[name] = ThreadPoolExecutor(
+            kept = pools[name] = ThreadPoolExecutor(
                 max_workers=max(1, most or workers), thread_name_prefix=name)
         yield kept
 
