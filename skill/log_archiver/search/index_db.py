@@ -113,8 +113,9 @@ class SearchIndex:
     def add(self, checksum: str, grams: LogGrams) -> None:
         """Record one log's chunks (replacing what an earlier add recorded for it)."""
         counts = np.array([c.grams.size for c in grams.chunks], dtype=np.int64)
-        flat = np.concatenate([c.grams for c in grams.chunks]) if grams.chunks \
-            else np.empty(0, dtype=np.uint32)
+        # one copy of the postings, bound as it is (a log of a gigabyte has tens of MB)
+        flat = np.concatenate([c.grams for c in grams.chunks], dtype=np.uint32) \
+            if grams.chunks else np.empty(0, dtype=np.uint32)
         offsets = np.array([c.offset for c in grams.chunks], dtype=np.int64)
         first_lines = np.array([c.first_line for c in grams.chunks], dtype=np.int64)
         try:
@@ -129,8 +130,7 @@ class SearchIndex:
                     (checksum, grams.size, grams.lines, first, len(grams.chunks),
                      offsets.tobytes(), first_lines.tobytes()))
                 self.db.execute("INSERT INTO pending VALUES (?, ?, ?)",
-                                (cursor.lastrowid, flat.astype(np.uint32).tobytes(),
-                                 counts.tobytes()))
+                                (cursor.lastrowid, memoryview(flat), counts.tobytes()))
         except sqlite3.Error as error:
             raise _corrupt(self.path, error) from error
         self._logs = None
