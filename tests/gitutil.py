@@ -27,6 +27,14 @@ def init_repo(root: Path, *, origin: str | None = None) -> Path:
     return root
 
 
+def first_commit(root: Path) -> Path:
+    """A README committed as the repository's first commit (its git index then agrees)."""
+    (root / "README.md").write_text("project\n")
+    git(root, "add", "README.md")
+    git(root, "commit", "-q", "-m", "start")
+    return root
+
+
 PAUSING_GIT = """#!/bin/sh
 # git, except that the Nth run of one subcommand first says so and sleeps (to be killed)
 if [ "$1" = "$PAUSE_GIT_AT" ]; then

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from fakegithub import FakeGitHub
-from gitutil import git, init_repo
+from gitutil import first_commit, git, init_repo
 from log_archiver.util.samples import write_sample_logs
 
 REPOSITORY = "octo/proj"
@@ -27,9 +27,7 @@ def github():
 @pytest.fixture
 def project(workspace, isolated_git, github, monkeypatch):
     init_repo(workspace)
-    (workspace / "README.md").write_text("project\n")
-    git(workspace, "add", "README.md")
-    git(workspace, "commit", "-q", "-m", "start")
+    first_commit(workspace)
     (workspace / "README.md").write_text("project\nstaged change\n")
     git(workspace, "add", "README.md")
     monkeypatch.setenv("LOG_ARCHIVER_RETRY_DELAY_SCALE", "0")
@@ -113,13 +111,16 @@ def test_bad_batch_arguments_are_usage_errors(project, run_cli, args, message):
     assert not (project / INDEX).exists()
 
 
-def test_all_closed_asks_github_one_request_per_page(project, github, run_cli):
+def test_all_closed_asks_github_one_request_per_page(project, github, run_cli, monkeypatch):
+    monkeypatch.setenv("LOG_ARCHIVER_THRESHOLD_BYTES", "100000")  # copies are made
     for number in range(1, 151):  # 150 closed issues: two pages of 100
         github.add_issue(number, f"Issue {number}", state="closed",
                          closed_at=f"2025-03-{1 + number % 28:02d}T10:00:00Z")
     github.add_issue(200, "A pull request", state="closed", pull_request=True)
     github.add_issue(201, "Open")
     logs(project, 12, 140, 200, 201, 999)  # 999 is on no GitHub page at all
+    before = {p: p.read_bytes() for p in (project / "logs").rglob("*")  # the skipped ones'
+              if p.is_file() and set(p.name.split("-")[:2]) & {"200", "201", "999"}}
     result = run_cli("archive", "--all-closed")
 
     assert result.exit_code == 0, result.stderr
@@ -139,6 +140,11 @@ def test_all_closed_asks_github_one_request_per_page(project, github, run_cli):
     assert doc["closed_check"] == {"since": None, "limit": None, "candidates": 5, "closed": 2,
                                    "pages": 2, "from_checkpoint": False}
     assert (project / "logs/builds/201-build.log").exists()
+    # compressed ahead while GitHub was asked, the skipped issues leave no copy behind
+    assert before and all(p.read_bytes() == data for p, data in before.items())
+    left = [p.name for p in (project / "logs").rglob("*") if p.is_file()
+            and p.name.startswith(".") and ".la." in p.name]
+    assert left == []
 
 
 def test_all_closed_since_and_limit(project, github, run_cli):

@@ -15,7 +15,7 @@ import pytest
 
 from conftest import check_output, run_script, script
 from fakegithub import FakeGitHub
-from gitutil import git, init_repo
+from gitutil import first_commit, init_repo
 from log_archiver.util.samples import write_sample_logs
 
 REPOSITORY = "octo/proj"
@@ -46,9 +46,7 @@ def github():
 @pytest.fixture
 def project(workspace, isolated_git, github, monkeypatch):
     init_repo(workspace)
-    (workspace / "README.md").write_text("project\n")
-    git(workspace, "add", "README.md")
-    git(workspace, "commit", "-q", "-m", "start")
+    first_commit(workspace)
     for number in ISSUES:
         github.add_issue(number, f"Issue {number}", state="closed")
         write_sample_logs(workspace / "logs", number, big=200_000, small=3_000, seed=number)

@@ -16,7 +16,7 @@ import pytest
 
 from conftest import check_output, run_script, script
 from fakegithub import FakeGitHub
-from gitutil import git, init_repo
+from gitutil import first_commit, git, init_repo
 from log_archiver.util.samples import write_sample_logs
 
 REPOSITORY = "octo/proj"
@@ -35,9 +35,7 @@ def github():
 @pytest.fixture
 def project(workspace, isolated_git):
     init_repo(workspace)
-    (workspace / "README.md").write_text("project\n")
-    git(workspace, "add", "README.md")
-    git(workspace, "commit", "-q", "-m", "start")
+    first_commit(workspace)
     return workspace
 
 

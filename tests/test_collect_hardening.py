@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from fakegithub import FakeGitHub
-from gitutil import git, init_repo
+from gitutil import first_commit, git, init_repo
 from log_archiver.model.records import recompute_entry
 from log_archiver.util.samples import log_text
 
@@ -319,9 +319,7 @@ def test_a_compressed_copy_is_deleted_only_if_it_holds_the_stored_bytes(workspac
 @pytest.fixture
 def project(workspace, isolated_git):
     init_repo(workspace)
-    (workspace / "README.md").write_text("project\n")
-    git(workspace, "add", "README.md")
-    git(workspace, "commit", "-q", "-m", "start")
+    first_commit(workspace)
     return workspace
 
 

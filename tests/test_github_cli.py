@@ -11,7 +11,7 @@ import pytest
 
 from conftest import run_script
 from fakegithub import FakeGitHub
-from gitutil import audit_file, git, init_repo
+from gitutil import audit_file, first_commit, git, init_repo
 from log_archiver.integrations.comment import marker
 from log_archiver.util.samples import log_text, write_sample_logs
 
@@ -33,9 +33,7 @@ def github():
 def project(workspace, isolated_git):
     """The workspace as a git repository with one commit and some work in progress."""
     init_repo(workspace)
-    (workspace / "README.md").write_text("project\n")
-    git(workspace, "add", "README.md")
-    git(workspace, "commit", "-q", "-m", "start")
+    first_commit(workspace)
     (workspace / "README.md").write_text("project\nstaged change\n")
     git(workspace, "add", "README.md")
     (workspace / "notes.txt").write_text("untracked work\n")

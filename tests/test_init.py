@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run_script
-from gitutil import git, init_repo, run_git
+from gitutil import first_commit, git, init_repo, run_git
 from log_archiver.index.file import validate_document
 from log_archiver.index.merge import DRIVER_COMMAND, DRIVER_NAME, driver_command
 from log_archiver.util.samples import log_text
@@ -208,9 +208,7 @@ def test_init_writes_nothing_of_this_machine_into_the_config(workspace, isolated
 def test_in_a_linked_worktree_the_default_queue_is_in_the_tree_and_git_ignored(
         tmp_path, isolated_git, monkeypatch, run_cli):
     main = init_repo(tmp_path / "main")
-    (main / "README.md").write_text("project\n")
-    git(main, "add", "README.md")
-    git(main, "commit", "-q", "-m", "start")
+    first_commit(main)
     tree = tmp_path / "tree"
     git(main, "worktree", "add", "-q", "-b", "side", str(tree))
     assert (tree / ".git").is_file()  # so the queue cannot live in .git here

@@ -7,6 +7,7 @@ from their caller's world.
 
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -62,8 +63,6 @@ class Repository:
         """Thread pools asked for inside (:meth:`pool`) are kept until the block ends, so
         that a batch starts and joins no threads for each issue: under load a new thread
         can wait a long time for its first turn on a core."""
-        import threading
-
         if self._pools is not None:
             yield
             return
@@ -80,7 +79,6 @@ class Repository:
         """A thread pool for one step: of ``workers`` threads, made for this call; or,
         inside :meth:`keeping_pools`, the one kept under ``name`` (``most`` threads, at
         most: it starts them as work comes)."""
-        import threading
         from concurrent.futures import ThreadPoolExecutor
 
         pools = self._pools

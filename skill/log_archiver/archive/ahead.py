@@ -28,8 +28,6 @@ from log_archiver.repository import Repository
 DEPTH = 3  # issues compressed ahead of the one being recorded, at most
 LANES = 2  # issues compressed at once: one issue's last blocks leave cores idle
 FLUSH_BYTES = 256 << 20  # logs indexed for search between two writes of the search index
-
-
 NICE = 10  # how much lower than the batch's own thread compressing ahead runs
 
 
@@ -89,15 +87,16 @@ class CompressAhead:
                 issue = None if self._stopped.is_set() else next(self._turns, None)
             if issue is None:
                 return
-            size = self._compress(issue, self._indexing)
+            size = self._compress(issue)
             with self._lock:
                 self._unflushed += size
-                flush, self._unflushed = self._unflushed >= FLUSH_BYTES, \
-                    0 if self._unflushed >= FLUSH_BYTES else self._unflushed
+                flush = self._unflushed >= FLUSH_BYTES
+                if flush:
+                    self._unflushed = 0
             if flush:
                 self._indexing.flush()
 
-    def _compress(self, issue: int, indexing) -> int:
+    def _compress(self, issue: int) -> int:
         """Compress ``issue``'s logs; returns their size."""
         from log_archiver.archive.prepare import compress_quietly
 
@@ -108,7 +107,7 @@ class CompressAhead:
             found, _ = collect_logs(self._repo.logs_dir, issue)
             stored, errors = compress_quietly(self._repo, [f.path for f in found],
                                               {f.path: f.size for f in found},
-                                              pool=self._pool, indexing=indexing)
+                                              pool=self._pool, indexing=self._indexing)
         except BaseException as error:  # prepare compresses again, and reports it
             future.set_exception(error)
             return 0

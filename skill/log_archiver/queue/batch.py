@@ -105,9 +105,10 @@ def archive_all_closed(repo: Repository, *, since: datetime | None = None,
         ahead = None
     else:
         # the first issues with logs are compressed while GitHub says which are closed
-        ahead = _compress_ahead(repo, list(issues_with_logs(repo.logs_dir)), force)
+        candidates = list(issues_with_logs(repo.logs_dir))
+        ahead = _compress_ahead(repo, candidates, force)
         try:
-            plan = plan_all_closed(repo, since=since, limit=limit)
+            plan = plan_all_closed(repo, since=since, limit=limit, candidates=candidates)
         except BaseException:
             if ahead is not None:
                 ahead.close()

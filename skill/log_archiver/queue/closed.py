@@ -58,11 +58,13 @@ def issues_with_logs(logs_dir: Path) -> dict[int, int]:
 
 
 def plan_all_closed(repo: Repository, *, since: datetime | None = None,
-                    limit: int | None = None) -> dict:
+                    limit: int | None = None, candidates: list[int] | None = None) -> dict:
     """``{"planned": [...], "skipped": [{issue_number, reason}], "github": {n: info},
-    "candidates": n, "pages": n}``; raises when GitHub cannot be asked."""
+    "candidates": n, "pages": n}``; raises when GitHub cannot be asked. ``candidates``:
+    what :func:`issues_with_logs` found, when the caller scanned already."""
     repo.check_logs_dir()
-    candidates = issues_with_logs(repo.logs_dir)
+    if candidates is None:
+        candidates = list(issues_with_logs(repo.logs_dir))
     client = repo.github
     if client is None:
         if repo.github_error is not None:

@@ -21,29 +21,24 @@ class BlockSink:
     waits for them; :meth:`gathered` waits for the last."""
 
     def __init__(self, owner: ArchiveIndexing):
+        from log_archiver.search.grams import Indexer
+
         self._owner = owner
         self._broken = False  # failed, or finished
         self._failed = False  # a block's grams could not be computed
-        self._tail = b""  # the last two bytes fed, for the grams across blocks
-        self._indexer = None
+        self._indexer = Indexer()  # (its job() runs here, in order; take() on the thread)
         self._last = None  # the future of the last block fed
 
     def feed(self, block: bytes) -> None:
         if self._broken or not block:
             return
-        tail, self._tail = self._tail, (self._tail + block[-2:])[-2:]
-        from log_archiver.search.grams import block_grams
+        job = self._indexer.job(block)
 
         def fold():
             if self._failed:
                 return
             try:
-                grams = block_grams(tail, block)
-                if self._indexer is None:
-                    from log_archiver.search.grams import Indexer
-
-                    self._indexer = Indexer()
-                self._indexer.take(grams)
+                self._indexer.take(job())
             except Exception:
                 self._failed = True
         try:
@@ -62,13 +57,7 @@ class BlockSink:
         """The log's grams (:class:`~.grams.LogGrams`), or None when a block failed."""
         if self._last is not None:
             self._last.result()  # (the blocks before it were folded first)
-        if self._failed:
-            return None
-        if self._indexer is None:
-            from log_archiver.search.grams import Indexer
-
-            self._indexer = Indexer()
-        return self._indexer.finish()
+        return None if self._failed else self._indexer.finish()
 
 
 class ArchiveIndexing:
