@@ -17,7 +17,7 @@ import pytest
 
 from log_archiver.util.schemas import violations
 
-pytest_plugins = ["s3_fixtures", "redis_fixtures"]
+pytest_plugins = ["s3_fixtures", "redis_fixtures", "github_fixtures"]
 
 REPO = Path(__file__).resolve().parents[1]
 

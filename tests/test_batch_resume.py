@@ -16,20 +16,13 @@ import pytest
 
 from conftest import check_output, run_script, script
 from fakegithub import FakeGitHub
+from github_fixtures import REPOSITORY, TOKEN
 from gitutil import first_commit, git, init_repo
 from log_archiver.util.samples import write_sample_logs
 
-REPOSITORY = "octo/proj"
-TOKEN = "test-token"
 INDEX = "logs/.archive-index.json"
 CHECKPOINT = "logs/.archive-index.json.batch"
 ISSUES = list(range(21, 29))
-
-
-@pytest.fixture
-def github():
-    with FakeGitHub(REPOSITORY, token=TOKEN) as fake:
-        yield fake
 
 
 @pytest.fixture

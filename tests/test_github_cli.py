@@ -11,22 +11,15 @@ import pytest
 
 from conftest import run_script
 from fakegithub import FakeGitHub
+from github_fixtures import REPOSITORY, TOKEN
 from gitutil import audit_file, first_commit, git, init_repo
 from log_archiver.integrations.comment import marker
 from log_archiver.util.samples import log_text, write_sample_logs
 
-REPOSITORY = "octo/proj"
-TOKEN = "test-token"
 INDEX = "logs/.archive-index.json"
 SESSION = "sessions/session-{issue}-2025-02-01.md"
 SESSION_TEXT = ("# Session\n\nStarted: 2025-02-01T09:00:00Z\n\nfixed the flaky deploy\n\n"
                 "Ended: 2025-02-01T11:30:00Z\n")
-
-
-@pytest.fixture
-def github():
-    with FakeGitHub(REPOSITORY, token=TOKEN) as fake:
-        yield fake
 
 
 @pytest.fixture
