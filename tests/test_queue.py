@@ -219,6 +219,29 @@ def test_a_job_taken_by_a_worker_that_failed_before_starting_it_is_not_lost(
     assert [(j["job"], j["outcome"]) for j in worked.json["jobs"]] == [(job, "done")]
 
 
+def test_a_job_a_live_worker_is_just_taking_is_not_sent_twice(backend, workspace, run_cli):
+    import threading
+
+    from log_archiver.queue import jobs
+
+    _issues_with_logs(workspace, 8)
+    job = run_cli("enqueue", "8").json["jobs"][0]["id"]
+    broker = _broker()
+    assert broker.take().id == job  # a live worker took it and is about to start it
+
+    def start():
+        record = broker.get_record(job)
+        record.update(state=jobs.RUNNING, worker="live")
+        broker.put_record(record)
+    starting = threading.Timer(0.1, start)
+    starting.start()
+    try:
+        assert jobs.recover(broker) == []  # another worker's look at the queue meanwhile
+    finally:
+        starting.join()
+    assert broker.waiting() == 0  # no second message of the job
+
+
 def test_enqueue_loads_no_storage_git_github_or_redis_client(workspace):
     import subprocess
     import sys

@@ -19,6 +19,7 @@ PENDING, RUNNING, FAILED, DONE = "pending", "running", "failed", "done"
 STATES = (PENDING, RUNNING, FAILED, DONE)
 REASONS = ("issue_closed", "pr_merged", "manual", "retention")
 ENQUEUE_LEASE = "enqueue"
+TAKING_SECONDS = 0.5  # a live worker marks a job it took running well within this
 
 
 class QueueFullError(ArchiveError):
@@ -233,15 +234,20 @@ def recover(broker) -> list[dict]:
     recovered = []
     records = broker.records()
     queued = _queued_ids(broker) if any(r["state"] == PENDING for r in records) else set()
-    for record in records:
-        if record["state"] == PENDING and record["id"] not in queued \
-                and isinstance(record.get("issue"), int) and record.get("reason") in REASONS:
-            again = broker.get_record(record["id"])
-            if again is None or again["state"] != PENDING:
-                continue
-            broker.send(broker.new_message(again["id"], again["issue"], again["reason"]))
-            recovered.append(again)
+    unsent = [r for r in records if r["state"] == PENDING and r["id"] not in queued
+              and isinstance(r.get("issue"), int) and r.get("reason") in REASONS]
+    if unsent:
+        # A live worker holds a message it just took for a moment before it marks the job
+        # running (or sends it back for later): look again once that moment is past.
+        time.sleep(TAKING_SECONDS)
+        queued = _queued_ids(broker)
+    for record in unsent:
+        again = broker.get_record(record["id"])
+        if again is None or again["state"] != PENDING or again["id"] in queued:
             continue
+        broker.send(broker.new_message(again["id"], again["issue"], again["reason"]))
+        recovered.append(again)
+    for record in records:
         if record["state"] != RUNNING or not _stale(broker, record):
             continue
         again = broker.get_record(record["id"])  # it may have finished meanwhile
