@@ -32,6 +32,7 @@ from log_archiver.integrations.github import (
 from log_archiver.util.retry import RetryPolicy
 
 API = "https://api.github.com:443/repos/o/r"  # PyGithub spells the port out
+READ = "https://api.github.com/repos/o/r"  # the reads made without PyGithub
 
 
 class Sleeps(list):
@@ -155,7 +156,7 @@ def test_token_and_enterprise_api_url(tmp_path, http):
     env = {"GITHUB_REPOSITORY": "o/r", "GH_TOKEN": "sekrit",
            "GITHUB_API_URL": "https://ghe.example.com/api/v3"}
     client = GitHubClient.from_config(config_for(tmp_path), env, seconds_between_requests=0)
-    http.get("https://ghe.example.com:443/api/v3/repos/o/r/issues/5",
+    http.get("https://ghe.example.com/api/v3/repos/o/r/issues/5",
              json={"title": "T", "html_url": "https://ghe.example.com/o/r/issues/5",
                    "state": "closed"})
     assert client.issue(5) == {"title": "T", "url": "https://ghe.example.com/o/r/issues/5",
@@ -206,15 +207,15 @@ def test_lost_answer_on_create_does_not_duplicate(client, http, sleeps):
 
 
 def test_server_errors_are_retried_with_network_delays(client, http, sleeps):
-    http.get(f"{API}/issues/5", status=502, json={"message": "Bad Gateway"})
-    http.get(f"{API}/issues/5", status=503, json={"message": "Unavailable"})
-    http.get(f"{API}/issues/5", json={"title": "T", "html_url": "u", "state": "open"})
+    http.get(f"{READ}/issues/5", status=502, json={"message": "Bad Gateway"})
+    http.get(f"{READ}/issues/5", status=503, json={"message": "Unavailable"})
+    http.get(f"{READ}/issues/5", json={"title": "T", "html_url": "u", "state": "open"})
     assert client.issue(5)["closed"] is False
     assert sleeps == [2.0, 4.0] and len(http.calls) == 3
 
 
 def test_connection_errors_are_transient_and_keep_their_cause(client, http, sleeps):
-    http.get(f"{API}/issues/5", body=requests.ConnectionError("refused"))
+    http.get(f"{READ}/issues/5", body=requests.ConnectionError("refused"))
     with pytest.raises(GitHubTransientError, match="could not reach GitHub") as caught:
         client.issue(5)
     assert isinstance(caught.value.__cause__, requests.ConnectionError)
@@ -232,9 +233,9 @@ def test_rate_limit_is_retried_then_reported_as_a_warning(client, http, sleeps):
 
 
 def test_secondary_rate_limit_429_is_throttling(client, http, sleeps):
-    http.get(f"{API}/issues/5", status=429, headers={"Retry-After": "60"},
+    http.get(f"{READ}/issues/5", status=429, headers={"Retry-After": "60"},
              json={"message": "You have exceeded a secondary rate limit."})
-    http.get(f"{API}/issues/5", json={"title": "T", "html_url": "u", "state": "closed"})
+    http.get(f"{READ}/issues/5", json={"title": "T", "html_url": "u", "state": "closed"})
     assert client.issue(5)["closed"] is True
     assert sleeps == [10.0]
 
@@ -245,7 +246,7 @@ def test_secondary_rate_limit_429_is_throttling(client, http, sleeps):
     (404, "Not Found", "GITHUB_REPOSITORY=o/r"),
 ])
 def test_permanent_errors_are_not_retried(client, http, sleeps, status, message, hint):
-    http.get(f"{API}/issues/5", status=status, json={"message": message})
+    http.get(f"{READ}/issues/5", status=status, json={"message": message})
     with pytest.raises(GitHubError) as caught:
         client.issue(5)
     assert not isinstance(caught.value, GitHubTransientError)
@@ -280,11 +281,11 @@ def test_no_repository_known_cannot_check(reason):
 
 
 def test_issue_closed_trigger(client, http):
-    http.get(f"{API}/issues/5", json={"title": "T", "html_url": "u", "state": "open"})
+    http.get(f"{READ}/issues/5", json={"title": "T", "html_url": "u", "state": "open"})
     with pytest.raises(TriggerNotMetError, match=r"issue #5 of o/r is 'open'") as caught:
         check_trigger(client, 5, "issue_closed")
     assert "`--reason manual` or `--force`" in caught.value.hint
-    http.replace(responses.GET, f"{API}/issues/5",
+    http.replace(responses.GET, f"{READ}/issues/5",
                  json={"title": "T", "html_url": "u", "state": "closed"})
     assert check_trigger(client, 5, "issue_closed")["issue"]["title"] == "T"
 
@@ -332,7 +333,7 @@ def test_pr_merged_trigger_without_a_merged_pr(client, http):
 
 
 def test_unreachable_github_during_the_check_is_a_retryable_trigger_error(client, http):
-    http.get(f"{API}/issues/5", body=requests.ConnectionError("down"))
+    http.get(f"{READ}/issues/5", body=requests.ConnectionError("down"))
     with pytest.raises(TriggerNotMetError, match="could not check") as caught:
         check_trigger(client, 5, "issue_closed")
     assert caught.value.retryable
@@ -408,3 +409,77 @@ def test_comment_links_carry_no_credentials():
          "upload_status": "cleaned"}]}
     body = render_comment(entry)
     assert "SECRET" not in body and "(https://cdn.example.com/4-build.log)" in body
+
+
+# --- reads made without PyGithub ----------------------------------------------------------
+
+def test_reads_load_no_pygithub_and_send_the_token(tmp_path):
+    code = ("import sys, responses\n"
+            "from log_archiver.integrations.github import GitHubClient\n"
+            "from log_archiver.integrations.github_closed import closed_issues\n"
+            "with responses.RequestsMock() as http:\n"
+            "    http.get('https://api.github.com/repos/o/r/issues/5',\n"
+            "             json={'title': 'T', 'html_url': 'u', 'state': 'closed'})\n"
+            "    http.get('https://api.github.com/repos/o/r/issues',\n"
+            "             json=[{'number': 5, 'state': 'closed', 'title': 'T'}])\n"
+            "    client = GitHubClient('o/r', 'tok', seconds_between_requests=0)\n"
+            "    assert client.issue(5)['closed']\n"
+            "    assert 5 in closed_issues(client, [5])[0]\n"
+            "    print([c.request.headers['Authorization'] for c in http.calls])\n"
+            "print('github' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split("\n")
+    assert out[:2] == ["['token tok', 'token tok']", "False"]
+
+
+def test_a_read_redirected_to_another_host_does_not_carry_the_token(client, http):
+    http.get(f"{READ}/issues/5", status=301,
+             headers={"Location": "https://elsewhere.example.com/repos/o/r/issues/5"})
+    http.get("https://elsewhere.example.com/repos/o/r/issues/5",
+             json={"title": "T", "html_url": "u", "state": "open"})
+    assert client.issue(5)["state"] == "open"
+    assert http.calls[0].request.headers["Authorization"] == "token tok"
+    assert "Authorization" not in http.calls[1].request.headers
+
+
+def test_a_read_answered_with_html_names_the_api_url(client, http, sleeps):
+    http.get(f"{READ}/issues/5", body="<html>sign in</html>", content_type="text/html")
+    with pytest.raises(GitHubError, match="not JSON") as caught:
+        client.issue(5)
+    assert "text/html" in caught.value.message and "GITHUB_API_URL" in caught.value.hint
+    assert sleeps == [] and len(http.calls) == 1  # not retried: asking again gives the same
+
+
+def test_a_read_answer_past_the_cap_is_refused(client, http, monkeypatch):
+    import log_archiver.integrations.github_reads as reads
+
+    monkeypatch.setattr(reads, "MAX_ANSWER_BYTES", 1000)
+    http.get(f"{READ}/issues/5", json={"title": "x" * 2000, "state": "open"})
+    with pytest.raises(GitHubError, match="larger than"):
+        client.issue(5)
+
+
+def test_a_read_error_answer_that_is_not_json_keeps_its_text(client, http):
+    http.get(f"{READ}/issues/5", status=404, body="no such thing")
+    with pytest.raises(GitHubError, match="no such thing") as caught:
+        client.issue(5)
+    assert "GITHUB_REPOSITORY=o/r" in caught.value.hint
+
+
+def test_a_rate_limited_read_is_throttling(client, http, sleeps):
+    http.get(f"{READ}/issues/5", **RATE_LIMITED)
+    with pytest.raises(GitHubThrottledError, match="rate limit") as caught:
+        client.issue(5)
+    assert "1700000000" in caught.value.hint and sleeps == [10.0, 30.0, 60.0]
+
+
+def test_reads_are_paced(http, monkeypatch):
+    import log_archiver.integrations.github_reads as reads
+
+    waits = []
+    monkeypatch.setattr(reads.time, "sleep", waits.append)
+    paced = GitHubClient("o/r", None, seconds_between_requests=0.25)
+    for _ in range(3):
+        http.get(f"{READ}/issues/5", json={"title": "T", "html_url": "u", "state": "open"})
+        paced.issue(5)
+    assert len(waits) == 2 and all(0 < wait <= 0.25 for wait in waits)

@@ -272,7 +272,14 @@ def test_verification_says_what_proved_it(store, tmp_path):
                         size=big_size, local=big)
     without = verify(store, "archive/logs/2025/01/123/big.log", sha256=big_sha, size=big_size)
     if isinstance(store, LocalStore):
-        assert (proved.proof, with_local.proof, without.proof) == ("read_back",) * 3
+        # the process that wrote the objects hashed what it wrote, and they are unchanged;
+        # any other process (another instance) reads them back
+        assert (proved.proof, with_local.proof, without.proof) == ("checked_write",) * 3
+        elsewhere = LocalStore(store.root)
+        assert [verify(elsewhere, key, sha256=sha, size=size).proof
+                for key, sha, size in ((KEY, small_sha, small_size),
+                                       ("archive/logs/2025/01/123/big.log", big_sha,
+                                        big_size))] == ["read_back"] * 2
     else:
         # SeaweedFS keeps the SHA-256 of a single PUT, and of a multipart object only the
         # checksum of its parts' checksums (COMPOSITE), recomputed here from the local file.

@@ -28,10 +28,10 @@ from stat import S_ISREG
 from log_archiver.archive.compress import copy_matches
 from log_archiver.errors import ArchiveError, NotArchivedError, StorageNotFoundError
 from log_archiver.model import states
-from log_archiver.redaction.identity import local_digest
+from log_archiver.redaction.identity import local_digest, was_redacted
 from log_archiver.repository import Repository
 from log_archiver.storage import verify_record
-from log_archiver.util.hashing import bare
+from log_archiver.util.hashing import bare, remembered_digest
 from log_archiver.util.paths import check_entry_paths
 
 
@@ -58,10 +58,14 @@ def lost_errors(report: CleanupReport, issue: int) -> list[dict]:
 
 def _original_unchanged(path: Path, log: dict, config=None) -> bool:
     """Its size, and its checksum as the record took it (a redacted log's: redacted again,
-    :mod:`log_archiver.redaction.identity`)."""
+    :mod:`log_archiver.redaction.identity`). A log this process hashed whole and that has
+    not changed since is not read again (:func:`.util.hashing.remembered_digest`)."""
     stat = path.stat()
     if not S_ISREG(stat.st_mode) or stat.st_size != log["original_size_bytes"]:
         return False
+    known = None if was_redacted(log) else remembered_digest(path, stat)
+    if known is not None:
+        return known == bare(log["original_checksum"])
     return local_digest(path, log, config) == bare(log["original_checksum"])
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Executor, Future
@@ -34,7 +35,7 @@ from log_archiver.model.copies import compressed_copy_path
 from log_archiver.redaction.stream import source_blocks
 from log_archiver.retrieve.blocks import TableBuilder
 from log_archiver.util.fsutil import atomic_writer, local_error
-from log_archiver.util.hashing import bare, sha256_and_size
+from log_archiver.util.hashing import bare, remember_digest, sha256_and_size
 from log_archiver.util.paths import UnsafePath, confined
 
 MAX_WINDOW = 24  # blocks in flight at most, whatever the workers: memory stays flat
@@ -69,19 +70,30 @@ def hash_as_is(source: Path, scanner=None, sink=None) -> StoredFile:
             return StoredFile(source, source, size, hex_digest, size, hex_digest, None)
         digest, size = hashlib.sha256(), 0
         with open(source, "rb") as handle:
+            before, seen_at = os.fstat(handle.fileno()), time.time_ns()
             blocks = source_blocks(handle, scanner, BLOCK_SIZE)
             for block in blocks:
                 digest.update(block)
                 if sink is not None:
                     sink.feed(block)
                 size += len(block)
+            after = os.fstat(handle.fileno())
     except OSError as error:
         raise local_error(error, "read", source) from error
     hex_digest = digest.hexdigest()
+    _remember_unredacted(source, before, after, seen_at, blocks.record(), hex_digest)
     if sink is not None:
         sink.done(hex_digest)
     return StoredFile(source, source, size, hex_digest, blocks.bytes_read, hex_digest, None,
                       redaction=blocks.record())
+
+
+def _remember_unredacted(source: Path, before: os.stat_result, after: os.stat_result,
+                         seen_at: int, redaction: dict | None, hex_digest: str) -> None:
+    """A log read as it is (nothing redacted) was hashed whole: cleanup may trust that
+    checksum while the file stays the same (:func:`.util.hashing.remember_digest`)."""
+    if not (redaction or {}).get("redacted"):
+        remember_digest(source, before, after, seen_at, hex_digest)
 
 
 def gzip_member(block: bytes, level: int) -> bytes:
@@ -186,6 +198,7 @@ def gzip_many(sources: list[Path], level: int, pool: Executor, window: int = 0,
         output.sink = observe(source) if observe else None
         try:
             with open(source, "rb") as handle:
+                before, seen_at = os.fstat(handle.fileno()), time.time_ns()
                 blocks = source_blocks(handle, scanner, BLOCK_SIZE)
                 for block in blocks:
                     output.in_digest.update(block)
@@ -199,6 +212,9 @@ def gzip_many(sources: list[Path], level: int, pool: Executor, window: int = 0,
                         if (done := drain_one()) is not None:
                             yield done
                 output.redaction, output.read_size = blocks.record(), blocks.bytes_read
+                after = os.fstat(handle.fileno())
+            _remember_unredacted(source, before, after, seen_at, output.redaction,
+                                 output.in_digest.hexdigest())
         except OSError as error:
             wrapped = local_error(error, "read", source)
             output.abandon(wrapped)

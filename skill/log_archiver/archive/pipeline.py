@@ -32,7 +32,7 @@ def archive(repo: Repository, issue: int, **options) -> dict:
     # the search index is written last: its grams are computed while the logs upload
     indexing = None if options.get("ahead") is not None else archive_indexing(repo)
     try:
-        with repo.audit_deferred(), repo.keeping_pools():
+        with repo.audit_deferred(), repo.keeping_pools(), repo.index.deferring_validity():
             return _archive(repo, issue, indexing=indexing, **options)
     finally:
         if indexing is not None:

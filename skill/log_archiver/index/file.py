@@ -175,6 +175,8 @@ class ArchiveIndex:
         self._swept = False
         self._folder_made = False  # (the index's folder, made once a process)
         self.before_write: list = []  # called before each write (the audit trail syncs)
+        self._validity_deferred = False  # (see deferring_validity)
+        self._validity_due: tuple | None = None
 
     def read(self) -> dict:
         """The current index as a dict (an empty one when there is none yet), validated.
@@ -269,8 +271,28 @@ class ArchiveIndex:
             return None
         return "layout" if layout == "layout" else "valid"
 
+    @contextmanager
+    def deferring_validity(self) -> Iterator[None]:
+        """Inside, the validity record is written once, when the block ends: a batch
+        writes the index many times, and only its last write matters to the next process
+        (which, if this one is killed first, validates the index once more)."""
+        if self._validity_deferred:
+            yield
+            return
+        self._validity_deferred = True
+        try:
+            yield
+        finally:
+            self._validity_deferred = False
+            due, self._validity_due = self._validity_due, None
+            if due is not None:
+                self._record_valid(due[0], due[1], in_layout=due[2])
+
     def _record_valid(self, identity: tuple, digest: str = "-", *, in_layout: bool) -> None:
         """Best effort: without the record the next read just validates again."""
+        if self._validity_deferred:
+            self._validity_due = (identity, digest, in_layout)
+            return
         text = (f"{_validation_stamp()} {_identity_text(identity)} {digest} "
                 f"{'layout' if in_layout else 'other'}\n")
         try:

@@ -12,15 +12,17 @@ URL, with or without ``.git``; a path of more than two parts is not taken) when 
 is GitHub's: github.com, the host of ``GITHUB_SERVER_URL`` or ``GITHUB_API_URL`` (GitHub
 Enterprise), or an ssh alias whose name contains "github" (``git@github-work:o/r``).
 Token: ``GITHUB_TOKEN``, else ``GH_TOKEN``. API: ``GITHUB_API_URL`` (GitHub Enterprise, and
-what GitHub Actions sets), else https://api.github.com. PyGithub (imported only when a
-call is made) does no retrying of its own; :class:`RetryPolicy` does it, with the spec's
-delays.
+what GitHub Actions sets), else https://api.github.com. Reads (an issue, a page of
+closed issues) are plain GETs through requests; comments and timelines go through PyGithub
+(imported only when such a call is made). Neither retries on its own: :class:`RetryPolicy`
+does it, with the spec's delays.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Callable, Mapping
 from urllib.parse import urlsplit
 
@@ -28,7 +30,6 @@ from log_archiver.errors import (
     ArchiveError,
     ConfigError,
     GitHubError,
-    GitHubThrottledError,
     GitHubTransientError,
     TriggerNotMetError,
     UsageError,
@@ -150,6 +151,7 @@ class GitHubClient:
         self.on_retry = on_retry
         self.retries = 0
         self._gh = None
+        self._reader = None  # the reads made without PyGithub (get_json)
 
     @classmethod
     def from_config(cls, config, environ: Mapping[str, str] | None = None,
@@ -184,6 +186,16 @@ class GitHubClient:
             )
         return self._gh.get_repo(self.repository)
 
+    def get_json(self, path: str, parameters: Mapping[str, object] | None = None):
+        """``GET`` an API path (``/repos/...``): the JSON answer, read without PyGithub
+        (:mod:`.github_reads`); an error answer raises :class:`HTTPAnswerError`, which
+        :meth:`_call` translates like PyGithub's."""
+        from log_archiver.integrations.github_reads import Reader
+
+        if self._reader is None:
+            self._reader = Reader(self)
+        return self._reader.get_json(path, parameters)
+
     def _call(self, doing: str, what: str, attempt: Callable[[], object]):
         """Run ``attempt`` under the retry policy, turning PyGithub errors into ours."""
         def once(_timeout: float):
@@ -200,7 +212,6 @@ class GitHubClient:
         return result
 
     def _translate(self, error: Exception, doing: str, what: str) -> Exception:
-        from github import GithubException, RateLimitExceededException
         from requests import RequestException
 
         repo = self.repository
@@ -209,47 +220,26 @@ class GitHubClient:
                 f"could not reach GitHub at {self.api_url!r} while {doing}: "
                 f"{redact_userinfo(str(error))}",
                 "check the network and run the step again")
-        if not isinstance(error, GithubException):
-            return GitHubError(f"unexpected failure while {doing} in {repo!r}: "
-                               f"{redact_userinfo(repr(error))}",
-                               "run the step again; report it if it keeps happening")
-        status = error.status or 0
-        data = error.data if isinstance(error.data, dict) else {}
-        message = redact_userinfo(data.get("message") or str(error.data or ""))
-        headers = {str(k).lower(): v for k, v in (error.headers or {}).items()}
-        said = f"HTTP {status}: {message!r}"
-        throttled = (isinstance(error, RateLimitExceededException) or status == 429
-                     or (status == 403 and (str(headers.get("x-ratelimit-remaining")) == "0"
-                                            or "retry-after" in headers)))
-        if throttled:
-            reset = headers.get("x-ratelimit-reset")
-            return GitHubThrottledError(
-                f"GitHub rate limit reached while {doing} in {repo!r} ({said})",
-                "wait for the limit to reset" + (f" (epoch {reset})" if reset else "")
-                + " and run the step again; a token (GITHUB_TOKEN) raises the limit")
-        if status >= 500:
-            return GitHubTransientError(f"GitHub failed while {doing} in {repo!r} ({said})",
-                                        "GitHub is having trouble; run the step again later")
-        if status == 401:
-            return GitHubError(f"GitHub rejected the token while {doing} ({said})",
-                               "check that GITHUB_TOKEN or GH_TOKEN is valid and not expired")
-        if status == 403:
-            return GitHubError(
-                f"GitHub denied access while {doing} in {repo!r} ({said})",
-                f"give the token read/write access to issues and read access to pull "
-                f"requests of {repo}")
-        if status == 404:
-            return GitHubError(
-                f"GitHub has no {what} in {repo!r} ({said})",
-                f"check the number and the repository (GITHUB_REPOSITORY={repo}); a private "
-                "repository also needs GITHUB_TOKEN or GH_TOKEN")
-        return GitHubError(f"GitHub refused {doing} in {repo!r} ({said})",
-                           "fix the request named in the message and run the step again")
+        # (PyGithub is imported only by the calls that use it)
+        from log_archiver.integrations.github_reads import HTTPAnswerError, error_for_answer
+
+        pygithub = sys.modules.get("github")
+        if isinstance(error, HTTPAnswerError) or (
+                pygithub is not None and isinstance(error, pygithub.GithubException)):
+            limited = pygithub is not None and isinstance(
+                error, pygithub.RateLimitExceededException)
+            return error_for_answer(self.repository, error.status or 0, error.data,
+                                    error.headers, doing, what, limited=limited)
+        return GitHubError(f"unexpected failure while {doing} in {repo!r}: "
+                           f"{redact_userinfo(repr(error))}",
+                           "run the step again; report it if it keeps happening")
 
     def issue(self, number: int) -> dict:
         """``{"title", "url", "state", "closed", "is_pull_request", "labels"}`` of an issue."""
         def fetch():
-            data = self._repo().get_issue(int(number)).raw_data
+            data = self.get_json(f"/repos/{self.repository}/issues/{int(number)}")
+            if not isinstance(data, dict):
+                data = {}
             return {"title": data.get("title"), "url": _clean_url(data.get("html_url")),
                     "state": data.get("state"), "closed": data.get("state") == "closed",
                     "is_pull_request": bool(data.get("pull_request")),

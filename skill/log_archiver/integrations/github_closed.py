@@ -48,11 +48,7 @@ def closed_issues(client: GitHubClient, wanted: Iterable[int], *,
         page = pages + 1
 
         def fetch(page=page):
-            # the answer as GitHub sent it: PyGithub's objects would each fetch the
-            # issue again when read
-            requester = client._repo()._requester
-            _headers, data = requester.requestJsonAndCheck(
-                "GET", path, parameters={**parameters, "page": page})
+            data = client.get_json(path, {**parameters, "page": page})
             return data if isinstance(data, list) else []
 
         items = client._call(f"listing closed issues (page {page})", "closed issues",

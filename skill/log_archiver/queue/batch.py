@@ -151,7 +151,7 @@ def archive_batch(repo: Repository, issues: list[int], *, reason: str = "manual"
     if repo.github is not None:
         repo.use_github(RememberingGitHub(repo.github, known, learned))
     repo.events.emit("issues.planned", issues=len(issues))
-    with repo.keeping_pools():
+    with repo.keeping_pools(), repo.index.deferring_validity():
         results = _archive_each(repo, issues, reason=reason, force=force, retry=retry,
                                 allow_empty=allow_empty, checkpoint=checkpoint,
                                 breaker=breaker, progress=progress, ahead=ahead)

@@ -60,6 +60,9 @@ class ObjectInfo:
     # A multipart object's checksum of part checksums, as the server computed it:
     # ``(base64 digest, part count, part size)``; see :mod:`log_archiver.storage.verify`.
     composite: tuple[str, int, int] | None = field(default=None, compare=False)
+    # On a store with ``checked_writes``: this process wrote the object, hashing what it
+    # wrote, and the object is still exactly the file it wrote (``sha256`` is that hash).
+    written_here: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True)

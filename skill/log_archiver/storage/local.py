@@ -46,6 +46,7 @@ from log_archiver.storage.base import (
     clean_metadata,
 )
 from log_archiver.util.fsutil import fsync_dir, process_gone, write_bytes_atomic
+from log_archiver.util.hashing import file_identity
 
 OWN_DIR = ".log-archiver"
 BLOCK = 1 << 20
@@ -67,6 +68,7 @@ class LocalStore:
         self.root = Path(root)
         self.url = f"file://{quote(str(self.root))}"
         self.public_base_url = public_base_url.rstrip("/") if public_base_url else None
+        self._written: dict[str, tuple] = {}  # key: identity of the file this process wrote
 
     def _path(self, key: str) -> Path:
         parts = key.split("/")
@@ -223,6 +225,8 @@ class LocalStore:
                     return self._settle_race(key, sha256, size)
                 outcome = "created"
             fsync_dir(target.parent)
+            temp.unlink(missing_ok=True)  # (before the stat: dropping a link changes ctime)
+            self._written[key] = file_identity(target.stat())
             return outcome
         except FileNotFoundError as error:
             if not Path(path).exists():
@@ -314,8 +318,10 @@ class LocalStore:
         stamp = (written.get("size"), written.get("inode"), written.get("mtime_ns"))
         sha256 = written.get("sha256") \
             if stamp == (stat.st_size, stat.st_ino, stat.st_mtime_ns) else None
-        return ObjectInfo(key, stat.st_size, sha256 if isinstance(sha256, str) else None,
-                          metadata=metadata, modified=stat.st_mtime)
+        sha256 = sha256 if isinstance(sha256, str) else None
+        return ObjectInfo(key, stat.st_size, sha256, metadata=metadata, modified=stat.st_mtime,
+                          written_here=sha256 is not None
+                          and self._written.get(key) == file_identity(stat))
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         # Walk only the deepest folder the prefix names, not the whole store.

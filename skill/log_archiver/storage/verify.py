@@ -9,8 +9,10 @@ what it was sent. Before a local copy is deleted the proof is one of:
 2. a multipart object's composite checksum, which the server computed from the part
    checksums it checked, recomputed here from the local file cut at the same part size;
 3. the bytes read back from the store and hashed;
-4. right after this process put the object, on a store with ``checked_writes`` (it
-   hashed what it wrote before the object appeared): the checksum it recorded then.
+4. on a store with ``checked_writes`` (it hashed what it wrote before the object
+   appeared), right after this process put the object, or later while the object is
+   still the very file this process wrote (``ObjectInfo.written_here``): the checksum
+   it recorded then.
 
 When none of them can be had the object counts as unverified (``UnverifiableError``),
 and whoever asked keeps the local copy.
@@ -76,7 +78,8 @@ def verify(store: Store, key: str, *, sha256: str, size: int,
             raise _mismatch(store, key, f"sha256 {info.sha256} (the server's)",
                             f"sha256 {sha256}")
         return Verified(info, "server_sha256")
-    if just_put and store.capabilities.checked_writes and info.sha256 == sha256:
+    if (just_put or info.written_here) and store.capabilities.checked_writes \
+            and info.sha256 == sha256:
         return Verified(info, "checked_write")
     if info.composite is not None and local is not None \
             and _composite_matches(info.composite, local, sha256, size):

@@ -1,9 +1,13 @@
-"""SHA-256 of files, read in blocks so memory stays flat."""
+"""SHA-256 of files, read in blocks so memory stays flat; and what this process hashed,
+so that a check moments later (cleanup, before it deletes a log) need not read it again."""
 
 from __future__ import annotations
 
 import hashlib
+import os
+import threading
 from pathlib import Path
+from stat import S_ISREG
 
 BLOCK_SIZE = 1 << 20
 
@@ -30,3 +34,44 @@ def prefixed(hex_digest: str) -> str:
 def bare(checksum: str) -> str:
     """The hex digest of an index checksum (``sha256:<hex>`` or plain hex)."""
     return checksum.split(":", 1)[1] if ":" in checksum else checksum
+
+
+# --- what this process hashed ------------------------------------------------------------
+
+RACY_SECONDS = 0.1  # a change this close before a hash may share its times with a later one
+COARSE_RACY_SECONDS = 2.0  # the same on a filesystem that keeps whole seconds
+_hashed: dict[str, tuple[tuple, str]] = {}
+_hashed_lock = threading.Lock()
+
+
+def file_identity(stat: os.stat_result) -> tuple:
+    """What changes whenever a file's bytes do (ctime cannot be set back by hand)."""
+    return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
+
+
+def remember_digest(path: Path | str, before: os.stat_result, after: os.stat_result,
+                    seen_at_ns: int, hex_digest: str) -> None:
+    """Note that ``path`` held bytes with ``hex_digest`` when hashed: ``before`` and
+    ``after`` are the stats of the open file before its first byte was read (at
+    ``seen_at_ns``, ``time.time_ns()``) and after its last. Kept only when nothing changed
+    meanwhile and its last change lies well before the hash began: a write in the same
+    clock tick as the change before it keeps the times (git's "racy" case), so a file
+    changed just before it was hashed is hashed again when asked."""
+    if file_identity(after) != file_identity(before) or not S_ISREG(after.st_mode):
+        return
+    coarse = before.st_mtime_ns % 1_000_000_000 == 0 and before.st_ctime_ns % 1_000_000_000 == 0
+    margin = int((COARSE_RACY_SECONDS if coarse else RACY_SECONDS) * 1e9)
+    if max(before.st_mtime_ns, before.st_ctime_ns) > seen_at_ns - margin:
+        return
+    with _hashed_lock:
+        _hashed[os.fspath(path)] = (file_identity(after), hex_digest)
+
+
+def remembered_digest(path: Path | str, stat: os.stat_result) -> str | None:
+    """The SHA-256 this process took of ``path`` (see :func:`remember_digest`) if the
+    file, as ``stat`` finds it now, is still exactly the one hashed; else None."""
+    with _hashed_lock:
+        known = _hashed.get(os.fspath(path))
+    if known is None or known[0] != file_identity(stat):
+        return None
+    return known[1]
