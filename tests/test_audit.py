@@ -436,3 +436,25 @@ def test_since_a_second_includes_the_lines_written_within_it(tmp_path):
     second = line["time"][:19] + "Z"  # what an index timestamp or `audit --since` gives
     assert [found["issue"] for found in read_trail(trail.folder, since=second).lines] == [3]
     assert read_trail(trail.folder, since="2999-01-01T00:00:00Z").lines == []
+
+
+def test_a_line_creates_the_day_file_only_when_it_is_missing(tmp_path, monkeypatch):
+    """The day's first line makes the file (exclusively); every later one opens it as it is,
+    with no create attempt that the kernel must refuse."""
+    folder = tmp_path / "trail"
+    trail = AuditTrail(folder)
+    opened = []
+    real_open = os.open
+
+    def counting_open(path, flags, *args, **kwargs):
+        opened.append((os.fspath(path), bool(flags & os.O_CREAT)))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", counting_open)
+    for n in range(3):
+        trail.record("upload", issue=n + 1, file="a")
+    files = [(name, create) for name, create in opened if name.endswith(".jsonl")]
+    day = files[0][0]
+    assert files == [(day, False), (day, True), (day, False), (day, False)]
+    assert [line["issue"] for line in map(json.loads, (folder / day).read_text().splitlines())
+            ] == [1, 2, 3]

@@ -215,17 +215,25 @@ class AuditTrail:
         """``(fd, created)`` of the day file ``path``, opened inside ``folder_fd`` without
         following a symlink; anything but a regular file is refused."""
         flags = os.O_RDWR | os.O_APPEND | os.O_CLOEXEC | _NOFOLLOW | os.O_NONBLOCK
-        try:
-            fd = os.open(path.name, flags | os.O_CREAT | os.O_EXCL, 0o644, dir_fd=folder_fd)
-            created = True
-        except FileExistsError:
-            try:
+        created = False
+        for attempt in range(3):  # (a file removed and made again each time: give up)
+            try:  # the file is there for every line but the day's first
                 fd = os.open(path.name, flags, dir_fd=folder_fd)
+                break
+            except FileNotFoundError:
+                if attempt == 2:
+                    raise
             except OSError as error:
                 if error.errno == errno.ELOOP:
                     raise UnsafeAuditPath(path, "file is a symlink") from None
                 raise
-            created = False
+            try:
+                fd = os.open(path.name, flags | os.O_CREAT | os.O_EXCL, 0o644,
+                             dir_fd=folder_fd)
+                created = True
+                break
+            except FileExistsError:  # made meanwhile by another writer: open that one
+                continue
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
             raise UnsafeAuditPath(path, "file is not a regular file")
