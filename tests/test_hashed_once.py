@@ -129,3 +129,26 @@ def test_the_validity_record_is_written_once_when_deferring_ends(workspace):
     fresh = Repository(config=load_config()).index
     assert fresh._known(tuple(int(n) for n in recorded[1].split(":")),
                         index.path.read_bytes()) == "layout"
+
+
+def test_what_a_long_lived_process_remembers_is_bounded(tmp_path, monkeypatch):
+    """A worker archiving for days keeps at most REMEMBERED_MOST files in mind, the
+    newest; the others are simply hashed (or read back) again."""
+    monkeypatch.setattr(hashing, "REMEMBERED_MOST", 3)
+    monkeypatch.setattr(hashing, "_hashed", {})
+    logs = [tmp_path / f"{n}.log" for n in range(5)]
+    for n, log in enumerate(logs):
+        log.write_bytes(b"%d\n" % n)
+    time.sleep(hashing.RACY_SECONDS + 0.05)
+    for log in logs:
+        stat = os.stat(log)
+        remember_digest(log, stat, stat, time.time_ns(),
+                        hashlib.sha256(log.read_bytes()).hexdigest())
+    assert [remembered_digest(log, os.stat(log)) is not None for log in logs] == \
+        [False, False, True, True, True]
+    store = LocalStore(tmp_path / "store")
+    for n, log in enumerate(logs):
+        store.put(f"logs/{n}.log", log, sha256=hashlib.sha256(log.read_bytes()).hexdigest(),
+                  size=log.stat().st_size)
+    assert [store.head(f"logs/{n}.log").written_here for n in range(5)] == \
+        [False, False, True, True, True]

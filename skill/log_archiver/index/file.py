@@ -39,6 +39,7 @@ from log_archiver.util.fsutil import (
     write_bytes_atomic,
     write_parts_atomic,
 )
+from log_archiver.util.hashing import file_identity
 
 SCHEMA_VERSION = 1
 
@@ -155,10 +156,6 @@ def _validation_stamp() -> str:
     return f"{__version__}:{digest.hexdigest()[:16]}"
 
 
-def _identity(stat: os.stat_result) -> tuple:
-    return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
-
-
 class ArchiveIndex:
     def __init__(self, path: Path, lock_timeout: float = 120.0):
         self.path = Path(path)  # as named: in messages, and what git commits
@@ -204,7 +201,7 @@ class ArchiveIndex:
         from log_archiver.index.layout import IndexDocument
 
         try:
-            if self._doc is not None and _identity(os.stat(self.file)) == self._identity:
+            if self._doc is not None and file_identity(os.stat(self.file)) == self._identity:
                 return self._doc
             fd = os.open(self.file, os.O_RDONLY)
         except FileNotFoundError:
@@ -215,7 +212,7 @@ class ArchiveIndex:
         try:
             with open(fd, "rb", closefd=False) as handle:
                 raw = handle.read()
-            identity = _identity(os.fstat(fd))
+            identity = file_identity(os.fstat(fd))
             if not self._swept:  # once a process: what a killed writer left beside the index
                 self._swept = True
                 remove_stale_temps_in(self.file.parent, self.file.name)
@@ -365,7 +362,7 @@ class ArchiveIndex:
             except BaseException:
                 self._forget()  # the shared document may hold changes that were not written
                 raise
-            identity = _identity(os.fstat(fd))
+            identity = file_identity(os.fstat(fd))
             self._hold(fd, identity, document)
             self._record_valid(identity, in_layout=True)
 

@@ -46,7 +46,7 @@ from log_archiver.storage.base import (
     clean_metadata,
 )
 from log_archiver.util.fsutil import fsync_dir, process_gone, write_bytes_atomic
-from log_archiver.util.hashing import file_identity
+from log_archiver.util.hashing import file_identity, remember_bounded
 
 OWN_DIR = ".log-archiver"
 BLOCK = 1 << 20
@@ -69,6 +69,7 @@ class LocalStore:
         self.url = f"file://{quote(str(self.root))}"
         self.public_base_url = public_base_url.rstrip("/") if public_base_url else None
         self._written: dict[str, tuple] = {}  # key: identity of the file this process wrote
+        self._written_lock = threading.Lock()
 
     def _path(self, key: str) -> Path:
         parts = key.split("/")
@@ -226,7 +227,8 @@ class LocalStore:
                 outcome = "created"
             fsync_dir(target.parent)
             temp.unlink(missing_ok=True)  # (before the stat: dropping a link changes ctime)
-            self._written[key] = file_identity(target.stat())
+            with self._written_lock:
+                remember_bounded(self._written, key, file_identity(target.stat()))
             return outcome
         except FileNotFoundError as error:
             if not Path(path).exists():

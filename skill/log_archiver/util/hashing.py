@@ -40,8 +40,19 @@ def bare(checksum: str) -> str:
 
 RACY_SECONDS = 0.1  # a change this close before a hash may share its times with a later one
 COARSE_RACY_SECONDS = 2.0  # the same on a filesystem that keeps whole seconds
+REMEMBERED_MOST = 10_000  # files remembered at once: a worker runs for days
 _hashed: dict[str, tuple[tuple, str]] = {}
 _hashed_lock = threading.Lock()
+
+
+def remember_bounded(memo: dict, key, value) -> None:
+    """``memo[key] = value``, forgetting the oldest past :data:`REMEMBERED_MOST` (a
+    memo of what a long-lived process did must not grow with everything it did). Callers
+    hold their own lock when threads share ``memo``."""
+    memo.pop(key, None)
+    memo[key] = value
+    while len(memo) > REMEMBERED_MOST:
+        memo.pop(next(iter(memo)))
 
 
 def file_identity(stat: os.stat_result) -> tuple:
@@ -64,7 +75,7 @@ def remember_digest(path: Path | str, before: os.stat_result, after: os.stat_res
     if max(before.st_mtime_ns, before.st_ctime_ns) > seen_at_ns - margin:
         return
     with _hashed_lock:
-        _hashed[os.fspath(path)] = (file_identity(after), hex_digest)
+        remember_bounded(_hashed, os.fspath(path), (file_identity(after), hex_digest))
 
 
 def remembered_digest(path: Path | str, stat: os.stat_result) -> str | None:
