@@ -9,6 +9,7 @@ one commit). No token is set, so neither side posts comments."""
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
@@ -61,6 +62,7 @@ def main() -> int:
                 logs = Path(env["LOG_ARCHIVER_LOGS_DIR"])
                 size = write_logs(logs, run)
                 before = len(github.requests)
+                os.sync()  # neither side pays for writing back what the other wrote
                 ours.append(run_timed([tool("log-archiver"), "archive", "--all-closed", "-q"],
                                       env=env, cwd=logs.parent)[0])
                 left = left_behind(logs)
@@ -70,6 +72,7 @@ def main() -> int:
             with tempfile.TemporaryDirectory(prefix="bench-batch-base-") as tmp:
                 logs = Path(tmp) / "logs"
                 write_logs(logs, run)
+                os.sync()
                 base.append(run_timed(["bash", str(BASELINE), str(logs), str(Path(tmp) / "store"),
                                        *map(str, ISSUES)])[0])
                 left = left_behind(logs)

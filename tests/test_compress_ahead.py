@@ -5,11 +5,18 @@ batch unless the index records it."""
 from __future__ import annotations
 
 import json
+import os
 import random
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from log_archiver.archive.ahead import CompressAhead
+from log_archiver.archive.ahead_child import CompressAheadInChild
 from log_archiver.archive.collect import collect_logs
 from log_archiver.archive.pipeline import archive
 from log_archiver.config import load_config
@@ -31,7 +38,12 @@ def copies(logs: Path) -> list[Path]:
                   and ".la." in p.name)
 
 
-def wait_made(ahead: CompressAhead, issue: int) -> None:
+# compressing ahead in a child process (what a batch does) and on threads of this one
+KINDS = pytest.mark.parametrize("kind", [CompressAheadInChild, CompressAhead],
+                                ids=["child", "threads"])
+
+
+def wait_made(ahead, issue: int) -> None:
     future = ahead._made[issue]
     deadline = time.monotonic() + 30
     while not future.done():
@@ -58,12 +70,13 @@ def test_a_batch_archives_what_one_issue_at_a_time_archives(workspace):
     assert copies(workspace / "logs") == []
 
 
-def test_a_log_changed_after_it_was_compressed_ahead_is_compressed_again(workspace):
+@KINDS
+def test_a_log_changed_after_it_was_compressed_ahead_is_compressed_again(workspace, kind):
     logs = workspace / "logs"
     for issue in (1, 2):
         write_sample_logs(logs, issue, big=1_500_000, seed=issue)
     repo = repository()
-    ahead = CompressAhead(repo, [1, 2])
+    ahead = kind(repo, [1, 2])
     try:
         wait_made(ahead, 2)
         grown = logs / "builds/2-build.log"
@@ -85,12 +98,13 @@ def test_a_log_changed_after_it_was_compressed_ahead_is_compressed_again(workspa
     assert copies(logs) == []
 
 
-def test_copies_made_for_issues_the_batch_never_reached_are_deleted(workspace):
+@KINDS
+def test_copies_made_for_issues_the_batch_never_reached_are_deleted(workspace, kind):
     logs = workspace / "logs"
     for issue in (1, 2, 3):
         write_sample_logs(logs, issue, big=1_500_000, seed=issue)
     before = {p: p.read_bytes() for p in logs.rglob("*") if p.is_file()}
-    ahead = CompressAhead(repository(), [1, 2, 3])
+    ahead = kind(repository(), [1, 2, 3])
     wait_made(ahead, 1)
     wait_made(ahead, 2)
     assert copies(logs), "nothing was compressed ahead"
@@ -101,12 +115,13 @@ def test_copies_made_for_issues_the_batch_never_reached_are_deleted(workspace):
     assert after == before  # the logs themselves untouched
 
 
-def test_a_copy_the_index_records_is_kept(workspace):
+@KINDS
+def test_a_copy_the_index_records_is_kept(workspace, kind):
     logs = workspace / "logs"
     for issue in (1, 2):
         write_sample_logs(logs, issue, big=1_500_000, seed=issue)
     repo = Repository(config=load_config().with_overrides(commit=False))
-    ahead = CompressAhead(repo, [1, 2])
+    ahead = kind(repo, [1, 2])
     try:
         wait_made(ahead, 1)
         from log_archiver.archive.prepare import prepare
@@ -120,6 +135,97 @@ def test_a_copy_the_index_records_is_kept(workspace):
     assert plan["files"] and recorded
     assert all(path.is_file() for path in recorded)  # prepared, to be uploaded next
     assert copies(logs) == recorded
+
+
+def test_a_batch_compresses_ahead_in_a_child_process_and_cleanup_trusts_its_hashes(
+        workspace, monkeypatch):
+    from log_archiver.util import hashing
+
+    logs = workspace / "logs"
+    for issue in (1, 2, 3):
+        write_sample_logs(logs, issue, big=1_500_000, seed=issue)
+    repo = repository()
+    ahead = CompressAheadInChild(repo, [1, 2, 3])
+    child = ahead._child
+    assert child.pid != os.getpid()
+    wait_made(ahead, 2)
+    # what the child hashed is remembered here: cleanup reads no log again
+    found = collect_logs(logs, 2)[0]
+    assert all(hashing.remembered_digest(f.path, f.path.stat()) == sha256_file(f.path)
+               for f in found)
+    reads = []
+    real = hashing.sha256_and_size
+    monkeypatch.setattr("log_archiver.util.hashing.sha256_and_size",
+                        lambda path, *a, **k: reads.append(path) or real(path, *a, **k))
+    try:
+        for issue in (1, 2, 3):
+            assert archive(repo, issue, commit=False, ahead=ahead)["status"] == "ok"
+            ahead.done_with(issue)
+    finally:
+        ahead.close()
+    assert child.returncode == 0  # stopped when told
+    assert not [path for path in reads if Path(path) in {f.path for f in found}]
+    assert copies(logs) == []
+    assert all(log["upload_status"] == "cleaned" for log in repo.index.find(2)["logs"])
+
+
+def test_a_child_that_dies_costs_only_time(workspace):
+    logs = workspace / "logs"
+    for issue in (1, 2, 3):
+        write_sample_logs(logs, issue, big=1_500_000, seed=issue)
+    expected = {f.relative: f"sha256:{sha256_file(f.path)}" for issue in (1, 2, 3)
+                for f in collect_logs(logs, issue)[0]}
+    repo = repository()
+    ahead = CompressAheadInChild(repo, [1, 2, 3])
+    wait_made(ahead, 1)
+    ahead._child.kill()
+    try:
+        results = []
+        for issue in (1, 2, 3):  # 1 from the child, 2 and 3 compressed by prepare itself
+            results.append(archive(repo, issue, commit=False, ahead=ahead)["status"])
+            ahead.done_with(issue)
+    finally:
+        ahead.close()
+    assert results == ["ok", "ok", "ok"]
+    recorded = {log["local_path"]: log["original_checksum"]
+                for issue in (1, 2, 3) for log in repo.index.find(issue)["logs"]}
+    assert recorded == expected
+    assert copies(logs) == []
+
+
+def test_a_child_whose_batch_is_killed_stops_at_once(workspace):
+    logs = workspace / "logs"
+    for issue in range(1, 9):
+        write_sample_logs(logs, issue, big=1_500_000, seed=issue)
+    script = (
+        "import sys, time\n"
+        "from log_archiver.archive.ahead_child import CompressAheadInChild\n"
+        "from log_archiver.config import load_config\n"
+        "from log_archiver.repository import Repository\n"
+        "ahead = CompressAheadInChild(Repository(config=load_config()), list(range(1, 9)))\n"
+        "print(ahead._child.pid, flush=True)\n"
+        "time.sleep(60)\n")
+    batch = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                             cwd=workspace, text=True)
+    try:
+        child = int(batch.stdout.readline())
+        os.kill(batch.pid, signal.SIGKILL)
+        batch.wait()
+        deadline = time.monotonic() + 10
+        while _alive(child):
+            assert time.monotonic() < deadline, "the child outlived its batch"
+            time.sleep(0.02)
+    finally:
+        batch.kill()
+        batch.wait()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def test_pools_are_kept_for_the_batch_and_shut_down_after(workspace):

@@ -116,6 +116,9 @@ class Config:
 
     __hash__ = None  # (lists among the settings)
 
+    def __reduce__(self):  # (frozen slots: pickle cannot set them one by one)
+        return _config_of, ({name: getattr(self, name) for name in _FIELDS},)
+
     def __repr__(self) -> str:
         return "Config(" + ", ".join(f"{name}={getattr(self, name)!r}" for name in _FIELDS) + ")"
 
@@ -173,6 +176,10 @@ _ENV_KEYS = {
     "LOG_ARCHIVER_QUEUE_URL": ("queue_url", str),
     "LOG_ARCHIVER_QUEUE_MAX_PENDING": ("queue_max_pending", int),
 }
+
+
+def _config_of(values: dict) -> Config:
+    return Config(**values)
 
 
 def find_config_file(start: Path) -> Path | None:

@@ -13,6 +13,10 @@ issue that is then not prepared (the batch stopped, its logs changed) is deleted
 the batch is done with the issue, unless a record names it. A copy left by a killed
 batch holds exactly what compressing the log again gives, so the next run makes the
 same one in its place (``cleanup-local --orphans`` removes it otherwise).
+
+A batch does this in a child process of its own (:mod:`.ahead_child`): on threads of the
+batch's process, compressing would take turns with recording for Python's lock.
+:class:`CompressAhead` does it on threads here (when no child can be started).
 """
 
 from __future__ import annotations
@@ -51,17 +55,14 @@ def _same_logs(a: list[FoundLog], b: list[FoundLog]) -> bool:
     return [(f.path, f.size, f.mtime) for f in a] == [(f.path, f.size, f.mtime) for f in b]
 
 
-class CompressAhead:
-    """Compresses ``issues`` (those the index has no entry for yet), in order, at most
-    :data:`DEPTH` ahead of the batch; the batch calls :meth:`take` in prepare and
-    :meth:`done_with` after each issue, and :meth:`close` at the end."""
+class Lanes:
+    """Compresses ``issues``, in order, at most ``depth`` ahead of the batch (see
+    :meth:`release`), :data:`LANES` at a time; ``made[issue]`` is the future of each
+    (a :class:`_Made`). :meth:`stop` when done."""
 
     def __init__(self, repo: Repository, issues: list[int], *, depth: int = DEPTH):
         self._repo = repo
-        self._issues = [issue for issue in dict.fromkeys(issues)
-                        if repo.index.find(issue) is None]
-        self._made: dict[int, Future] = {issue: Future() for issue in self._issues}
-        self._used: set[int] = set()
+        self.made: dict[int, Future] = {issue: Future() for issue in issues}
         self._room = threading.Semaphore(depth)
         self._stopped = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=repo.config.workers,
@@ -72,7 +73,7 @@ class CompressAhead:
         # not write, the next search indexes from the store)
         self._indexing = archive_indexing(repo)
         self._unflushed = 0
-        self._turns = iter(self._issues)
+        self._turns = iter(list(self.made))
         self._lock = threading.Lock()
         self._lanes = [threading.Thread(target=self._run, name=f"compress-ahead-{n + 1}",
                                         daemon=True) for n in range(LANES)]
@@ -100,7 +101,7 @@ class CompressAhead:
         """Compress ``issue``'s logs; returns their size."""
         from log_archiver.archive.prepare import compress_quietly
 
-        future = self._made[issue]
+        future = self.made[issue]
         if not future.set_running_or_notify_cancel():
             return 0  # the batch passed it by before its turn came
         try:
@@ -113,6 +114,46 @@ class CompressAhead:
             return 0
         future.set_result(_Made(found, stored, errors))
         return sum(f.size for f in found)
+
+    def release(self, issue: int) -> bool:
+        """The batch is done with ``issue``: one more may be compressed ahead. True when
+        ``issue`` had not begun (it never will)."""
+        future = self.made.get(issue)
+        if future is None:
+            return False
+        self._room.release()
+        return future.cancel()
+
+    def stop(self) -> None:
+        """Begin no other issue, wait for those in hand, write the search index."""
+        self._stopped.set()
+        for _ in self.made:
+            self._room.release()
+        for lane in self._lanes:
+            lane.join()
+        if self._indexing is not None:
+            self._indexing.close()
+        self._pool.shutdown()
+
+
+class Ahead:
+    """What a batch sees of the issues compressed ahead (by :class:`Lanes`, here or in
+    a child process): ``_made[issue]``, the future of each. The batch calls :meth:`take`
+    in prepare and :meth:`done_with` after each issue, and :meth:`close` at the end."""
+
+    def __init__(self, repo: Repository, issues: list[int]):
+        self._repo = repo
+        self._issues = [issue for issue in dict.fromkeys(issues)
+                        if repo.index.find(issue) is None]
+        self._made: dict[int, Future] = {}
+        self._used: set[int] = set()
+        self._late: list[tuple[int, _Made]] = []  # made for an issue given up meanwhile
+
+    def _release(self, issue: int) -> None:
+        raise NotImplementedError
+
+    def _stop(self) -> None:
+        raise NotImplementedError
 
     def take(self, issue: int, to_prepare: list[FoundLog]):
         """The stored files and errors of ``issue``'s logs, if they were compressed ahead
@@ -136,10 +177,10 @@ class CompressAhead:
         future = self._made.get(issue)
         if future is None:
             return
-        self._room.release()
+        self._release(issue)
         if issue in self._used:
             return
-        if future.cancel():  # not begun: it never will be
+        if future.cancel():  # not made (yet): what is made late goes with close()
             self._used.add(issue)
         elif future.done():
             self._used.add(issue)
@@ -150,18 +191,13 @@ class CompressAhead:
     def close(self) -> None:
         """Stop compressing ahead, wait for the file in hand, and delete every copy made
         for an issue the batch never reached."""
-        self._stopped.set()
-        for _ in self._issues:
-            self._room.release()
-        for lane in self._lanes:
-            lane.join()
-        if self._indexing is not None:
-            self._indexing.close()
-        self._pool.shutdown()
+        self._stop()
         for issue, future in self._made.items():
             if issue not in self._used and future.done() and not future.cancelled() \
                     and future.exception() is None:
                 self._discard(issue, future.result())
+        for issue, made in self._late:
+            self._discard(issue, made)
 
     def _discard(self, issue: int, made: _Made) -> None:
         entry = self._repo.index.find(issue)
@@ -175,3 +211,19 @@ class CompressAhead:
                 os.unlink(stored.path)
             except OSError:
                 pass
+
+
+class CompressAhead(Ahead):
+    """Compresses ``issues`` (those the index has no entry for yet) on threads of this
+    process, at most ``depth`` ahead of the batch."""
+
+    def __init__(self, repo: Repository, issues: list[int], *, depth: int = DEPTH):
+        super().__init__(repo, issues)
+        self._lanes = Lanes(repo, self._issues, depth=depth)
+        self._made = self._lanes.made
+
+    def _release(self, issue: int) -> None:
+        self._lanes.release(issue)
+
+    def _stop(self) -> None:
+        self._lanes.stop()

@@ -209,9 +209,13 @@ def _compress_ahead(repo: Repository, issues: list[int], force: bool):
     if repo.dry_run or force or len(issues) < 2:
         return None
     from log_archiver.archive.ahead import CompressAhead
+    from log_archiver.archive.ahead_child import CompressAheadInChild
 
     try:
-        return CompressAhead(repo, issues)
+        try:
+            return CompressAheadInChild(repo, issues)
+        except OSError:  # no child process to be had: threads of this one
+            return CompressAhead(repo, issues)
     except ArchiveError:  # (an index that cannot be read: each issue reports it)
         return None
 

@@ -78,6 +78,22 @@ def remember_digest(path: Path | str, before: os.stat_result, after: os.stat_res
         remember_bounded(_hashed, os.fspath(path), (file_identity(after), hex_digest))
 
 
+def remembered_entries(paths) -> list[tuple[str, tuple, str]]:
+    """What this process remembers of ``paths``: ``(path, identity, digest)`` each, for
+    another process of the same run to :func:`adopt_remembered` (a batch compressing
+    ahead in a child process hands its parent what it hashed)."""
+    with _hashed_lock:
+        known = [(os.fspath(path), _hashed.get(os.fspath(path))) for path in paths]
+    return [(path, *entry) for path, entry in known if entry is not None]
+
+
+def adopt_remembered(entries) -> None:
+    """Remember what :func:`remembered_entries` gave in another process."""
+    with _hashed_lock:
+        for path, identity, digest in entries:
+            remember_bounded(_hashed, str(path), (tuple(identity), str(digest)))
+
+
 def remembered_digest(path: Path | str, stat: os.stat_result) -> str | None:
     """The SHA-256 this process took of ``path`` (see :func:`remember_digest`) if the
     file, as ``stat`` finds it now, is still exactly the one hashed; else None."""
