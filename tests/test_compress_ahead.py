@@ -297,3 +297,98 @@ def test_a_large_block_and_a_small_one_give_the_same_chunks():
     union_a = set().union(*(set(c.grams.tolist()) for c in a.chunks))
     union_b = set().union(*(set(c.grams.tolist()) for c in b.chunks))
     assert union_a == union_b == _grams_by_hand(text[:100_000])
+
+
+def test_block_grams_over_several_pieces_match_the_grams_by_hand():
+    from log_archiver.search.grams import PIECE
+
+    rng = random.Random(9)
+    for size, newlines in ((3 * PIECE + 123, True), (PIECE + 7, False), (2 * PIECE, True)):
+        alphabet = b"abcdefgh \x80\xfe" + (b"\n" if newlines else b"")
+        block = bytes(rng.choice(alphabet) for _ in range(size))
+        tail = b"x\n"
+        grams = block_grams(tail, block)
+        data = tail + block
+        cut = block.rfind(b"\n")
+        upto = len(tail) + cut + 1 if cut >= 0 else 0
+        assert set(grams.head.tolist()) == (_grams_by_hand(data[:upto]) if cut >= 0 else set())
+        assert set(grams.rest.tolist()) == {gram_of(data[i:i + 3])
+                                            for i in range(max(upto - 2, 0), len(data) - 2)}
+        assert grams.lines == block.count(b"\n")
+
+
+@pytest.mark.parametrize("words, batch", [
+    (["archive", "--all-closed"], True),
+    (["archive", "3", "4", "-q"], True),
+    (["archive", "3"], False),
+    (["archive", "3", "4", "--dry-run"], False),
+    (["archive", "--all-closed", "--force"], False),
+    (["archive", "--all-closed", "--help"], False),
+    (["list", "3", "4"], False),
+    ([], False),
+])
+def test_only_a_batch_that_compresses_ahead_starts_its_child_early(words, batch):
+    from log_archiver.archive.early_child import is_batch
+
+    assert is_batch(words) is batch
+
+
+def test_a_child_started_early_is_the_one_the_batch_uses(workspace):
+    from log_archiver.archive import early_child
+
+    logs = workspace / "logs"
+    for issue in (1, 2, 3):
+        write_sample_logs(logs, issue, big=1_500_000, seed=issue)
+    early_child.start_early()
+    early = early_child._early
+    assert early is not None and early.poll() is None  # waiting for its orders
+    result = archive_issues(repository(), [1, 2, 3], commit=False)
+    assert result["status"] == "ok", result
+    assert early_child._early is None  # taken by the batch
+    assert early.returncode == 0  # and stopped by it when done
+    assert copies(logs) == []
+
+
+def test_a_child_started_early_that_no_batch_takes_is_ended(workspace, monkeypatch, capsys):
+    from log_archiver.archive import early_child
+    from log_archiver.cli import main
+
+    for issue in (1, 2):
+        write_sample_logs(workspace / "logs", issue, big=1_500_000, seed=issue)
+    started = []
+    real = early_child.spawn_child
+    monkeypatch.setattr(early_child, "spawn_child", lambda: started.append(real()) or started[-1])
+    monkeypatch.setenv("LOG_ARCHIVER_COMPRESSION_LEVEL", "99")  # the batch never begins
+    with pytest.raises(SystemExit) as exit_:
+        main(["archive", "1", "2", "-q"])
+    assert exit_.value.code != 0
+    assert "99" in json.dumps(json.loads(capsys.readouterr().out))
+    assert len(started) == 1
+    assert started[0].returncode is not None  # ended, not left waiting for orders
+    assert early_child._early is None
+
+
+def test_the_batch_commits_while_its_child_finishes_and_then_ends_it(
+        workspace, isolated_git, monkeypatch, run_cli):
+    from gitutil import first_commit, git, init_repo
+    from log_archiver.archive import early_child
+    from log_archiver.queue import batch
+
+    init_repo(workspace)
+    first_commit(workspace)
+    for issue in (1, 2, 3):
+        write_sample_logs(workspace / "logs", issue, big=1_500_000, seed=issue)
+    children, at_commit = [], []
+    real_spawn, real_commit = early_child.spawn_child, batch._commit
+    monkeypatch.setattr(early_child, "spawn_child",
+                        lambda: children.append(real_spawn()) or children[-1])
+    monkeypatch.setattr(batch, "_commit", lambda repo, issues: at_commit.append(
+        children[0].poll()) or real_commit(repo, issues))
+    result = run_cli("archive", "1", "2", "3", "-q")
+    assert result.exit_code == 0, result.stdout
+    assert len(children) == 1  # the one started with the command line did the work
+    assert at_commit == [None]  # still running when the index was committed
+    assert children[0].returncode == 0  # and ended by the batch before it returned
+    committed = json.loads(git(workspace, "show", "HEAD:logs/.archive-index.json"))
+    assert sorted(e["issue_number"] for e in committed["archives"]) == [1, 2, 3]
+    assert copies(workspace / "logs") == []

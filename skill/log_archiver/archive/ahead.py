@@ -124,11 +124,17 @@ class Lanes:
         self._room.release()
         return future.cancel()
 
-    def stop(self) -> None:
-        """Begin no other issue, wait for those in hand, write the search index."""
+    def stop_soon(self) -> None:
+        """Begin no other issue (:meth:`stop` waits for those in hand)."""
+        if self._stopped.is_set():
+            return
         self._stopped.set()
         for _ in self.made:
             self._room.release()
+
+    def stop(self) -> None:
+        """Begin no other issue, wait for those in hand, write the search index."""
+        self.stop_soon()
         for lane in self._lanes:
             lane.join()
         if self._indexing is not None:
@@ -153,6 +159,10 @@ class Ahead:
         raise NotImplementedError
 
     def _stop(self) -> None:
+        raise NotImplementedError
+
+    def stop_soon(self) -> None:
+        """Begin compressing no other issue; :meth:`close` waits for the rest."""
         raise NotImplementedError
 
     def take(self, issue: int, to_prepare: list[FoundLog]):
@@ -224,6 +234,9 @@ class CompressAhead(Ahead):
 
     def _release(self, issue: int) -> None:
         self._lanes.release(issue)
+
+    def stop_soon(self) -> None:
+        self._lanes.stop_soon()
 
     def _stop(self) -> None:
         self._lanes.stop()

@@ -2,8 +2,9 @@
 
 On threads of the batch's own process, compressing ahead and recording the current issue
 take turns for Python's lock, and a batch spends much of its time waiting for it. A child
-process compresses in parallel for real, and starts while the batch is still asking
-GitHub which issues are closed.
+process compresses in parallel for real. It is started with the command line
+(:mod:`.early_child`), so it has loaded its modules by the time the batch knows its
+issues, and compresses the first ones while the batch asks GitHub which are closed.
 
 The parent writes pickled messages to the child's stdin and reads the child's from its
 stdout: first the settings and the issues, then ``("done", issue)`` as the batch finishes
@@ -24,23 +25,15 @@ import subprocess
 import sys
 import threading
 from concurrent.futures import Future
-from pathlib import Path
 
 from log_archiver.archive.ahead import DEPTH, NICE, Ahead, Lanes
+from log_archiver.archive.early_child import spawn_child, take_early
 from log_archiver.repository import Repository
 from log_archiver.util.hashing import adopt_remembered, remembered_entries
 
 
 class ChildGone(Exception):
     """The child process stopped before it handed over this issue."""
-
-
-def _child_command() -> list[str]:
-    package_parent = str(Path(__file__).resolve().parents[2])
-    # isolated (-I): no environment variable, user site or current folder steers it
-    return [sys.executable, "-I", "-c",
-            f"import sys; sys.path.insert(0, {package_parent!r}); "
-            "from log_archiver.archive.ahead_child import child_main; child_main()"]
 
 
 class CompressAheadInChild(Ahead):
@@ -51,9 +44,9 @@ class CompressAheadInChild(Ahead):
         super().__init__(repo, issues)
         self._made = {issue: Future() for issue in self._issues}
         self._closed = threading.Event()
+        self._closing = False  # told to close
         self._send_lock = threading.Lock()
-        self._child = subprocess.Popen(_child_command(), stdin=subprocess.PIPE,
-                                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self._child = take_early() or spawn_child()
         self._send((repo.config, self._issues, depth))
         self._reader = threading.Thread(target=self._read, name="compress-ahead-child",
                                         daemon=True)
@@ -96,8 +89,13 @@ class CompressAheadInChild(Ahead):
     def _release(self, issue: int) -> None:
         self._send(("done", issue))
 
+    def stop_soon(self) -> None:
+        if not self._closing:
+            self._closing = True
+            self._send(("close",))
+
     def _stop(self) -> None:
-        self._send(("close",))
+        self.stop_soon()
         self._closed.wait()
         try:
             self._child.stdin.close()
@@ -115,6 +113,14 @@ class CompressAheadInChild(Ahead):
             remove_stale_temps(self._repo.logs_dir)
 
 
+def _load_modules() -> None:
+    """Import what compressing needs while the batch is still starting (a child started
+    early waits for its orders meanwhile)."""
+    import log_archiver.archive.prepare  # noqa: F401
+    import log_archiver.search.grams  # noqa: F401
+    import log_archiver.search.index_db  # noqa: F401
+
+
 def child_main() -> None:
     """The child's side: compress as told, hand over each issue's results."""
     inbox = sys.stdin.buffer
@@ -128,6 +134,7 @@ def child_main() -> None:
         os.setpriority(os.PRIO_PROCESS, 0, NICE)  # below the batch, which waits on it
     except (AttributeError, OSError):
         pass
+    _load_modules()
     lock = threading.Lock()
 
     def send(message) -> None:

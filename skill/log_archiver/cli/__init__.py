@@ -59,9 +59,16 @@ def _run(words: list[str]) -> None:
             plain = None
         if plain is not None:
             run_enqueue(*plain)
-    from log_archiver.cli.group import cli, invoke
+    from log_archiver.archive import early_child
 
-    invoke(cli, words, "log-archiver")
+    if early_child.is_batch(words):
+        early_child.start_early()
+    try:
+        from log_archiver.cli.group import cli, invoke
+
+        invoke(cli, words, "log-archiver")
+    finally:
+        early_child.discard_early()
 
 
 def _script(name: str, command: str):

@@ -135,7 +135,8 @@ def archive_batch(repo: Repository, issues: list[int], *, reason: str = "manual"
                   ahead=None) -> dict:
     """Archive ``issues`` in order; returns the batch's JSON payload (``status`` included).
     ``known``: what GitHub already said about some of them (``{issue: info}``); ``ahead``:
-    a :class:`.archive.ahead.CompressAhead` already at work on them (closed here)."""
+    a :class:`.archive.ahead.CompressAhead` already at work on them (closed here, once
+    the index is committed)."""
     breaker = breaker or breaker_from(repo)
     warnings = [] if warnings is None else warnings
     skipped = list(skipped or [])
@@ -151,22 +152,29 @@ def archive_batch(repo: Repository, issues: list[int], *, reason: str = "manual"
     if repo.github is not None:
         repo.use_github(RememberingGitHub(repo.github, known, learned))
     repo.events.emit("issues.planned", issues=len(issues))
-    with repo.keeping_pools(), repo.index.deferring_validity():
-        results = _archive_each(repo, issues, reason=reason, force=force, retry=retry,
-                                allow_empty=allow_empty, checkpoint=checkpoint,
-                                breaker=breaker, progress=progress, ahead=ahead)
-    payload = _payload(repo, results, skipped, breaker, reason, warnings)
-    if commit and repo.config.commit and not repo.dry_run:
-        payload["commit"] = _commit(repo, [r["issue_number"] for r in results
-                                           if r["status"] not in ("not_attempted", "error")])
-        if payload["commit"]["status"] == "error":
-            payload["warnings"].append(f"index not committed: {payload['commit']['message']}; "
-                                       f"{payload['commit']['hint']}")
-            payload["status"] = "partial"
-            payload.setdefault("hint", "run `log-archiver commit` once the cause is fixed")
-    else:
-        payload["commit"] = {"status": "noop", "reason": "committing was turned off"
-                             if not repo.dry_run else "a dry run commits nothing"}
+    ahead = ahead or _compress_ahead(repo, issues, force)
+    try:
+        with repo.keeping_pools(), repo.index.deferring_validity():
+            results = _archive_each(repo, issues, reason=reason, force=force, retry=retry,
+                                    allow_empty=allow_empty, checkpoint=checkpoint,
+                                    breaker=breaker, progress=progress, ahead=ahead)
+        payload = _payload(repo, results, skipped, breaker, reason, warnings)
+        if commit and repo.config.commit and not repo.dry_run:
+            # (committed while what compressed ahead writes its search index)
+            payload["commit"] = _commit(repo, [r["issue_number"] for r in results
+                                               if r["status"] not in ("not_attempted", "error")])
+            if payload["commit"]["status"] == "error":
+                payload["warnings"].append(f"index not committed: "
+                                           f"{payload['commit']['message']}; "
+                                           f"{payload['commit']['hint']}")
+                payload["status"] = "partial"
+                payload.setdefault("hint", "run `log-archiver commit` once the cause is fixed")
+        else:
+            payload["commit"] = {"status": "noop", "reason": "committing was turned off"
+                                 if not repo.dry_run else "a dry run commits nothing"}
+    finally:
+        if ahead is not None:
+            ahead.close()
     if checkpoint is not None:
         checkpoint.remove()
     return payload
@@ -177,7 +185,6 @@ def _archive_each(repo: Repository, issues: list[int], *, reason, force, retry, 
     """Each issue in turn, the next ones compressed ahead; the result of each."""
     events = repo.events
     results = []
-    ahead = ahead or _compress_ahead(repo, issues, force)
     try:
         for position, issue in enumerate(issues, 1):
             def say(message, position=position, issue=issue):
@@ -198,7 +205,7 @@ def _archive_each(repo: Repository, issues: list[int], *, reason, force, retry, 
                         status=result["status"])
     finally:
         if ahead is not None:
-            ahead.close()
+            ahead.stop_soon()  # (closed by the caller, which may commit meanwhile)
     return results
 
 

@@ -21,15 +21,17 @@ def gram_ids(data: bytes) -> np.ndarray:
     """The gram of every position of ``data`` (len - 2 of them, possibly repeated)."""
     if len(data) < 3:
         return np.empty(0, dtype=np.uint32)
-    return _ids_into(np.frombuffer(data, dtype=np.uint8), *_Scratch().buffers(len(data)))
+    n = len(data)
+    return _ids_into(np.frombuffer(data, dtype=np.uint8), np.empty(n - 2, np.uint32),
+                     np.empty(n, np.uint8), np.empty(n - 1, np.uint16))
 
 
 def _ids_into(a: np.ndarray, ids: np.ndarray, masked: np.ndarray, pairs: np.ndarray
               ) -> np.ndarray:
     """The grams of the bytes ``a``, computed in the buffers ``ids`` (``len(a) - 2``
-    uint32), ``masked`` (``len(a)`` uint8) and ``pairs`` (``len(a) - 1`` uint16): no
-    array is allocated, so no page is touched for the first time. The first two bytes of
-    each gram are joined in 16 bits, half the memory traffic of joining them in 32."""
+    uint32), ``masked`` (``len(a)`` uint8) and ``pairs`` (``len(a) - 1`` uint16). The
+    first two bytes of each gram are joined in 16 bits, half the memory traffic of
+    joining them in 32."""
     np.bitwise_and(a, 0x7F, out=masked)
     np.left_shift(masked[:-1], 7, out=pairs, dtype=np.uint16)
     pairs |= masked[1:]
@@ -44,15 +46,14 @@ def gram_of(three: bytes) -> int:
 
 
 class _Scratch:
-    """Reusable room for the grams of one block (grown when a longer block comes), kept
-    between calls rather than per thread: pools come and go, and fresh memory is page
-    faults, which cost more than computing the grams."""
+    """Reusable room for the grams of one piece of a block and the bitmap they are marked
+    in, kept between calls rather than per thread: pools come and go, and fresh memory is
+    page faults, which cost more than computing the grams."""
 
     def __init__(self):
-        self.ids = np.empty(0, np.uint32)
-        self.masked = np.empty(0, np.uint8)
-        self.pairs = np.empty(0, np.uint16)
-        self.index = np.empty(0, np.intp)
+        self.masked = np.empty(PIECE + 2, np.uint8)
+        self.pairs = np.empty(PIECE + 1, np.uint16)
+        self.index = np.empty(PIECE, np.intp)
         self._seen: np.ndarray | None = None
 
     def seen(self) -> np.ndarray:
@@ -61,27 +62,23 @@ class _Scratch:
             self._seen = np.zeros(1 << GRAM_BITS, dtype=bool)
         return self._seen
 
-    def buffers(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Room for the grams of ``n`` bytes (see :func:`_ids_into`)."""
-        if len(self.masked) < n:
-            self.ids, self.pairs = np.empty(n, np.uint32), np.empty(n, np.uint16)
-            self.masked = np.empty(n, np.uint8)
-        return self.ids[:n - 2], self.masked[:n], self.pairs[:n - 1]
-
-    def mark(self, seen: np.ndarray, ids: np.ndarray) -> None:
-        """``seen[ids] = True``, by numpy's own index type: indexing by uint32 costs numpy a
-        cast and a bounds check in small pieces, twice the time of the rest of a block's
-        grams. Converted a piece at a time, so the room for it stays small."""
-        if len(self.index) < INDEX_PIECE:
-            self.index = np.empty(INDEX_PIECE, np.intp)
-        for start in range(0, len(ids), INDEX_PIECE):
-            piece = ids[start:start + INDEX_PIECE]
-            index = self.index[:len(piece)]
-            np.copyto(index, piece, casting="unsafe")
+    def mark(self, seen: np.ndarray, text: np.ndarray, start: int, stop: int) -> None:
+        """``seen[g] = True`` for the grams ``g`` that begin at ``start`` up to ``stop``
+        in ``text``, a piece at a time: each piece's grams are made in numpy's own index
+        type (indexing by uint32 costs numpy a cast and a bounds check in small pieces),
+        and every buffer of a piece stays in the core's cache."""
+        for at in range(start, stop, PIECE):
+            n = min(PIECE, stop - at)
+            masked, pairs, index = self.masked[:n + 2], self.pairs[:n + 1], self.index[:n]
+            np.bitwise_and(text[at:at + n + 2], 0x7F, out=masked)
+            np.left_shift(masked[:-1], 7, out=pairs, dtype=np.uint16)
+            pairs |= masked[1:]
+            np.left_shift(pairs[:-1], 7, out=index, dtype=np.intp)
+            index |= masked[2:]
             seen[index] = True
 
 
-INDEX_PIECE = 1 << 16  # grams converted to numpy's index type at once (512 KiB)
+PIECE = 1 << 16  # grams made and marked at once (512 KiB of index)
 _scratches: list[_Scratch] = []  # free for the next block (list.pop is thread-safe)
 
 
@@ -95,22 +92,18 @@ def _take_scratch() -> _Scratch:
 BITMAP_FROM = 1 << 14  # grams from which a bitmap finds the distinct ones faster than sorting
 
 
-def distinct(ids: np.ndarray, scratch: _Scratch | None = None, extra: list[int] = ()
-             ) -> np.ndarray:
-    """The sorted distinct values of ``ids`` and ``extra`` (a new array).
-
-    Many grams are marked in a bitmap of every gram; a few are sorted instead, since the
-    bitmap must be scanned whole, 2 MiB, however few grams it holds."""
+def distinct(ids: np.ndarray, scratch: _Scratch | None = None) -> np.ndarray:
+    """The sorted distinct values of ``ids`` (a new array). Many are marked in a bitmap
+    of every gram; a few are sorted instead, since the bitmap must be scanned whole, 2
+    MiB, however few grams it holds."""
     if scratch is not None and len(ids) >= BITMAP_FROM:
         seen = scratch.seen()
-        scratch.mark(seen, ids)
-        if extra:  # (marked apart: joining them to ids would copy the block's grams)
-            seen[np.array(extra, dtype=np.intp)] = True
-        found = np.flatnonzero(seen)
-        seen[found] = False
-        return found.astype(np.uint32)
-    if extra:
-        ids = np.concatenate([ids, np.array(extra, dtype=np.uint32)])
+        for at in range(0, len(ids), PIECE):  # (converted a piece at a time: little room)
+            piece = ids[at:at + PIECE]
+            index = scratch.index[:len(piece)]
+            np.copyto(index, piece, casting="unsafe")
+            seen[index] = True
+        return _collect(seen)
     ordered = np.sort(ids)
     if len(ordered) < 2:
         return ordered
@@ -118,6 +111,28 @@ def distinct(ids: np.ndarray, scratch: _Scratch | None = None, extra: list[int] 
     keep[0] = True
     np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
     return ordered[keep]
+
+
+def _collect(seen: np.ndarray) -> np.ndarray:
+    """The grams marked in ``seen``, sorted; ``seen`` is all false again after."""
+    found = np.flatnonzero(seen)
+    seen[found] = False
+    return found.astype(np.uint32)
+
+
+def _text_grams(text: np.ndarray, start: int, stop: int, scratch: _Scratch,
+                extra: list[int]) -> np.ndarray:
+    """The sorted distinct grams beginning at ``start`` up to ``stop`` in ``text``, and
+    ``extra``."""
+    if stop - start < BITMAP_FROM:
+        ids = gram_ids(text[start:stop + 2].tobytes()) if stop > start else \
+            np.empty(0, np.uint32)
+        return distinct(np.concatenate([ids, np.array(extra, dtype=np.uint32)]))
+    seen = scratch.seen()
+    scratch.mark(seen, text, start, stop)
+    if extra:
+        seen[np.array(extra, dtype=np.intp)] = True
+    return _collect(seen)
 
 
 @dataclass
@@ -148,21 +163,18 @@ def _split_grams(tail: bytes, block: bytes, scratch: _Scratch) -> BlockGrams:
     across = [(end - len(tail), gram_of(joined[end - 2:end + 1]))
               for end in range(max(len(tail), 2), len(joined))]
     text = np.frombuffer(block, dtype=np.uint8)
-    if len(block) >= 3:
-        ids = _ids_into(text, *scratch.buffers(len(block)))
-    else:
-        ids = np.empty(0, np.uint32)
+    grams = max(len(block) - 2, 0)  # the grams that begin in the block
     cut = block.rfind(b"\n")
     if cut < 0:
-        return BlockGrams(len(block), 0, -1, 0, ids[:0],
-                          distinct(ids, scratch, [g for _, g in across]))
+        return BlockGrams(len(block), 0, -1, 0, np.empty(0, np.uint32),
+                          _text_grams(text, 0, grams, scratch, [g for _, g in across]))
     # (the last newline is the cut: every newline lies at or before it; numpy counts
     # them four times faster than bytes.count)
     lines_to_cut = int(np.count_nonzero(text == 10))
-    end = max(cut - 1, 0)  # ids[:end] end at or before the newline (ids[j] ends at j + 2)
+    end = min(max(cut - 1, 0), grams)  # grams beginning before it end at or before the cut
     return BlockGrams(len(block), lines_to_cut, cut, lines_to_cut,
-                      distinct(ids[:end], scratch, [g for at, g in across if at <= cut]),
-                      distinct(ids[end:], scratch, [g for at, g in across if at > cut]))
+                      _text_grams(text, 0, end, scratch, [g for at, g in across if at <= cut]),
+                      _text_grams(text, end, grams, scratch, [g for at, g in across if at > cut]))
 
 
 @dataclass
