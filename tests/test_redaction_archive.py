@@ -127,7 +127,7 @@ def test_archive_to_a_folder_stores_no_secret(workspace, planted, run_cli, tmp_p
     copy.parent.mkdir()
     copy.write_bytes(planted["logs"]["builds/14-clean-big.log"])
     with ThreadPoolExecutor(2) as pool:
-        [(_, plain)] = list(gzip_many([copy], 6, pool))
+        [(_, plain)] = list(gzip_many([copy], load_config().compression_level, pool))
     key = records["builds/14-clean-big.log"]["remote_path"]
     assert (store / key).read_bytes() == plain.path.read_bytes()
     small = records["debug/14-clean-small.log"]
