@@ -50,3 +50,16 @@ def test_libdeflate_compresses_log_text_as_well_as_zlib_ng_at_the_same_level():
 def test_an_empty_block_is_a_valid_member():
     for level in (1, LIBDEFLATE_TOP, 9):
         assert gzip.decompress(gzip_member(b"", level)) == b""
+
+
+def test_the_block_table_counts_the_same_lines_with_numpy_loaded_or_not(monkeypatch):
+    import sys
+
+    from log_archiver.retrieve import blocks
+    from log_archiver.search.numpy_loader import np  # noqa: F401 (loaded: the fast count)
+
+    text = b"".join(b"line %d\r\n" % n if n % 7 else b"\n\n" for n in range(40_000)) + b"tail"
+    fast = blocks._newlines(text)
+    monkeypatch.delitem(sys.modules, "log_archiver.search.numpy_loader")
+    assert fast == blocks._newlines(text) == text.count(b"\n")
+    assert blocks._newlines(b"a\nb\n") == 2
