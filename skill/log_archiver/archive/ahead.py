@@ -115,14 +115,13 @@ class Lanes:
         future.set_result(_Made(found, stored, errors))
         return sum(f.size for f in found)
 
-    def release(self, issue: int) -> bool:
-        """The batch is done with ``issue``: one more may be compressed ahead. True when
-        ``issue`` had not begun (it never will)."""
+    def release(self, issue: int) -> None:
+        """The batch is done with ``issue``: one more may be compressed ahead, and
+        ``issue`` is never begun if it has not been."""
         future = self.made.get(issue)
-        if future is None:
-            return False
-        self._room.release()
-        return future.cancel()
+        if future is not None:
+            self._room.release()
+            future.cancel()
 
     def stop_soon(self) -> None:
         """Begin no other issue (:meth:`stop` waits for those in hand)."""

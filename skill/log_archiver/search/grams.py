@@ -28,14 +28,14 @@ def gram_ids(data: bytes) -> np.ndarray:
 
 def _ids_into(a: np.ndarray, ids: np.ndarray, masked: np.ndarray, pairs: np.ndarray
               ) -> np.ndarray:
-    """The grams of the bytes ``a``, computed in the buffers ``ids`` (``len(a) - 2``
-    uint32), ``masked`` (``len(a)`` uint8) and ``pairs`` (``len(a) - 1`` uint16). The
-    first two bytes of each gram are joined in 16 bits, half the memory traffic of
-    joining them in 32."""
+    """The grams of the bytes ``a``, computed in the buffers ``ids`` (``len(a) - 2``, of
+    uint32 or numpy's index type), ``masked`` (``len(a)`` uint8) and ``pairs``
+    (``len(a) - 1`` uint16). The first two bytes of each gram are joined in 16 bits,
+    half the memory traffic of joining them in 32."""
     np.bitwise_and(a, 0x7F, out=masked)
     np.left_shift(masked[:-1], 7, out=pairs, dtype=np.uint16)
     pairs |= masked[1:]
-    np.left_shift(pairs[:-1], 7, out=ids, dtype=np.uint32)
+    np.left_shift(pairs[:-1], 7, out=ids, dtype=ids.dtype)
     ids |= masked[2:]
     return ids
 
@@ -69,13 +69,8 @@ class _Scratch:
         and every buffer of a piece stays in the core's cache."""
         for at in range(start, stop, PIECE):
             n = min(PIECE, stop - at)
-            masked, pairs, index = self.masked[:n + 2], self.pairs[:n + 1], self.index[:n]
-            np.bitwise_and(text[at:at + n + 2], 0x7F, out=masked)
-            np.left_shift(masked[:-1], 7, out=pairs, dtype=np.uint16)
-            pairs |= masked[1:]
-            np.left_shift(pairs[:-1], 7, out=index, dtype=np.intp)
-            index |= masked[2:]
-            seen[index] = True
+            seen[_ids_into(text[at:at + n + 2], self.index[:n], self.masked[:n + 2],
+                           self.pairs[:n + 1])] = True
 
 
 PIECE = 1 << 16  # grams made and marked at once (512 KiB of index)
