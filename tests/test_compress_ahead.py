@@ -392,3 +392,29 @@ def test_the_batch_commits_while_its_child_finishes_and_then_ends_it(
     committed = json.loads(git(workspace, "show", "HEAD:logs/.archive-index.json"))
     assert sorted(e["issue_number"] for e in committed["archives"]) == [1, 2, 3]
     assert copies(workspace / "logs") == []
+
+
+def test_a_copy_handed_over_outside_the_logs_folder_is_never_deleted(workspace, tmp_path):
+    from log_archiver.archive.ahead import _Made
+    from log_archiver.archive.compress import StoredFile
+
+    logs = workspace / "logs"
+    write_sample_logs(logs, 1, big=1_500_000, seed=1)
+    write_sample_logs(logs, 2, big=1_500_000, seed=2)
+    outside = tmp_path / "precious.txt"
+    outside.write_text("keep me")
+    beside = logs / "elsewhere.txt"
+    beside.write_text("keep me too")
+    found = collect_logs(logs, 1)[0]
+    source = found[0].path
+    forged = [StoredFile(source, outside, 7, "0" * 64, 7, "0" * 64, "gzip"),
+              StoredFile(source, beside if beside.parent != source.parent else outside,
+                         7, "0" * 64, 7, "0" * 64, "gzip")]
+    ahead = CompressAhead(repository(), [1, 2])
+    try:
+        ahead._discard(1, _Made(found, forged, []))
+    finally:
+        ahead.close()
+    assert outside.read_text() == "keep me"
+    assert beside.read_text() == "keep me too"
+    assert source.exists()

@@ -212,9 +212,13 @@ class Ahead:
         entry = self._repo.index.find(issue)
         named = {log["stored_path"] for log in (entry or {}).get("logs", [])}
         for stored in made.stored:
-            if stored.path == stored.source:
+            path = Path(stored.path)
+            # only a copy beside the log it was made from, in the logs folder, is ours to
+            # delete (what a child hands over is checked like any input)
+            if stored.path == stored.source or path.parent != Path(stored.source).parent \
+                    or not path.is_relative_to(self._repo.logs_dir):
                 continue
-            if Path(stored.path).relative_to(self._repo.logs_dir).as_posix() in named:
+            if path.relative_to(self._repo.logs_dir).as_posix() in named:
                 continue
             try:
                 os.unlink(stored.path)
