@@ -9,7 +9,7 @@ CLAUDE_BIN := $(NODE_PREFIX)/node_modules/.bin
 
 .PHONY: venv claude redis test demo lint clean bench cli-reference
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml hatch_build.py skill/log_archiver/search/_gramset.c
 	python3 -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -e '.[test]'

@@ -36,6 +36,11 @@ from log_archiver.model.block_table import TABLE_ID as _TABLE_ID
 from log_archiver.model.block_table import TRAILER as _TRAILER
 from log_archiver.model.block_table import TRAILER_ID as _TRAILER_ID
 
+try:
+    from log_archiver.search._gramset import newlines as _count_newlines
+except ImportError:  # (installed without a C compiler)
+    _count_newlines = None
+
 
 class TableError(ValueError):
     """Bytes that are not a block table of this format."""
@@ -59,8 +64,11 @@ def _member(field_id: bytes, data: bytes) -> bytes:
 
 
 def _newlines(block: bytes) -> int:
-    # numpy counts five times faster than bytes.count; it is used once search indexing
-    # has loaded it (``np`` is set when the import is complete), never imported for this
+    # the compiled loop of search indexing counts eight times faster than bytes.count;
+    # numpy, five times, is used once search indexing has loaded it (``np`` is set when
+    # the import is complete), never imported for this
+    if _count_newlines is not None:
+        return _count_newlines(block)
     np = getattr(sys.modules.get("log_archiver.search.numpy_loader"), "np", None)
     if np is None or len(block) < 1 << 16:
         return block.count(b"\n")

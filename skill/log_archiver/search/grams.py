@@ -10,15 +10,31 @@ holds all of the query's grams in its own chunk.
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass, field
 
-from log_archiver.search.numpy_loader import np
+try:  # the inner loops, compiled when the package is installed (hatch_build.py)
+    from log_archiver.search import _gramset
+except ImportError:  # no compiler at install time: numpy does them, several times slower
+    _gramset = None
 
 GRAM_BITS = 21
+ENGINE = "compiled" if _gramset is not None else "numpy"
+U32 = next(code for code in "IL" if array(code).itemsize == 4)  # a gram list's typecode
 
 
-def gram_ids(data: bytes) -> np.ndarray:
-    """The gram of every position of ``data`` (len - 2 of them, possibly repeated)."""
+def _grams_of(raw: bytes) -> array:
+    """Native uint32 values, as the compiled loops and numpy both write them."""
+    found = array(U32)
+    found.frombytes(raw)
+    return found
+
+
+def gram_ids(data: bytes):
+    """The gram of every position of ``data`` (len - 2 of them, possibly repeated), as a
+    numpy array (for queries and tests; indexing never needs them one by one)."""
+    from log_archiver.search.numpy_loader import np
+
     if len(data) < 3:
         return np.empty(0, dtype=np.uint32)
     n = len(data)
@@ -26,12 +42,13 @@ def gram_ids(data: bytes) -> np.ndarray:
                      np.empty(n, np.uint8), np.empty(n - 1, np.uint16))
 
 
-def _ids_into(a: np.ndarray, ids: np.ndarray, masked: np.ndarray, pairs: np.ndarray
-              ) -> np.ndarray:
+def _ids_into(a, ids, masked, pairs):
     """The grams of the bytes ``a``, computed in the buffers ``ids`` (``len(a) - 2``, of
     uint32 or numpy's index type), ``masked`` (``len(a)`` uint8) and ``pairs``
     (``len(a) - 1`` uint16). The first two bytes of each gram are joined in 16 bits,
     half the memory traffic of joining them in 32."""
+    from log_archiver.search.numpy_loader import np
+
     np.bitwise_and(a, 0x7F, out=masked)
     np.left_shift(masked[:-1], 7, out=pairs, dtype=np.uint16)
     pairs |= masked[1:]
@@ -45,89 +62,99 @@ def gram_of(three: bytes) -> int:
     return (a << 14) | (b << 7) | c
 
 
-class _Scratch:
-    """Reusable room for the grams of one piece of a block and the bitmap they are marked
-    in, kept between calls rather than per thread: pools come and go, and fresh memory is
-    page faults, which cost more than computing the grams."""
+PIECE = 1 << 16  # grams numpy makes and marks at once (512 KiB of index)
+
+
+class _CompiledMap:
+    """The grams seen so far, one bit each (256 KiB: it stays in the core's cache)."""
 
     def __init__(self):
+        self.bits = bytearray(_gramset.MAP_BYTES)
+
+    def mark_text(self, block: bytes, start: int, stop: int) -> None:
+        """Mark the grams that begin at ``start`` up to ``stop`` in ``block``."""
+        _gramset.mark_text(self.bits, block, start, stop)
+
+    def mark_ids(self, ids) -> None:
+        _gramset.mark_ids(self.bits, ids)
+
+    def collect(self) -> array:
+        """The marked grams, sorted; the map is clear again after."""
+        return _grams_of(_gramset.collect(self.bits))
+
+
+class _NumpyMap:
+    """The same on numpy: a bool per gram (2 MiB), marked a piece at a time. Each piece's
+    grams are made in numpy's own index type (indexing by uint32 costs numpy a cast and a
+    bounds check in small pieces), and every buffer of a piece stays in the core's cache.
+    Kept between calls: fresh memory is page faults, which cost more than the grams."""
+
+    def __init__(self):
+        from log_archiver.search.numpy_loader import np
+
+        self._np = np
+        self.seen = np.zeros(1 << GRAM_BITS, dtype=bool)
         self.masked = np.empty(PIECE + 2, np.uint8)
         self.pairs = np.empty(PIECE + 1, np.uint16)
         self.index = np.empty(PIECE, np.intp)
-        self._seen: np.ndarray | None = None
 
-    def seen(self) -> np.ndarray:
-        """An all-false bitmap of every gram (all false again after each use)."""
-        if self._seen is None:
-            self._seen = np.zeros(1 << GRAM_BITS, dtype=bool)
-        return self._seen
-
-    def mark(self, seen: np.ndarray, text: np.ndarray, start: int, stop: int) -> None:
-        """``seen[g] = True`` for the grams ``g`` that begin at ``start`` up to ``stop``
-        in ``text``, a piece at a time: each piece's grams are made in numpy's own index
-        type (indexing by uint32 costs numpy a cast and a bounds check in small pieces),
-        and every buffer of a piece stays in the core's cache."""
+    def mark_text(self, block: bytes, start: int, stop: int) -> None:
+        text = self._np.frombuffer(block, dtype=self._np.uint8)
         for at in range(start, stop, PIECE):
             n = min(PIECE, stop - at)
-            seen[_ids_into(text[at:at + n + 2], self.index[:n], self.masked[:n + 2],
-                           self.pairs[:n + 1])] = True
+            self.seen[_ids_into(text[at:at + n + 2], self.index[:n], self.masked[:n + 2],
+                                self.pairs[:n + 1])] = True
+
+    def mark_ids(self, ids) -> None:
+        grams = self._np.frombuffer(ids, dtype=self._np.uint32)
+        for at in range(0, len(grams), PIECE):  # (converted a piece at a time: little room)
+            piece = grams[at:at + PIECE]
+            index = self.index[:len(piece)]
+            self._np.copyto(index, piece, casting="unsafe")
+            self.seen[index] = True
+
+    def collect(self) -> array:
+        found = self._np.flatnonzero(self.seen)
+        self.seen[found] = False
+        return _grams_of(found.astype(self._np.uint32).tobytes())
 
 
-PIECE = 1 << 16  # grams made and marked at once (512 KiB of index)
-_scratches: list[_Scratch] = []  # free for the next block (list.pop is thread-safe)
+_maps: list = []  # free for the next block (list.pop is thread-safe)
 
 
-def _take_scratch() -> _Scratch:
+def _take_map():
     try:
-        return _scratches.pop()
+        return _maps.pop()
     except IndexError:
-        return _Scratch()
+        return _CompiledMap() if _gramset is not None else _NumpyMap()
 
 
-BITMAP_FROM = 1 << 14  # grams from which a bitmap finds the distinct ones faster than sorting
+def _newlines(block: bytes) -> int:
+    if _gramset is not None:
+        return _gramset.newlines(block)
+    from log_archiver.search.numpy_loader import np
+
+    return int(np.count_nonzero(np.frombuffer(block, dtype=np.uint8) == 10))
 
 
-def distinct(ids: np.ndarray, scratch: _Scratch | None = None) -> np.ndarray:
-    """The sorted distinct values of ``ids`` (a new array). Many are marked in a bitmap
-    of every gram; a few are sorted instead, since the bitmap must be scanned whole, 2
-    MiB, however few grams it holds."""
-    if scratch is not None and len(ids) >= BITMAP_FROM:
-        seen = scratch.seen()
-        for at in range(0, len(ids), PIECE):  # (converted a piece at a time: little room)
-            piece = ids[at:at + PIECE]
-            index = scratch.index[:len(piece)]
-            np.copyto(index, piece, casting="unsafe")
-            seen[index] = True
-        return _collect(seen)
-    ordered = np.sort(ids)
-    if len(ordered) < 2:
-        return ordered
-    keep = np.empty(len(ordered), dtype=bool)
-    keep[0] = True
-    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
-    return ordered[keep]
+def distinct(pieces: list) -> array:
+    """The sorted distinct grams of several gram lists."""
+    seen = _take_map()
+    for piece in pieces:
+        seen.mark_ids(piece)
+    found = seen.collect()
+    _maps.append(seen)  # (not after an error: it may not be clear)
+    return found
 
 
-def _collect(seen: np.ndarray) -> np.ndarray:
-    """The grams marked in ``seen``, sorted; ``seen`` is all false again after."""
-    found = np.flatnonzero(seen)
-    seen[found] = False
-    return found.astype(np.uint32)
-
-
-def _text_grams(text: np.ndarray, start: int, stop: int, scratch: _Scratch,
-                extra: list[int]) -> np.ndarray:
-    """The sorted distinct grams beginning at ``start`` up to ``stop`` in ``text``, and
+def _text_grams(block: bytes, start: int, stop: int, seen, extra: list[int]) -> array:
+    """The sorted distinct grams beginning at ``start`` up to ``stop`` in ``block``, and
     ``extra``."""
-    if stop - start < BITMAP_FROM:
-        ids = gram_ids(text[start:stop + 2].tobytes()) if stop > start else \
-            np.empty(0, np.uint32)
-        return distinct(np.concatenate([ids, np.array(extra, dtype=np.uint32)]))
-    seen = scratch.seen()
-    scratch.mark(seen, text, start, stop)
+    if stop > start:
+        seen.mark_text(block, start, stop)
     if extra:
-        seen[np.array(extra, dtype=np.intp)] = True
-    return _collect(seen)
+        seen.mark_ids(array(U32, extra))
+    return seen.collect()
 
 
 @dataclass
@@ -139,44 +166,42 @@ class BlockGrams:
     lines: int                   # newlines in the block
     cut: int                     # offset of its last newline in the block, -1 for none
     lines_to_cut: int            # newlines up to and including that one
-    head: np.ndarray             # distinct grams that end at or before the cut
-    rest: np.ndarray             # distinct grams after it (all of them without a cut)
+    head: array                  # sorted distinct grams that end at or before the cut
+    rest: array                  # sorted distinct grams after it (all of them without one)
 
 
 def block_grams(tail: bytes, block: bytes) -> BlockGrams:
     """The grams of ``block``, ``tail`` being the two bytes fed before it (fewer at the
     start), split where the block's last line ends."""
-    scratch = _take_scratch()
-    grams = _split_grams(tail, block, scratch)
-    _scratches.append(scratch)  # (not after an error: its bitmap may not be all false)
+    seen = _take_map()
+    grams = _split_grams(tail, block, seen)
+    _maps.append(seen)  # (not after an error: it may not be clear)
     return grams
 
 
-def _split_grams(tail: bytes, block: bytes, scratch: _Scratch) -> BlockGrams:
+def _split_grams(tail: bytes, block: bytes, seen) -> BlockGrams:
     # the grams that start in the tail end at the block's first bytes (offsets 0 and 1)
     joined = tail + block[:2]
     across = [(end - len(tail), gram_of(joined[end - 2:end + 1]))
               for end in range(max(len(tail), 2), len(joined))]
-    text = np.frombuffer(block, dtype=np.uint8)
     grams = max(len(block) - 2, 0)  # the grams that begin in the block
     cut = block.rfind(b"\n")
     if cut < 0:
-        return BlockGrams(len(block), 0, -1, 0, np.empty(0, np.uint32),
-                          _text_grams(text, 0, grams, scratch, [g for _, g in across]))
-    # (the last newline is the cut: every newline lies at or before it; numpy counts
-    # them four times faster than bytes.count)
-    lines_to_cut = int(np.count_nonzero(text == 10))
+        return BlockGrams(len(block), 0, -1, 0, array(U32),
+                          _text_grams(block, 0, grams, seen, [g for _, g in across]))
+    # (the last newline is the cut: every newline lies at or before it)
+    lines_to_cut = _newlines(block)
     end = min(max(cut - 1, 0), grams)  # grams beginning before it end at or before the cut
     return BlockGrams(len(block), lines_to_cut, cut, lines_to_cut,
-                      _text_grams(text, 0, end, scratch, [g for at, g in across if at <= cut]),
-                      _text_grams(text, end, grams, scratch, [g for at, g in across if at > cut]))
+                      _text_grams(block, 0, end, seen, [g for at, g in across if at <= cut]),
+                      _text_grams(block, end, grams, seen, [g for at, g in across if at > cut]))
 
 
 @dataclass
 class Chunk:
     offset: int      # byte offset of its first line in the original content
     first_line: int  # 1-based number of that line
-    grams: np.ndarray  # sorted distinct grams
+    grams: array     # sorted distinct grams (uint32)
 
 
 @dataclass
@@ -193,7 +218,7 @@ class Indexer:
 
     def __init__(self):
         self.result = LogGrams()
-        self._pieces: list[np.ndarray] = []  # distinct grams of the current chunk's blocks
+        self._pieces: list[array] = []  # distinct grams of the current chunk's blocks
         self._tail = b""          # the last two bytes fed, for grams across feeds
         self._start = 0           # offset of the current chunk
         self._start_line = 1
@@ -227,13 +252,7 @@ class Indexer:
     def _close(self, end: int, next_line: int) -> None:
         pieces = [piece for piece in self._pieces if len(piece)]
         self._pieces = []
-        if len(pieces) == 1:
-            grams = pieces[0]
-        else:
-            scratch = _take_scratch()
-            grams = distinct(np.concatenate(pieces) if pieces else np.empty(0, np.uint32),
-                             scratch)
-            _scratches.append(scratch)
+        grams = pieces[0] if len(pieces) == 1 else distinct(pieces)
         self.result.chunks.append(Chunk(self._start, self._start_line, grams))
         self._start, self._start_line = end, next_line
 

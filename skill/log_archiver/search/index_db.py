@@ -14,14 +14,18 @@ reported as :class:`SearchIndexCorrupt` so the caller can start it again.
 from __future__ import annotations
 
 import sqlite3
+from array import array
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pyroaring import BitMap
 
 from log_archiver.errors import ArchiveError
 from log_archiver.search.grams import LogGrams
-from log_archiver.search.numpy_loader import np
+
+if TYPE_CHECKING:  # numpy is loaded by reading the index, not by adding to it
+    import numpy as np
 
 SCHEMA_VERSION = "1"
 _SCHEMA = """
@@ -56,10 +60,14 @@ class IndexedLog:
 
     @cached_property
     def offsets(self) -> np.ndarray:  # byte offset of each chunk
+        from log_archiver.search.numpy_loader import np
+
         return np.frombuffer(self._raw[0], dtype=np.int64)
 
     @cached_property
     def first_lines(self) -> np.ndarray:  # 1-based number of each chunk's first line
+        from log_archiver.search.numpy_loader import np
+
         return np.frombuffer(self._raw[1], dtype=np.int64)
 
     def chunk_range(self, index: int) -> tuple[int, int]:
@@ -112,12 +120,11 @@ class SearchIndex:
 
     def add(self, checksum: str, grams: LogGrams) -> None:
         """Record one log's chunks (replacing what an earlier add recorded for it)."""
-        counts = np.array([c.grams.size for c in grams.chunks], dtype=np.int64)
+        counts = array("q", [len(c.grams) for c in grams.chunks])
         # one copy of the postings, bound as it is (a log of a gigabyte has tens of MB)
-        flat = np.concatenate([c.grams for c in grams.chunks], dtype=np.uint32) \
-            if grams.chunks else np.empty(0, dtype=np.uint32)
-        offsets = np.array([c.offset for c in grams.chunks], dtype=np.int64)
-        first_lines = np.array([c.first_line for c in grams.chunks], dtype=np.int64)
+        flat = b"".join(c.grams for c in grams.chunks)
+        offsets = array("q", [c.offset for c in grams.chunks])
+        first_lines = array("q", [c.first_line for c in grams.chunks])
         try:
             with self._write():
                 self._remove(checksum)
@@ -130,7 +137,7 @@ class SearchIndex:
                     (checksum, grams.size, grams.lines, first, len(grams.chunks),
                      offsets.tobytes(), first_lines.tobytes()))
                 self.db.execute("INSERT INTO pending VALUES (?, ?, ?)",
-                                (cursor.lastrowid, memoryview(flat), counts.tobytes()))
+                                (cursor.lastrowid, flat, counts.tobytes()))
         except sqlite3.Error as error:
             raise _corrupt(self.path, error) from error
         self._logs = None
@@ -160,6 +167,8 @@ class SearchIndex:
                                        "JOIN logs l ON l.id = p.log_id").fetchall()
                 if not rows:
                     return 0
+                from log_archiver.search.numpy_loader import np
+
                 grams, chunks = [], []
                 for blob, counts, first in rows:
                     counts = np.frombuffer(counts, dtype=np.int64)
@@ -173,6 +182,8 @@ class SearchIndex:
             raise _corrupt(self.path, error) from error
 
     def _fold(self, grams: np.ndarray, chunks: np.ndarray) -> None:
+        from log_archiver.search.numpy_loader import np
+
         order = np.argsort(grams, kind="stable")
         grams, chunks = grams[order], chunks[order]
         starts = np.flatnonzero(np.r_[True, grams[1:] != grams[:-1]]) if grams.size \
@@ -216,6 +227,8 @@ class SearchIndex:
         found: dict[str, list[int]] = {}
         if not logs:
             return found
+        from log_archiver.search.numpy_loader import np
+
         numbers = np.fromiter(chunks, dtype=np.int64)
         at = np.searchsorted(starts, numbers, side="right") - 1
         for number, where in zip(numbers.tolist(), at.tolist(), strict=True):
@@ -229,6 +242,8 @@ class SearchIndex:
 
     def _owners(self):
         if self._owner_table is None:
+            from log_archiver.search.numpy_loader import np
+
             logs = sorted(self.logs().values(), key=lambda log: log.first_chunk)
             self._owner_table = (np.array([log.first_chunk for log in logs], dtype=np.int64),
                                  logs)
