@@ -264,3 +264,101 @@ def test_a_page_github_fails_is_retried_and_a_refusal_stops_before_anything(
     assert refused.json["errors"][0]["type"] == "github"
     assert "Resource not accessible" in refused.json["errors"][0]["message"]
     assert 5 not in index(project) and not (project / CHECKPOINT).exists()
+
+
+def test_an_issue_named_twice_is_archived_once(project, github, run_cli):
+    for number in (3, 5):
+        github.add_issue(number, f"Issue {number}", state="closed")
+    logs(project, 3, 5)
+    result = run_cli("archive", "3", "5", "3", "--reason", "issue_closed")
+    assert result.exit_code == 0, result.stderr
+    assert [r["issue_number"] for r in result.json["issues"]] == [3, 5]
+    assert [e["total_logs"] for e in index(project).values()] == [4, 4]
+
+
+def test_the_batch_frees_the_disk_in_steps_and_each_issue_ends_cleaned(project, github,
+                                                                      run_cli):
+    from log_archiver.queue.batch import CLEAN_EVERY
+
+    numbers = list(range(100, 100 + CLEAN_EVERY + 3))  # two cleanup steps at least
+    for number in numbers:
+        github.add_issue(number, f"Issue {number}", state="closed")
+        write_sample_logs(project / "logs", number, big=20_000, small=1_000, seed=number)
+    result = run_cli("archive", *map(str, numbers), "--reason", "issue_closed")
+    assert result.exit_code == 0, result.stderr
+    doc = result.json
+    assert [r["issue_number"] for r in doc["issues"]] == numbers
+    assert {r["status"] for r in doc["issues"]} == {"ok"}
+    assert all(r["freed_bytes"] > 0 for r in doc["issues"])
+    entries = index(project)
+    assert sorted(entries) == numbers
+    assert {log["upload_status"] for e in entries.values() for log in e["logs"]} == {"cleaned"}
+    assert not [p for p in (project / "logs").rglob("*") if p.is_file()
+                and not any(part.startswith(".") for part in p.relative_to(project).parts)]
+    assert committed_index(project) == json.loads((project / INDEX).read_text())
+
+
+def test_a_cleanup_step_that_cannot_clean_one_issue_still_frees_the_others(project):
+    """One issue's entry left the index between its archive and the step: that issue
+    keeps every file and gets the error; the other is freed and recorded cleaned."""
+    from log_archiver.archive.cleanup import CleanupReport, cleanup_issues
+    from log_archiver.archive.pipeline import archive
+    from log_archiver.config import load_config
+    from log_archiver.errors import NotArchivedError
+    from log_archiver.repository import Repository
+
+    logs(project, 3, 5)
+    repo = Repository(config=load_config().with_overrides(commit=False))
+    for number in (3, 5):
+        result = archive(repo, number, commit=False, clean=False)
+        assert result["cleanup_due"].partial is False
+    doc = json.loads((project / INDEX).read_text())  # (as a restored index would have it)
+    doc["archives"] = [e for e in doc["archives"] if e["issue_number"] != 5]
+    (project / INDEX).write_text(json.dumps(doc))
+    def files_of_5():
+        return sorted(p for p in (project / "logs").rglob("*") if p.is_file()
+                      and p.name.startswith(("5-", "session-5-")))
+
+    kept = files_of_5()
+    assert len(kept) == 4
+
+    outcomes = cleanup_issues(repo, {3: False, 5: False})
+    assert isinstance(outcomes[5], NotArchivedError)
+    assert isinstance(outcomes[3], CleanupReport) and len(outcomes[3].deleted) == 4
+    entries = index(project)
+    assert sorted(entries) == [3]
+    assert {log["upload_status"] for log in entries[3]["logs"]} == {"cleaned"}
+    assert kept == files_of_5()
+
+
+def test_a_cleanup_step_whose_index_write_fails_cleans_each_issue_on_its_own(project):
+    """The step's one transaction fails at its write, after its files went: nothing of it
+    is recorded, each issue is then cleaned up alone (its stored copies verified again),
+    and the reports still name every file the step deleted."""
+    from log_archiver.archive.cleanup import CleanupReport, cleanup_issues
+    from log_archiver.archive.pipeline import archive
+    from log_archiver.config import load_config
+    from log_archiver.errors import LocalFileError
+    from log_archiver.repository import Repository
+
+    logs(project, 3, 5)
+    repo = Repository(config=load_config().with_overrides(commit=False))
+    for number in (3, 5):
+        archive(repo, number, commit=False, clean=False)
+    failures = []
+
+    def fail_once():
+        if not failures:
+            failures.append("written")
+            raise LocalFileError("the disk is full", "free some space")
+
+    repo.index.before_write.append(fail_once)
+    outcomes = cleanup_issues(repo, {3: False, 5: False})
+    assert failures == ["written"]
+    entries = index(project)
+    for number in (3, 5):
+        assert isinstance(outcomes[number], CleanupReport)
+        assert len(outcomes[number].deleted) == 4 and outcomes[number].freed_bytes > 0
+        assert {log["upload_status"] for log in entries[number]["logs"]} == {"cleaned"}
+    assert not [p for p in (project / "logs").rglob("*") if p.is_file()
+                and not any(part.startswith(".") for part in p.relative_to(project).parts)]

@@ -18,11 +18,12 @@ from conftest import check_output, run_script, script
 from fakegithub import FakeGitHub
 from github_fixtures import REPOSITORY, TOKEN
 from gitutil import first_commit, git, init_repo
+from log_archiver.queue.batch import CLEAN_EVERY
 from log_archiver.util.samples import write_sample_logs
 
 INDEX = "logs/.archive-index.json"
 CHECKPOINT = "logs/.archive-index.json.batch"
-ISSUES = list(range(21, 29))
+ISSUES = list(range(21, 21 + 2 * CLEAN_EVERY + 2))  # cleaned up in three steps
 
 
 @pytest.fixture
@@ -82,8 +83,10 @@ def at_start(checkpoint, index):
     return not checkpoint["done"]
 
 
-@pytest.mark.parametrize("ready", [at_start, after_done(1), mid_issue, after_done(5)],
-                         ids=["at-start", "after-1-done", "mid-issue", "after-5-done"])
+@pytest.mark.parametrize("ready", [at_start, after_done(1), mid_issue,
+                                   after_done(CLEAN_EVERY + 1)],
+                         ids=["at-start", "after-a-step-done", "mid-issue",
+                              "after-two-steps-done"])
 def test_a_killed_batch_resumes_and_archives_each_issue_once(project, github, ready):
     for number in ISSUES:
         github.add_issue(number, f"Issue {number}", state="closed")

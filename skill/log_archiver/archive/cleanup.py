@@ -78,60 +78,131 @@ def cleanup_local(repo: Repository, issue: int, *, only_compressed: bool = False
     first, whatever that status is; without a store (``verify_with_store`` false) nothing
     is deleted.
     """
-    index, logs_dir = repo.index, repo.logs_dir
-    store = repo.store if verify_with_store else None
-    dry_run, workers = repo.dry_run, repo.config.workers
-    report = CleanupReport()
+    job = _IssueCleanup(repo, issue, only_compressed=only_compressed,
+                        store=repo.store if verify_with_store else None)
+    with repo.pool("cleanup", repo.config.workers) as pool:
+        job.checked = list(pool.map(job.check, job.entry["logs"]))
+    with nullcontext() if repo.dry_run else repo.index.transaction() as txn:
+        job.apply(txn)
+    return job.report
 
-    def deleted(log: dict, path: Path, size: int, copy: bool) -> None:
-        repo.events.emit("file.deleted", issue=issue, path=path.relative_to(logs_dir).as_posix(),
-                         bytes=size, checksum=log["checksum" if copy else "original_checksum"],
-                         local_path=log["local_path"])
 
-    entry = index.read_entry(issue)
-    check_entry_paths(entry, logs_dir)
-    new_status: dict[str, str] = {}
-    # a name that is another log's own file (a person's NAME.gz) is never a copy of ours
-    own_files = {log["local_path"] for log in entry["logs"]}
+def cleanup_issues(repo: Repository, issues: dict[int, bool]
+                   ) -> dict[int, CleanupReport | ArchiveError]:
+    """:func:`cleanup_local` of several issues (``{issue: only_compressed}``) as one step:
+    every log checked in one pool, every file deleted and recorded in one index
+    transaction. An issue that cannot be cleaned gets its error; the others go on. When
+    the shared transaction fails, nothing of it is recorded and each issue is cleaned up
+    on its own (:func:`cleanup_local` records as cleaned what the step already deleted,
+    once its stored copy is verified again)."""
+    outcomes: dict[int, CleanupReport | ArchiveError] = {}
+    jobs = []
+    for issue, only_compressed in issues.items():
+        try:
+            jobs.append(_IssueCleanup(repo, issue, only_compressed=only_compressed,
+                                      store=repo.store))
+        except ArchiveError as error:
+            outcomes[issue] = error
 
-    def copy_of(log: dict) -> Path | None:
-        if not log["compressed"] or log["stored_path"] in own_files:
+    def check(pair):
+        job, log = pair
+        try:
+            return job.check(log)
+        except ArchiveError as error:
+            return error
+
+    pairs = [(job, log) for job in jobs for log in job.entry["logs"]]
+    with repo.pool("cleanup", repo.config.workers) as pool:
+        checked = list(pool.map(check, pairs))
+    for job in jobs:
+        found = [one for (owner, _), one in zip(pairs, checked, strict=True) if owner is job]
+        failed = [one for one in found if isinstance(one, ArchiveError)]
+        if failed:
+            outcomes[job.issue] = failed[0]
+        job.checked = found
+    jobs = [job for job in jobs if job.issue not in outcomes]
+    try:
+        if jobs:
+            with nullcontext() if repo.dry_run else repo.index.transaction() as txn:
+                for job in jobs:
+                    job.apply(txn)
+    except ArchiveError:
+        for job in jobs:
+            try:
+                alone = cleanup_local(repo, job.issue, only_compressed=job.only_compressed)
+            except ArchiveError as error:
+                outcomes[job.issue] = error
+                continue
+            # what the failed step deleted is gone all the same: it is reported
+            alone.deleted[:0] = job.report.deleted
+            alone.failed[:0] = job.report.failed
+            alone.freed_bytes += job.report.freed_bytes
+            alone.copies_freed_bytes += job.report.copies_freed_bytes
+            outcomes[job.issue] = alone
+    for job in jobs:
+        outcomes.setdefault(job.issue, job.report)
+    return {issue: outcomes[issue] for issue in issues}
+
+
+class _IssueCleanup:
+    """One issue's logs: checked for deletion outside the index lock (:meth:`check`, in
+    any thread), then deleted and recorded inside a transaction (:meth:`apply`)."""
+
+    def __init__(self, repo: Repository, issue: int, *, only_compressed: bool, store):
+        self.repo, self.issue, self.only_compressed, self.store = \
+            repo, issue, only_compressed, store
+        self.logs_dir = repo.logs_dir
+        self.report = CleanupReport()
+        self.entry = repo.index.read_entry(issue)
+        check_entry_paths(self.entry, self.logs_dir)
+        # a name that is another log's own file (a person's NAME.gz) is never a copy of ours
+        self.own_files = {log["local_path"] for log in self.entry["logs"]}
+        self.identities: dict[str, dict[Path, tuple]] = {}
+        self.checked: list[tuple[dict, str | None, str | None]] = []
+
+    def deleted(self, log: dict, path: Path, size: int, copy: bool) -> None:
+        self.repo.events.emit("file.deleted", issue=self.issue,
+                              path=path.relative_to(self.logs_dir).as_posix(), bytes=size,
+                              checksum=log["checksum" if copy else "original_checksum"],
+                              local_path=log["local_path"])
+
+    def copy_of(self, log: dict) -> Path | None:
+        if not log["compressed"] or log["stored_path"] in self.own_files:
             return None
-        return logs_dir / log["stored_path"]
+        return self.logs_dir / log["stored_path"]
 
-    def _all_local(log: dict) -> list[Path]:
-        copy = copy_of(log)
-        return [logs_dir / log["local_path"], *([copy] if copy is not None else [])]
+    def _all_local(self, log: dict) -> list[Path]:
+        copy = self.copy_of(log)
+        return [self.logs_dir / log["local_path"], *([copy] if copy is not None else [])]
 
-    def targets_of(log: dict) -> list[Path]:
-        copy = copy_of(log)
+    def targets_of(self, log: dict) -> list[Path]:
+        copy = self.copy_of(log)
         targets = [copy] if copy is not None else []
-        if not only_compressed:
-            targets.append(logs_dir / log["local_path"])
+        if not self.only_compressed:
+            targets.append(self.logs_dir / log["local_path"])
         return targets
 
-    identities: dict[str, dict[Path, tuple]] = {}
-
-    def check(log: dict) -> tuple[dict, str | None, str | None]:
+    def check(self, log: dict) -> tuple[dict, str | None, str | None]:
         """(log, status it may be cleaned from, reason to keep it)."""
+        issue, logs_dir, store = self.issue, self.logs_dir, self.store
         status = log["upload_status"]
         if status not in states.STORED:
             return log, None, f"upload status is {status}"
         # taken before anything is hashed: a file written to after this is not deleted
-        identities[log["local_path"]] = {target: identity
-                                         for target in targets_of(log)
-                                         if (identity := _identity(target)) is not None}
+        self.identities[log["local_path"]] = {target: identity
+                                              for target in self.targets_of(log)
+                                              if (identity := _identity(target)) is not None}
         original = logs_dir / log["local_path"]
-        if not only_compressed and original.exists() and not _original_unchanged(original, log,
-                                                                              repo.config):
+        if not self.only_compressed and original.exists() and not _original_unchanged(
+                original, log, self.repo.config):
             return log, None, (f"changed since it was archived; kept: `log-archiver archive "
                                f"{issue} --force` archives the new version under a key of its "
                                "own, and the stored version is kept")
-        copy = copy_of(log)
+        copy = self.copy_of(log)
         if copy is not None and not copy_matches(copy, log):
             return log, None, (f"{log['stored_path']} does not hold the bytes stored for it "
                                "(not the compressed copy made by archive): nothing deleted")
-        local_left = [target for target in _all_local(log) if target.exists()]
+        local_left = [target for target in self._all_local(log) if target.exists()]
         if status == states.CLEANED and not local_left:
             return log, status, None  # nothing left here to lose
         if store is None:
@@ -144,33 +215,34 @@ def cleanup_local(repo: Repository, issue: int, *, only_compressed: bool = False
             return log, None, f"stored copy not verified: {error.message}"
         return log, states.VERIFIED if status == states.UPLOADED else status, None
 
-    with repo.pool("cleanup", workers) as pool:
-        checked = list(pool.map(check, entry["logs"]))
-    # Files go only while the index lock is held and the entry still records them as they
-    # were checked: an index restored meanwhile (git checkout) must not lose them.
-    with nullcontext() if dry_run else index.transaction() as txn:
-        live = entry if txn is None else txn.get(issue)
+    def apply(self, txn) -> None:
+        """Delete what :meth:`check` cleared, inside ``txn`` (None in a dry run)."""
+        # Files go only while the index lock is held and the entry still records them as
+        # they were checked: an index restored meanwhile (git checkout) must not lose them.
+        issue = self.issue
+        live = self.entry if txn is None else txn.get(issue)
         if live is None:
             raise NotArchivedError(
-                f"the entry of issue {issue} left {index.path} while its local files were "
-                "being checked for deletion (was the index restored or another branch "
+                f"the entry of issue {issue} left {self.repo.index.path} while its local files "
+                "were being checked for deletion (was the index restored or another branch "
                 "checked out?); nothing was deleted",
                 f"run `log-archiver archive {issue}` again: stored objects are found and "
                 "kept, nothing is uploaded twice")
         records = {(log["local_path"], log["checksum"], log["upload_status"])
                    for log in live["logs"]}
-        for log, status, reason in checked:
+        new_status: dict[str, str] = {}
+        for log, status, reason in self.checked:
             if reason is None and status not in (states.PENDING, states.LOST) and (
                     log["local_path"], log["checksum"], log["upload_status"]) not in records:
                 reason = "its index record changed while it was checked; run cleanup again"
-            _settle(log, status, reason, copy_of(log), targets_of(log), report, new_status,
-                    logs_dir, identities.get(log["local_path"], {}), dry_run=dry_run,
-                    only_compressed=only_compressed, deleted=deleted)
+            _settle(log, status, reason, self.copy_of(log), self.targets_of(log), self.report,
+                    new_status, self.logs_dir, self.identities.get(log["local_path"], {}),
+                    dry_run=self.repo.dry_run, only_compressed=self.only_compressed,
+                    deleted=self.deleted)
         current = {log["local_path"]: log["upload_status"] for log in live["logs"]}
         new_status = {name: s for name, s in new_status.items() if s != current.get(name)}
         if new_status and txn is not None:
             _record(txn.edit(issue), new_status)
-    return report
 
 
 def _identity(path: Path) -> tuple | None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 
-from log_archiver.archive.cleanup import cleanup_local, lost_errors
+from log_archiver.archive.cleanup import CleanupReport, cleanup_local, lost_errors
 from log_archiver.archive.collect import collect
 from log_archiver.archive.prepare import (
     UNPREPARED,
@@ -42,7 +42,7 @@ def archive(repo: Repository, issue: int, **options) -> dict:
 def _archive(repo: Repository, issue: int, *, reason: str = "manual", force: bool = False,
              retry: bool = False, pr: int | None = None, commit: bool = True,
              allow_empty: bool = False, progress=lambda message: None, ahead=None,
-             indexing=None) -> dict:
+             indexing=None, clean: bool = True) -> dict:
     config, events = repo.config, repo.events
     result: dict = {"issue_number": issue, "reason": reason, "index_path": str(repo.index.path),
                     "storage_url": config.storage, "warnings": [], "errors": []}
@@ -106,18 +106,44 @@ def _archive(repo: Repository, issue: int, *, reason: str = "manual", force: boo
     events.emit("stage", issue=issue, stage="commenting")
     progress("rendering the issue comment")
     result["comment"] = _comment(repo, entry, result)
+    tail = CleanupDue(entry=entry, partial=partial, plan_errors=plan["errors"],
+                      changed=plan["changed"], reason=reason, commit=commit)
+    if not clean:
+        result["cleanup_due"] = tail  # (the batch cleans several issues at once)
+        return result
     events.emit("stage", issue=issue, stage="cleaning")
     progress("freeing local disk")
-    cleaned = cleanup_local(repo, issue, only_compressed=partial)
+    return finish_archive(repo, result, cleanup_local(repo, issue, only_compressed=partial),
+                          tail)
+
+
+@dataclass
+class CleanupDue:
+    """What an archive stopped before its cleanup (``clean=False``) needs to finish."""
+
+    entry: dict         # as its uploads left it
+    partial: bool       # (then only the compressed copies are cleaned up)
+    plan_errors: list
+    changed: list
+    reason: str
+    commit: bool
+
+
+def finish_archive(repo: Repository, result: dict, cleaned: CleanupReport,
+                   tail: CleanupDue) -> dict:
+    """The rest of an archive once its local files are cleaned up: its audit line, its
+    commit, and its status."""
+    issue, config, events = result["issue_number"], repo.config, repo.events
+    result.pop("cleanup_due", None)
     result["cleanup"] = asdict(cleaned)
     result["errors"].extend(lost_errors(cleaned, issue))
-    partial = partial or bool(cleaned.lost or cleaned.requeued)
+    partial = tail.partial or bool(cleaned.lost or cleaned.requeued)
     # before the commit, so that its audit line is committed with the index it describes
-    done = (repo.index.find(issue) or entry) if events.listening else entry
+    done = (repo.index.find(issue) or tail.entry) if events.listening else tail.entry
     events.emit("issue.archived", issue=issue, bytes=done["total_size_bytes"],
                 status="partial" if partial else "ok", logs=done["total_logs"],
-                original_bytes=done["total_original_size_bytes"], reason=reason)
-    if commit and config.commit:
+                original_bytes=done["total_original_size_bytes"], reason=tail.reason)
+    if tail.commit and config.commit:
         events.emit("stage", issue=issue, stage="committing")
         result["commit"] = _commit(repo, issue, cleaned.freed_bytes)
         if result["commit"]["status"] == "error":
@@ -130,18 +156,18 @@ def _archive(repo: Repository, issue: int, *, reason: str = "manual", force: boo
     result["entry"] = _entry_summary(entry)
     if partial:
         result["status"] = "partial"
-        result["failed_files"] = ([f["local_path"] for f in report.failed]
+        result["failed_files"] = ([f["local_path"] for f in result["upload"]["failed"]]
                                   + [relative_to_logs(error["file"], config.logs_dir)
-                                     for error in plan["errors"]])
+                                     for error in tail.plan_errors])
         result["hint"] = f"run `log-archiver archive {issue} --retry` once the cause is fixed"
-        if any(f.get("type") == "storage_conflict" for f in report.failed):
+        if any(f.get("type") == "storage_conflict" for f in result["upload"]["failed"]):
             result["hint"] += (f"; a different object already at a key is kept, and the log is "
                                f"stored under a key of its own by "
                                f"`log-archiver archive {issue} --force`")
         _explain_partial_reason(entry, result)
     else:
         result["status"] = "ok"
-    result["changed_logs"] = plan["changed"]
+    result["changed_logs"] = tail.changed
     return _report_changed(result, issue)
 
 

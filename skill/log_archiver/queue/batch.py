@@ -1,7 +1,10 @@
 """Many issues in one process: ``archive ISSUE ISSUE...`` and ``archive --all-closed``.
 
 Each issue goes through :func:`.archive.pipeline.archive` as ``archive ISSUE`` would take
-it, without its commit; one commit at the end names them all. An issue that fails never
+it, without its commit and its cleanup: the local files of up to :data:`CLEAN_EVERY`
+archived issues (fewer when the first of them was archived :data:`CLEAN_SECONDS` ago) are
+freed as one step (one pool of checks, one index transaction), then those issues finish;
+one commit at the end names them all. An issue that fails never
 stops the others. A circuit breaker (:mod:`.breaker`) watches the store: after
 ``queue.breaker_failures`` issues in a row whose uploads found it down, the rest are
 ``not_attempted`` and the output says when to try again.
@@ -17,9 +20,11 @@ Events: ``issues.planned`` (``fields["issues"]``: how many) before the first iss
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 
-from log_archiver.archive.pipeline import archive
+from log_archiver.archive.cleanup import cleanup_issues
+from log_archiver.archive.pipeline import archive, finish_archive
 from log_archiver.errors import ArchiveError
 from log_archiver.model.states import entry_state
 from log_archiver.queue.breaker import CircuitBreaker, store_is_down
@@ -28,6 +33,8 @@ from log_archiver.queue.closed import issues_with_logs, plan_all_closed
 from log_archiver.repository import Repository
 from log_archiver.util.clock import iso
 
+CLEAN_EVERY = 8  # archived issues whose local files are freed in one step, at most
+CLEAN_SECONDS = 1.0  # (or fewer: the progress and the disk wait no longer for the rest)
 KEPT = ("previous_state", "message", "collected", "upload", "entry", "failed_files", "hint",
         "partial_reason", "changed_logs", "new_logs", "warnings", "errors")
 
@@ -81,7 +88,9 @@ def open_checkpoint(repo: Repository, key: str, warnings: list[str]) -> Checkpoi
 
 def archive_issues(repo: Repository, issues: list[int], *, reason: str = "manual",
                    force: bool = False, retry: bool = False, **options) -> dict:
-    """``archive ISSUE ISSUE...``: the batch's JSON payload (``status`` included)."""
+    """``archive ISSUE ISSUE...``: the batch's JSON payload (``status`` included); an
+    issue named twice is archived once."""
+    issues = list(dict.fromkeys(issues))
     warnings: list[str] = []
     key = batch_key(reason, issues=issues, force=force, retry=retry)
     checkpoint = open_checkpoint(repo, key, warnings)
@@ -184,7 +193,33 @@ def _archive_each(repo: Repository, issues: list[int], *, reason, force, retry, 
                   checkpoint, breaker, progress, ahead=None) -> list[dict]:
     """Each issue in turn, the next ones compressed ahead; the result of each."""
     events = repo.events
-    results = []
+    results: list[dict] = []
+    waiting: list[tuple[int, dict]] = []  # in order; the archived ones' cleanup is due
+    first_due = None  # when the first of them was archived
+
+    def finish_waiting() -> None:
+        nonlocal first_due
+        first_due = None
+        due = {issue: result["cleanup_due"].partial for issue, result in waiting
+               if "cleanup_due" in result}
+        cleaned = {}
+        if due:
+            for issue in due:
+                events.emit("stage", issue=issue, stage="cleaning")
+            progress(f"freeing the local disk of {len(due)} archived issue(s)")
+            with repo.audit_deferred():
+                cleaned = cleanup_issues(repo, due)
+        for issue, result in waiting:
+            with repo.audit_deferred():  # (its audit line is on disk before the checkpoint)
+                result = _finished(repo, issue, result, cleaned.get(issue))
+            results.append(result)
+            if checkpoint is not None and result["status"] not in ("not_attempted",):
+                checkpoint.finish(issue, result["status"])
+            events.emit("issue.done", issue=issue,
+                        bytes=(result.get("entry") or {}).get("total_size_bytes", 0),
+                        status=result["status"])
+        waiting.clear()
+
     try:
         for position, issue in enumerate(issues, 1):
             def say(message, position=position, issue=issue):
@@ -197,16 +232,32 @@ def _archive_each(repo: Repository, issues: list[int], *, reason, force, retry, 
             finally:
                 if ahead is not None:
                     ahead.done_with(issue)
-            results.append(result)
-            if checkpoint is not None and result["status"] not in ("not_attempted",):
-                checkpoint.finish(issue, result["status"])
-            events.emit("issue.done", issue=issue,
-                        bytes=(result.get("entry") or {}).get("total_size_bytes", 0),
-                        status=result["status"])
+            waiting.append((issue, result))
+            if "cleanup_due" in result and first_due is None:
+                first_due = time.monotonic()
+            if first_due is None or (  # (nothing to clean up: done at once)
+                    sum("cleanup_due" in result for _, result in waiting) >= CLEAN_EVERY
+                    or time.monotonic() - first_due >= CLEAN_SECONDS):
+                finish_waiting()
+        finish_waiting()
     finally:
         if ahead is not None:
             ahead.stop_soon()  # (closed by the caller, which may commit meanwhile)
     return results
+
+
+def _finished(repo: Repository, issue: int, result: dict, cleaned) -> dict:
+    """The result of an issue whose cleanup step has run (``cleaned``: its report, or the
+    error that stopped it), or that needed none."""
+    if "cleanup_due" not in result:
+        return result
+    try:
+        if isinstance(cleaned, ArchiveError):
+            raise cleaned
+        return _compact(issue, finish_archive(repo, result, cleaned, result["cleanup_due"]))
+    except ArchiveError as error:
+        return {"issue_number": issue, "status": "error", "errors": [error.to_dict()],
+                "hint": error.hint or f"run `log-archiver archive {issue}` once it is fixed"}
 
 
 def _compress_ahead(repo: Repository, issues: list[int], force: bool):
@@ -241,7 +292,7 @@ def _one(repo: Repository, issue: int, *, reason, force, retry, allow_empty, che
                           f"{breaker.open_until})"}
     try:
         result = archive(repo, issue, reason=reason, force=force, retry=retry, commit=False,
-                         allow_empty=allow_empty, progress=say, ahead=ahead)
+                         allow_empty=allow_empty, progress=say, ahead=ahead, clean=False)
     except ArchiveError as error:
         if store_is_down(error):
             breaker.record_failure(error)
@@ -256,7 +307,7 @@ def _one(repo: Repository, issue: int, *, reason, force, retry, allow_empty, che
     elif (result.get("upload") or {}).get("verified") or \
             (result.get("upload") or {}).get("already_stored"):
         breaker.record_success()
-    return _compact(issue, result)
+    return result if "cleanup_due" in result else _compact(issue, result)
 
 
 def _compact(issue: int, result: dict) -> dict:
