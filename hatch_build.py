@@ -22,14 +22,16 @@ SOURCE = Path("skill/log_archiver/search/_gramset.c")
 def _compile(root: Path) -> Path | None:
     source = root / SOURCE
     target = source.with_name("_gramset" + sysconfig.get_config_var("EXT_SUFFIX"))
-    compiler = shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")
     link = ["-bundle", "-undefined", "dynamic_lookup"] if sys.platform == "darwin" \
         else ["-shared"]
-    command = [*compiler, *link, "-fPIC", "-O2", "-std=c99",
-               f"-I{sysconfig.get_paths()['include']}", str(source), "-o", str(target)]
+    command = ["cc"]
     try:
+        target.unlink(missing_ok=True)  # (a failed build must not leave an older one)
+        command = [*shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"),
+                   *link, "-fPIC", "-O2", f"-I{sysconfig.get_paths()['include']}",
+                   str(source), "-o", str(target)]
         subprocess.run(command, check=True, capture_output=True, text=True)
-    except (OSError, subprocess.CalledProcessError) as error:
+    except (OSError, ValueError, subprocess.CalledProcessError) as error:
         detail = getattr(error, "stderr", "") or str(error)
         print(f"log-archiver: could not compile {SOURCE} ({' '.join(command)}): "
               f"{detail.strip()}; search indexing will run on numpy, more slowly. Install a "

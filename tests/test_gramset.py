@@ -109,3 +109,41 @@ def test_a_batch_child_loads_what_compressing_needs_without_numpy():
          "_load_modules()\n"
          "print('numpy' in sys.modules)"], capture_output=True, text=True, check=True)
     assert loaded.stdout.strip() == "False"
+
+
+def test_the_largest_values_are_refused_as_grams_whatever_the_word_size():
+    from log_archiver.search import _gramset
+
+    for value in (1 << 21, 1 << 31, (1 << 32) - 1):
+        with pytest.raises(ValueError, match=f"{value} is not a gram"):
+            _gramset.mark_ids(bytearray(_gramset.MAP_BYTES), array(U32, [7, value]))
+
+
+def test_a_map_collected_by_two_threads_at_once_returns_only_grams_it_held():
+    """Not how indexing uses a map (one owner at a time), but a race must not return
+    bytes nobody wrote: each result is sorted and a subset of the grams marked."""
+    import threading
+
+    from log_archiver.search import _gramset
+
+    text = random.Random(2).randbytes(100_000)
+    marked = by_hand(text)
+    seen = bytearray(_gramset.MAP_BYTES)
+    results, stop = [], threading.Event()
+
+    def other():
+        while not stop.is_set() and len(results) < 1000:
+            results.append(_gramset.collect(seen))
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    try:
+        for _ in range(100):
+            _gramset.mark_text(seen, text, 0, len(text) - 2)
+            results.append(_gramset.collect(seen))
+    finally:
+        stop.set()
+        thread.join()
+    for raw in results:
+        found = grams_module._grams_of(raw).tolist()
+        assert found == sorted(set(found)) and set(found) <= marked

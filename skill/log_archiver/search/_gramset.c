@@ -78,12 +78,15 @@ static PyObject *mark_ids(PyObject *self, PyObject *args) {
     }
     uint8_t *marks = seen.buf;
     const uint8_t *raw = ids.buf;
-    Py_ssize_t count = ids.len / 4, bad = -1;
+    Py_ssize_t count = ids.len / 4;
+    int failed = 0;
+    uint32_t bad = 0;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t at = 0; at < count; at++) {
         uint32_t gram;
         memcpy(&gram, raw + 4 * at, 4);
         if (gram >= (uint32_t)GRAMS) {
+            failed = 1;
             bad = gram;
             break;
         }
@@ -92,15 +95,18 @@ static PyObject *mark_ids(PyObject *self, PyObject *args) {
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&seen);
     PyBuffer_Release(&ids);
-    if (bad >= 0) {
-        PyErr_Format(PyExc_ValueError, "%zd is not a gram (they are below %zd)", bad, GRAMS);
+    if (failed) {
+        PyErr_Format(PyExc_ValueError, "%lu is not a gram (they are below %zd)",
+                     (unsigned long)bad, GRAMS);
         return NULL;
     }
     Py_RETURN_NONE;
 }
 
 /* collect(seen): the grams marked in seen, as sorted native uint32 values in bytes; seen
- * is all clear again after. */
+ * is all clear again after. A map has one user at a time (marking is not atomic); should
+ * another change it between the two passes, only the grams returned are cleared and the
+ * result holds no byte that was not written. */
 static PyObject *collect(PyObject *self, PyObject *args) {
     PyObject *seen_object;
     Py_buffer seen;
@@ -123,26 +129,30 @@ static PyObject *collect(PyObject *self, PyObject *args) {
         PyBuffer_Release(&seen);
         return NULL;
     }
-    uint8_t *out = (uint8_t *)PyBytes_AS_STRING(result), *full = out + 4 * found;
+    uint8_t *start = (uint8_t *)PyBytes_AS_STRING(result), *out = start;
+    uint8_t *full = start + 4 * found;
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t at = 0; at < MAP_BYTES; at += 8) {
+    for (Py_ssize_t at = 0; at < MAP_BYTES && out < full; at += 8) {
         uint64_t word;
         memcpy(&word, marks + at, 8);
         if (!word)
             continue;
-        memset(marks + at, 0, 8);
         for (int byte = 0; byte < 8; byte++) {
-            unsigned bits = ((const uint8_t *)&word)[byte];
-            while (bits && out < full) {  /* (full only if the map changed meanwhile) */
+            unsigned bits = marks[at + byte];
+            while (bits && out < full) {
+                unsigned low = bits & (0u - bits);
                 uint32_t gram = (uint32_t)(8 * (at + byte) + __builtin_ctz(bits));
-                bits &= bits - 1;
                 memcpy(out, &gram, 4);
                 out += 4;
+                bits &= ~low;
             }
+            marks[at + byte] = (uint8_t)bits;  /* (what is left was not returned) */
         }
     }
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&seen);
+    if (out < full && _PyBytes_Resize(&result, out - start) < 0)
+        return NULL;
     return result;
 }
 
