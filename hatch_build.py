@@ -24,7 +24,7 @@ def _compile(root: Path) -> Path | None:
     target = source.with_name("_gramset" + sysconfig.get_config_var("EXT_SUFFIX"))
     link = ["-bundle", "-undefined", "dynamic_lookup"] if sys.platform == "darwin" \
         else ["-shared"]
-    command = ["cc"]
+    command = [os.environ.get("CC") or "cc"]  # (as the message names it)
     try:
         target.unlink(missing_ok=True)  # (a failed build must not leave an older one)
         command = [*shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"),

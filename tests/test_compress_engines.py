@@ -55,15 +55,22 @@ def test_an_empty_block_is_a_valid_member():
 def test_the_block_table_counts_the_same_lines_whichever_counter_it_has(monkeypatch):
     import sys
 
-    from log_archiver.retrieve import blocks
+    from log_archiver.retrieve.blocks import TableBuilder
+    from log_archiver.search import newlines
     from log_archiver.search.numpy_loader import np  # noqa: F401 (loaded: numpy's count)
 
     text = b"".join(b"line %d\r\n" % n if n % 7 else b"\n\n" for n in range(40_000)) + b"tail"
-    assert blocks._count_newlines is not None, "the compiled loops were not built"
-    counts = [blocks._newlines(text)]  # compiled
-    monkeypatch.setattr(blocks, "_count_newlines", None)
-    counts.append(blocks._newlines(text))  # numpy, once loaded
+
+    def lines_counted() -> int:
+        table = TableBuilder()
+        table.raw_block(text)
+        table.raw_block(b"a\nb\n")
+        return table._lines
+
+    assert newlines._gramset is not None, "the compiled loops were not built"
+    counts = [lines_counted()]  # compiled
+    monkeypatch.setattr(newlines, "_gramset", None)
+    counts.append(lines_counted())  # numpy, once loaded
     monkeypatch.delitem(sys.modules, "log_archiver.search.numpy_loader")
-    counts.append(blocks._newlines(text))  # bytes.count
-    assert counts == [text.count(b"\n")] * 3
-    assert blocks._newlines(b"a\nb\n") == 2
+    counts.append(lines_counted())  # bytes.count
+    assert counts == [text.count(b"\n") + 2] * 3

@@ -3,15 +3,19 @@
 A batch's command line is known before anything is imported; the settings, the index and
 the list of issues are not. Started from the command line, the child loads its modules
 on the core the batch's own start-up leaves idle, then waits for its orders. This module
-imports nothing of the package, so starting the child is the first thing a batch does.
+imports nothing of the package, so starting the child is the first thing a batch does,
+and every other command loads it without :mod:`subprocess`.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import subprocess
 
 _early: subprocess.Popen | None = None
 
@@ -32,6 +36,8 @@ _MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": st
 
 def spawn_child() -> subprocess.Popen:
     """A new child waiting for its orders on stdin. Raises OSError when none can start."""
+    import subprocess
+
     return subprocess.Popen(child_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, env={**_MALLOC, **os.environ})
 
@@ -71,6 +77,8 @@ def discard_early() -> None:
         child.stdin.close()
     except OSError:
         pass
+    import subprocess
+
     try:
         child.wait(timeout=10)
     except subprocess.TimeoutExpired:

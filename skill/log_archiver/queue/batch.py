@@ -251,13 +251,17 @@ def _finished(repo: Repository, issue: int, result: dict, cleaned) -> dict:
     error that stopped it), or that needed none."""
     if "cleanup_due" not in result:
         return result
+    if isinstance(cleaned, ArchiveError):
+        return _failed(issue, cleaned)
     try:
-        if isinstance(cleaned, ArchiveError):
-            raise cleaned
         return _compact(issue, finish_archive(repo, result, cleaned, result["cleanup_due"]))
     except ArchiveError as error:
-        return {"issue_number": issue, "status": "error", "errors": [error.to_dict()],
-                "hint": error.hint or f"run `log-archiver archive {issue}` once it is fixed"}
+        return _failed(issue, error)
+
+
+def _failed(issue: int, error: ArchiveError) -> dict:
+    return {"issue_number": issue, "status": "error", "errors": [error.to_dict()],
+            "hint": error.hint or f"run `log-archiver archive {issue}` once it is fixed"}
 
 
 def _compress_ahead(repo: Repository, issues: list[int], force: bool):
@@ -296,8 +300,7 @@ def _one(repo: Repository, issue: int, *, reason, force, retry, allow_empty, che
     except ArchiveError as error:
         if store_is_down(error):
             breaker.record_failure(error)
-        return {"issue_number": issue, "status": "error", "errors": [error.to_dict()],
-                "hint": error.hint or f"run `log-archiver archive {issue}` once it is fixed"}
+        return _failed(issue, error)
     down = [failure for failure in (result.get("upload") or {}).get("failed", [])
             if store_is_down(failure)]
     if down:

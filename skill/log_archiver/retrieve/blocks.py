@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import struct
-import sys
 from dataclasses import dataclass
 
 # the sizes of the parts live in the model, where the index rules check them too
@@ -35,11 +34,7 @@ from log_archiver.model.block_table import TABLE_HEAD as _TABLE_HEAD
 from log_archiver.model.block_table import TABLE_ID as _TABLE_ID
 from log_archiver.model.block_table import TRAILER as _TRAILER
 from log_archiver.model.block_table import TRAILER_ID as _TRAILER_ID
-
-try:
-    from log_archiver.search._gramset import newlines as _count_newlines
-except ImportError:  # (installed without a C compiler)
-    _count_newlines = None
+from log_archiver.search.newlines import count_newlines
 
 
 class TableError(ValueError):
@@ -63,18 +58,6 @@ def _member(field_id: bytes, data: bytes) -> bytes:
             + struct.pack("<H", len(extra)) + extra + _EMPTY_BODY)
 
 
-def _newlines(block: bytes) -> int:
-    # the compiled loop of search indexing counts eight times faster than bytes.count;
-    # numpy, five times, is used once search indexing has loaded it (``np`` is set when
-    # the import is complete), never imported for this
-    if _count_newlines is not None:
-        return _count_newlines(block)
-    np = getattr(sys.modules.get("log_archiver.search.numpy_loader"), "np", None)
-    if np is None or len(block) < 1 << 16:
-        return block.count(b"\n")
-    return int(np.count_nonzero(np.frombuffer(block, np.uint8) == 10))
-
-
 class TableBuilder:
     """Fed the raw blocks in order and their compressed members in order."""
 
@@ -85,7 +68,7 @@ class TableBuilder:
 
     def raw_block(self, block: bytes) -> None:
         self._raw.append((len(block), self._lines))
-        self._lines += _newlines(block)
+        self._lines += count_newlines(block)
 
     def member(self, length: int, sha256: bytes) -> None:
         self._members.append((length, sha256))

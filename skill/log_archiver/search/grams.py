@@ -13,6 +13,8 @@ from __future__ import annotations
 from array import array
 from dataclasses import dataclass, field
 
+from log_archiver.search.newlines import count_newlines
+
 try:  # the inner loops, compiled when the package is installed (hatch_build.py)
     from log_archiver.search import _gramset
 except ImportError:  # no compiler at install time: numpy does them, several times slower
@@ -129,14 +131,6 @@ def _take_map():
         return _CompiledMap() if _gramset is not None else _NumpyMap()
 
 
-def _newlines(block: bytes) -> int:
-    if _gramset is not None:
-        return _gramset.newlines(block)
-    from log_archiver.search.numpy_loader import np
-
-    return int(np.count_nonzero(np.frombuffer(block, dtype=np.uint8) == 10))
-
-
 def distinct(pieces: list) -> array:
     """The sorted distinct grams of several gram lists."""
     seen = _take_map()
@@ -190,7 +184,7 @@ def _split_grams(tail: bytes, block: bytes, seen) -> BlockGrams:
         return BlockGrams(len(block), 0, -1, 0, array(U32),
                           _text_grams(block, 0, grams, seen, [g for _, g in across]))
     # (the last newline is the cut: every newline lies at or before it)
-    lines_to_cut = _newlines(block)
+    lines_to_cut = count_newlines(block)
     end = min(max(cut - 1, 0), grams)  # grams beginning before it end at or before the cut
     return BlockGrams(len(block), lines_to_cut, cut, lines_to_cut,
                       _text_grams(block, 0, end, seen, [g for at, g in across if at <= cut]),
