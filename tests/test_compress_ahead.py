@@ -115,6 +115,40 @@ def test_copies_made_for_issues_the_batch_never_reached_are_deleted(workspace, k
     assert after == before  # the logs themselves untouched
 
 
+def test_compressing_ahead_stops_at_a_number_of_issues_and_of_bytes(workspace, monkeypatch):
+    from log_archiver.archive import ahead
+
+    for issue in (1, 2, 3, 4):
+        write_sample_logs(workspace / "logs", issue, big=1_200_000, seed=issue)
+    one_issue = sum(f.size for f in collect_logs(workspace / "logs", 1)[0])
+
+    def begun(lanes) -> list[int]:
+        time.sleep(0.5)  # (time enough to begin one more, were it allowed)
+        return [issue for issue, future in lanes.made.items()
+                if future.running() or future.done() and not future.cancelled()]
+
+    lanes = ahead.Lanes(repository(), [1, 2, 3, 4], depth=2)
+    try:
+        assert begun(lanes) == [1, 2]
+        lanes.release(1)  # the batch is done with one: room for one more
+        assert begun(lanes) == [1, 2, 3]
+    finally:
+        lanes.stop()
+    monkeypatch.setattr(ahead, "AHEAD_BYTES", one_issue)  # room for one issue's logs
+    lanes = ahead.Lanes(repository(), [1, 2, 3, 4], depth=8)
+    try:
+        assert begun(lanes) == [1]
+        lanes.release(1)
+        assert begun(lanes) == [1, 2]
+        lanes.release(3)  # (passed by before its turn: never begun, it holds no bytes)
+        lanes.release(2)
+        assert begun(lanes) == [1, 2, 4]
+    finally:
+        lanes.stop()
+    for copy in copies(workspace / "logs"):  # (what a batch would delete: none took them)
+        copy.unlink()
+
+
 @KINDS
 def test_a_copy_the_index_records_is_kept(workspace, kind):
     logs = workspace / "logs"

@@ -20,7 +20,7 @@ from log_archiver.errors import (
     StorageNotFoundError,
 )
 from log_archiver.storage import verify
-from log_archiver.storage.local import LocalStore
+from log_archiver.storage.local import XATTR, LocalStore
 
 MIB = 1 << 20
 KEY = "archive/logs/2025/01/123/build.log.gz"
@@ -334,11 +334,12 @@ def test_sidecars_of_older_file_stores_are_still_read(tmp_path, payload):
     path, sha, size = payload
     store = LocalStore(tmp_path / "store")
     store.put(KEY, path, sha256=sha, size=size, metadata={"log-type": "build"})
-    sidecar = store._meta_path(KEY)
-    old = tmp_path / "store/.log-archiver/meta" / (KEY + ".json")  # meta/K.json, flat
+    target = tmp_path / "store" / KEY
+    described = json.loads(os.getxattr(target, XATTR))
+    os.removexattr(target, XATTR)  # as an older store left it: meta/K.json, flat
+    old = tmp_path / "store/.log-archiver/meta" / (KEY + ".json")
     old.parent.mkdir(parents=True)
-    old.write_text(json.dumps(json.loads(sidecar.read_text())["metadata"]))
-    sidecar.unlink()
+    old.write_text(json.dumps(described["metadata"]))
     info = store.head(KEY)
     assert info.metadata == {"log-type": "build", "sha256": sha}
     assert info.sha256 is None  # an old sidecar describes the object; it never vouches
@@ -349,6 +350,91 @@ def test_sidecars_of_older_file_stores_are_still_read(tmp_path, payload):
     assert dest.read_bytes() == path.read_bytes()
     store.delete(KEY)
     assert not old.exists()
+
+
+def test_a_file_object_carries_its_own_description(tmp_path, payload):
+    import json
+
+    path, sha, size = payload
+    root = tmp_path / "store"
+    LocalStore(root).put(KEY, path, sha256=sha, size=size, metadata={"log-type": "build"})
+    assert sorted(p.name for p in (root / ".log-archiver").iterdir()) == ["tmp"]
+    assert list((root / ".log-archiver/tmp").iterdir()) == []  # no file made beside it
+    described = json.loads(os.getxattr(root / KEY, XATTR))
+    assert (described["key"], described["sha256"], described["size"]) == (KEY, sha, size)
+    elsewhere = LocalStore(root)  # another process: it reads the description, not the bytes
+    info = elsewhere.head(KEY)
+    assert (info.sha256, info.metadata["log-type"], info.written_here) == (sha, "build", False)
+    assert verify(elsewhere, KEY, sha256=sha, size=size).proof == "read_back"
+
+
+def test_a_description_too_long_for_the_file_goes_to_a_sidecar(tmp_path, payload):
+    path, sha, size = payload
+    root = tmp_path / "store"
+    store = LocalStore(root)
+    long = {"local-path": "x" * (70 << 10)}  # past what any filesystem keeps on a file
+    store.put(KEY, path, sha256=sha, size=size, metadata=long)
+    sidecars = list((root / ".log-archiver/objects").rglob("*.json"))
+    assert len(sidecars) == 1
+    with pytest.raises(OSError):
+        os.getxattr(root / KEY, XATTR)
+    info = LocalStore(root).head(KEY)
+    assert (info.sha256, info.metadata["local-path"]) == (sha, long["local-path"])
+    # another object at the key, described on itself: the sidecar cannot contradict it
+    other, other_sha, other_size = write(tmp_path / "other.gz", b"other bytes\n" * 50)
+    assert store.put(KEY, other, sha256=other_sha, size=other_size, overwrite=True,
+                     metadata={"log-type": "debug"}) == "replaced"
+    assert not sidecars[0].exists()
+    info = LocalStore(root).head(KEY)
+    assert (info.sha256, info.metadata) == (other_sha, {"log-type": "debug",
+                                                        "sha256": other_sha})
+    store.put("archive/logs/2025/01/123/long.log", path, sha256=sha, size=size, metadata=long)
+    store.delete("archive/logs/2025/01/123/long.log")
+    assert list((root / ".log-archiver/objects").rglob("*.json")) == []
+
+
+def test_a_filesystem_without_attributes_gets_sidecars(tmp_path, payload, monkeypatch):
+    import errno
+
+    path, sha, size = payload
+    tried = []
+
+    def refused(*args, **kwargs):
+        tried.append(args[0])
+        raise OSError(errno.ENOTSUP, "Operation not supported")
+
+    monkeypatch.setattr(os, "setxattr", refused)
+    monkeypatch.setattr(os, "getxattr", refused)
+    root = tmp_path / "store"
+    store = LocalStore(root)
+    store.put(KEY, path, sha256=sha, size=size, metadata={"log-type": "build"})
+    store.put("archive/logs/2025/01/123/second.log", path, sha256=sha, size=size)
+    assert len(list((root / ".log-archiver/objects").rglob("*.json"))) == 2
+    assert sum(".log-archiver/tmp" in str(p) for p in tried) == 1  # asked once per store
+    info = LocalStore(root).head(KEY)
+    assert (info.sha256, info.metadata["log-type"]) == (sha, "build")
+    store.delete(KEY)
+    assert len(list((root / ".log-archiver/objects").rglob("*.json"))) == 1
+
+
+@pytest.mark.parametrize("planted", [b"not json", b'{"key": 5}', b"[1, 2]",
+                                     b'{"key": "%s", "metadata": {}, "sha256": "%s", '
+                                     b'"size": "many", "mtime_ns": 1}', "other"])
+def test_a_hostile_description_vouches_for_nothing(tmp_path, payload, planted):
+    path, sha, size = payload
+    root = tmp_path / "store"
+    store = LocalStore(root)
+    if planted == "other":  # a hand-made link: the description of another key
+        store.put("archive/logs/2025/01/9/other.log", path, sha256=sha, size=size)
+        (root / KEY).parent.mkdir(parents=True)
+        os.link(root / "archive/logs/2025/01/9/other.log", root / KEY)
+    else:
+        store.put(KEY, path, sha256=sha, size=size)
+        planted = planted.replace(b"%s", KEY.encode(), 1).replace(b"%s", sha.encode(), 1)
+        os.setxattr(root / KEY, XATTR, planted)
+    info = LocalStore(root).head(KEY)
+    assert info.size == size and info.sha256 is None
+    assert verify(LocalStore(root), KEY, sha256=sha, size=size).proof == "read_back"
 
 
 def test_a_log_named_with_255_bytes_is_archived_cleaned_and_reindexed(workspace, run_cli):

@@ -29,7 +29,10 @@ from pathlib import Path
 from log_archiver.archive.collect import FoundLog, collect_logs
 from log_archiver.repository import Repository
 
-DEPTH = 3  # issues compressed ahead of the one being recorded, at most
+# Issues compressed ahead of the one being recorded, at most: enough to keep compressing
+# while the batch frees the disk of several archived issues in one step (queue.batch)...
+DEPTH = 8
+AHEAD_BYTES = 512 << 20  # ...and no more than this many bytes of their logs (unless one)
 LANES = 2  # issues compressed at once: one issue's last blocks leave cores idle
 FLUSH_BYTES = 256 << 20  # logs indexed for search between two writes of the search index
 NICE = 10  # how much lower than the batch's own thread compressing ahead runs
@@ -75,6 +78,11 @@ class Lanes:
         self._unflushed = 0
         self._turns = iter(list(self.made))
         self._lock = threading.Lock()
+        self._picking = threading.Lock()
+        self._bytes_freed = threading.Condition(self._lock)
+        self._bytes_ahead = 0  # of the issues begun and not released
+        self._sizes: dict[int, int] = {}
+        self._released: set[int] = set()
         self._lanes = [threading.Thread(target=self._run, name=f"compress-ahead-{n + 1}",
                                         daemon=True) for n in range(LANES)]
         for lane in self._lanes:
@@ -84,11 +92,15 @@ class Lanes:
         _yield_to_the_batch()
         while True:
             self._room.acquire()
-            with self._lock:
-                issue = None if self._stopped.is_set() else next(self._turns, None)
-            if issue is None:
-                return
-            size = self._compress(issue)
+            with self._picking:  # (the other lane picks once this one's bytes are counted)
+                with self._lock:
+                    while self._bytes_ahead >= AHEAD_BYTES and not self._stopped.is_set():
+                        self._bytes_freed.wait()
+                    issue = None if self._stopped.is_set() else next(self._turns, None)
+                if issue is None:
+                    return
+                found = self._begin(issue)
+            size = 0 if found is None else self._compress(issue, found)
             with self._lock:
                 self._unflushed += size
                 flush = self._unflushed >= FLUSH_BYTES
@@ -97,15 +109,28 @@ class Lanes:
             if flush:
                 self._indexing.flush()
 
-    def _compress(self, issue: int) -> int:
+    def _begin(self, issue: int) -> list[FoundLog] | None:
+        """``issue``'s logs, counted ahead; None when it is not to be compressed."""
+        future = self.made[issue]
+        if not future.set_running_or_notify_cancel():
+            return None  # the batch passed it by before its turn came
+        try:
+            found, _ = collect_logs(self._repo.logs_dir, issue)
+        except BaseException as error:  # prepare collects again, and reports it
+            future.set_exception(error)
+            return None
+        with self._lock:
+            if issue not in self._released:
+                self._sizes[issue] = sum(f.size for f in found)
+                self._bytes_ahead += self._sizes[issue]
+        return found
+
+    def _compress(self, issue: int, found: list[FoundLog]) -> int:
         """Compress ``issue``'s logs; returns their size."""
         from log_archiver.archive.prepare import compress_quietly
 
         future = self.made[issue]
-        if not future.set_running_or_notify_cancel():
-            return 0  # the batch passed it by before its turn came
         try:
-            found, _ = collect_logs(self._repo.logs_dir, issue)
             stored, errors = compress_quietly(self._repo, [f.path for f in found],
                                               {f.path: f.size for f in found},
                                               pool=self._pool, indexing=self._indexing)
@@ -120,6 +145,10 @@ class Lanes:
         ``issue`` is never begun if it has not been."""
         future = self.made.get(issue)
         if future is not None:
+            with self._lock:
+                self._released.add(issue)
+                self._bytes_ahead -= self._sizes.pop(issue, 0)
+                self._bytes_freed.notify_all()
             self._room.release()
             future.cancel()
 
@@ -128,6 +157,8 @@ class Lanes:
         if self._stopped.is_set():
             return
         self._stopped.set()
+        with self._lock:
+            self._bytes_freed.notify_all()
         for _ in self.made:
             self._room.release()
 
