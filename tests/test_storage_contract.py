@@ -20,7 +20,8 @@ from log_archiver.errors import (
     StorageNotFoundError,
 )
 from log_archiver.storage import verify
-from log_archiver.storage.local import XATTR, LocalStore
+from log_archiver.storage.descriptions import XATTR
+from log_archiver.storage.local import LocalStore
 
 MIB = 1 << 20
 KEY = "archive/logs/2025/01/123/build.log.gz"

@@ -2,22 +2,12 @@
 
 Key ``K`` lives at ``ROOT/K``. Everything of the store's own stays under
 ``ROOT/.log-archiver/`` so the root holds the archived objects and nothing else: temp
-files, and the sidecars described below.
-
-Each object carries its description: the key, the caller's metadata and the SHA-256
-computed while the object was written, with its size and modification time then. It is
-an extended attribute of the object (``user.log-archiver``), set on the temp file before
-the file becomes the object, so the object never appears without it and no other file is
-made for it. Where the filesystem keeps no such attribute (or not one that long), the
-description goes to a sidecar, ``.log-archiver/objects/XX/SHA.json``, named by the SHA-256
-of the key (so any name the filesystem takes as an object's takes a sidecar too), with the
-object's inode as well, written before the object appears. Neither is synced to disk.
-``head`` returns the recorded checksum while the object's stamp still matches, so a HEAD
-never reads the object. Sidecars of older stores (``meta/K.json``) are still read.
-
-A description describes; it proves nothing (it can be edited, or outlive the bytes it
-was written for): :mod:`log_archiver.storage.verify` reads the object back before a
-delete.
+files, and the sidecars of :mod:`.descriptions`. Each object carries its description
+(the key, the caller's metadata, and the SHA-256 computed while it was written, with its
+size and modification time then): ``head`` returns that checksum while they still match,
+so a HEAD never reads the object. A description describes; it proves nothing (it can be
+edited, or outlive the bytes it was written for): :mod:`log_archiver.storage.verify`
+reads the object back before a delete.
 
 A temp file is named ``PID-HEX`` after the process writing it. One whose process is gone
 (killed mid-upload) is removed before this process first writes to the store, and
@@ -28,7 +18,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import json
 import os
 import stat as stat_module
 import threading
@@ -53,13 +42,11 @@ from log_archiver.storage.base import (
     check_range,
     clean_metadata,
 )
-from log_archiver.util.fsutil import fsync_dir, process_gone, write_bytes_atomic
+from log_archiver.storage.descriptions import OWN_DIR, Descriptions
+from log_archiver.util.fsutil import fsync_dir, process_gone
 from log_archiver.util.hashing import file_identity, remember_bounded
 
-OWN_DIR = ".log-archiver"
 BLOCK = 1 << 20
-XATTR = "user.log-archiver"  # an object's description, kept on the object itself
-MAX_DESCRIPTION = 64 << 10  # a description read back longer than this is ignored
 _swept_roots: set[Path] = set()  # stores whose dead temp files this process removed
 _sweep_lock = threading.Lock()
 
@@ -79,7 +66,7 @@ class LocalStore:
         self.url = f"file://{quote(str(self.root))}"
         self.public_base_url = public_base_url.rstrip("/") if public_base_url else None
         self._written: dict[str, tuple] = {}  # key: identity of the file this process wrote
-        self._attributes: bool | None = None  # whether descriptions go on the objects
+        self._descriptions = Descriptions(self.root)
         self._written_lock = threading.Lock()
 
     def _path(self, key: str) -> Path:
@@ -143,80 +130,6 @@ class LocalStore:
         except OSError as error:
             raise _storage_error(error, "delete", Path(path)) from error
 
-    def _meta_path(self, key: str) -> Path:
-        digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
-        return self.root / OWN_DIR / "objects" / digest[:2] / f"{digest}.json"
-
-    def _old_meta_path(self, key: str) -> Path:
-        """Where stores before named-by-digest sidecars kept them (``meta/K.json``)."""
-        return self.root.joinpath(OWN_DIR, "meta", *key.split("/")).with_name(
-            key.rsplit("/", 1)[-1] + ".json")
-
-    def _drop_old_meta(self, key: str) -> None:
-        try:
-            self._old_meta_path(key).unlink(missing_ok=True)
-        except OSError:
-            pass  # never written (a name too long for one, say); a new sidecar wins anyway
-
-    def _describe(self, key: str, temp: Path, sha256: str,
-                  metadata: Mapping[str, str] | None) -> bool:
-        """Like S3's ``x-amz-meta-*``: always the checksum, plus what the caller gave; on
-        the temp file about to become the object (True), or else in a sidecar."""
-        written = temp.stat()
-        data = {"key": key, "metadata": {**clean_metadata(metadata), "sha256": sha256},
-                "sha256": sha256, "size": written.st_size, "mtime_ns": written.st_mtime_ns}
-        if self._attributes is not False:
-            try:
-                os.setxattr(temp, XATTR, json.dumps(data, sort_keys=True).encode(),
-                            follow_symlinks=False)
-                self._attributes = True
-                return True
-            except AttributeError:  # (no extended attributes on this system)
-                self._attributes = False
-            except OSError as error:
-                if error.errno in _NO_ATTRIBUTES:
-                    self._attributes = False
-                # else (a description too long for one, say): this object gets a sidecar
-        target = self._meta_path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        data["inode"] = written.st_ino
-        # Not synced: metadata lost in a crash only makes a reindex describe the object
-        # from the object itself (its checksum is what a reader trusts).
-        write_bytes_atomic(target, json.dumps(data, sort_keys=True).encode(), durable=False)
-        return False
-
-    def _drop_sidecars(self, key: str) -> None:
-        """Remove the sidecars once written for ``key`` (an object written there since
-        carries its own description, which they must not contradict)."""
-        try:
-            self._meta_path(key).unlink(missing_ok=True)
-        except OSError:
-            pass  # (a sidecar vouches only for the inode it names: never this object)
-        self._drop_old_meta(key)
-
-    def _read_meta(self, key: str) -> tuple[dict[str, str], dict]:
-        """The caller's metadata, and what the store recorded when writing (may be {});
-        the record holds the object's inode when it came from a sidecar."""
-        data = _attribute(self._path(key))
-        if not _describes(data, key):
-            try:
-                data = json.loads(self._meta_path(key).read_bytes())
-            except (OSError, ValueError):
-                data = None
-            if not (isinstance(data, dict) and data.get("key") == key
-                    and isinstance(data.get("metadata"), dict)):
-                data = None
-            elif not isinstance(data.get("inode"), int):  # (it vouches for no object)
-                data = {**data, "inode": None}
-        if data is not None:
-            return {str(k): str(v) for k, v in data["metadata"].items()}, data
-        try:
-            old = json.loads(self._old_meta_path(key).read_bytes())
-        except (OSError, ValueError):
-            return {}, {}
-        # An old sidecar records no stamp: it describes the object, it never vouches.
-        return ({str(k): str(v) for k, v in old.items()} if isinstance(old, dict) else {}), {}
-
     def _hash_to(self, source: Path, dest: Path | None) -> tuple[int, str]:
         digest, size = hashlib.sha256(), 0
         with open(source, "rb") as handle:
@@ -255,7 +168,7 @@ class LocalStore:
                     f"bytes read from {path} do not match sha256 {sha256} (got {written})",
                     "the local file changed since it was prepared; run prepare-upload again",
                 )
-            on_object = self._describe(key, temp, sha256, metadata)
+            on_object = self._descriptions.write(key, temp, sha256, metadata)
             if overwrite and existing is not None:
                 os.replace(temp, target)
                 outcome: PutOutcome = "replaced"
@@ -269,9 +182,9 @@ class LocalStore:
             fsync_dir(target.parent)
             temp.unlink(missing_ok=True)  # (before the stat: dropping a link changes ctime)
             if on_object:
-                self._drop_sidecars(key)
+                self._descriptions.drop_sidecars(key)
             else:
-                self._drop_old_meta(key)
+                self._descriptions.drop_old(key)
             with self._written_lock:
                 remember_bounded(self._written, key, file_identity(target.stat()))
             return outcome
@@ -309,7 +222,7 @@ class LocalStore:
         source, dest = self._path(key), Path(dest)
         # Not named after dest: a name of 255 bytes leaves no room for a suffix.
         temp = dest.with_name(f".la-get-{os.getpid()}-{os.urandom(4).hex()}.part")
-        expected = self._read_meta(key)[0].get("sha256")
+        expected = self._descriptions.read(key, self._path(key))[0].get("sha256")
         try:
             try:
                 size, sha256 = self._hash_to(source, temp)
@@ -361,7 +274,7 @@ class LocalStore:
             return None
         except OSError as error:
             raise _storage_error(error, "read", target) from error
-        metadata, written = self._read_meta(key)
+        metadata, written = self._descriptions.read(key, target)
         stamp = (written.get("size"), written.get("inode", stat.st_ino), written.get("mtime_ns"))
         sha256 = written.get("sha256") \
             if stamp == (stat.st_size, stat.st_ino, stat.st_mtime_ns) else None
@@ -419,38 +332,13 @@ class LocalStore:
             pass
         except OSError as error:
             raise _storage_error(error, "delete", self._path(key)) from error
-        self._drop_sidecars(key)
+        self._descriptions.drop_sidecars(key)
 
     def url_for(self, key: str) -> str:
         return f"{self.url}/{quote(key)}"
 
     def public_url_for(self, key: str) -> str | None:
         return f"{self.public_base_url}/{quote(key)}" if self.public_base_url else None
-
-
-_NO_ATTRIBUTES = {getattr(errno, name) for name in ("ENOTSUP", "EOPNOTSUPP", "ENOSYS", "EPERM")
-                  if hasattr(errno, name)}
-
-
-def _attribute(path: Path) -> dict | None:
-    """The description on the object at ``path`` (hostile until :func:`_describes`)."""
-    try:
-        raw = os.getxattr(path, XATTR, follow_symlinks=False)
-    except (OSError, AttributeError):
-        return None
-    if len(raw) > MAX_DESCRIPTION:
-        return None
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return None
-
-
-def _describes(data, key: str) -> bool:
-    """Whether ``data`` is a description of the object at ``key``, in its shape."""
-    return isinstance(data, dict) and data.get("key") == key \
-        and isinstance(data.get("metadata"), dict) and isinstance(data.get("sha256"), str) \
-        and isinstance(data.get("size"), int) and isinstance(data.get("mtime_ns"), int)
 
 
 def _conflict(url: str, existing: ObjectInfo | None, sha256: str) -> StorageConflictError:
