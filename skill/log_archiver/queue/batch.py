@@ -209,13 +209,16 @@ def _archive_each(repo: Repository, issues: list[int], *, reason, force, retry, 
             progress(f"freeing the local disk of {len(due)} archived issue(s)")
             with repo.audit_deferred():
                 cleaned = cleanup_issues(repo, due)
+        step = []
         for issue, result in waiting:
             with repo.audit_deferred():  # (its audit line is on disk before the checkpoint)
-                result = _finished(repo, issue, result, cleaned.get(issue))
+                step.append(_finished(repo, issue, result, cleaned.get(issue)))
+        if checkpoint is not None:  # (the step's issues in one write)
+            checkpoint.finish({result["issue_number"]: result["status"] for result in step
+                               if result["status"] != "not_attempted"})
+        for result in step:
             results.append(result)
-            if checkpoint is not None and result["status"] not in ("not_attempted",):
-                checkpoint.finish(issue, result["status"])
-            events.emit("issue.done", issue=issue,
+            events.emit("issue.done", issue=result["issue_number"],
                         bytes=(result.get("entry") or {}).get("total_size_bytes", 0),
                         status=result["status"])
         waiting.clear()

@@ -277,11 +277,13 @@ class Checkpoint:
         write_bytes_atomic(self.path, orjson.dumps(document, option=orjson.OPT_INDENT_2),
                            durable=durable)
 
-    def finish(self, issue: int, status: str) -> None:
-        """Not synced: the index, synced before, already says the issue is archived (a
-        finish lost in a crash only costs the rerun a look at the index)."""
-        self.done[issue] = status
-        self.save(durable=False)
+    def finish(self, finished: dict[int, str]) -> None:
+        """Record the status of each issue of ``finished``, in one write. Not synced: the
+        index, synced before, already says they are archived (a finish lost in a crash
+        only costs the rerun a look at the index)."""
+        if finished:
+            self.done.update(finished)
+            self.save(durable=False)
 
     def remove(self) -> None:
         """The batch is over: remove the checkpoint and give the lock back."""
