@@ -127,13 +127,14 @@ class Lanes:
 
     def _compress(self, issue: int, found: list[FoundLog]) -> int:
         """Compress ``issue``'s logs; returns their size."""
-        from log_archiver.archive.prepare import compress_quietly
+        from log_archiver.archive.prepare import COPIES_DURABLE, compress_quietly
 
         future = self.made[issue]
         try:
             stored, errors = compress_quietly(self._repo, [f.path for f in found],
                                               {f.path: f.size for f in found},
-                                              pool=self._pool, indexing=self._indexing)
+                                              pool=self._pool, indexing=self._indexing,
+                                              durable=COPIES_DURABLE)
         except BaseException as error:  # prepare compresses again, and reports it
             future.set_exception(error)
             return 0

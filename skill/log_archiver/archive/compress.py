@@ -113,7 +113,7 @@ def _gzip_member(block: bytes, level: int) -> tuple[bytes, bytes]:
 class _Output:
     """One compressed file being written: its temp writer and both running digests."""
 
-    def __init__(self, source: Path, target: Path):
+    def __init__(self, source: Path, target: Path, durable: bool):
         self.source = source
         self.target = target
         self.in_digest = hashlib.sha256()
@@ -125,7 +125,7 @@ class _Output:
         self.redaction = None
         self.read_size: int | None = None  # the log's own size, when redaction changed it
         self.sink = None  # the search index, fed the blocks as they pass (see gzip_many)
-        self._context = atomic_writer(target)
+        self._context = atomic_writer(target, durable=durable)
         self.handle = self._context.__enter__()
 
     def write(self, data: bytes) -> None:
@@ -154,7 +154,8 @@ class _Output:
 
 
 def gzip_many(sources: list[Path], level: int, pool: Executor, window: int = 0,
-              scanner=None, observe=None) -> Iterator[tuple[Path, StoredFile | Exception]]:
+              scanner=None, observe=None, durable: bool = True
+              ) -> Iterator[tuple[Path, StoredFile | Exception]]:
     """Compress every file with gzip, all blocks of all files sharing the pool (read
     through the redactor when a ``scanner`` is given). ``observe(source)``, when given,
     returns a sink that is fed every block the compressor receives and told the stored
@@ -191,7 +192,7 @@ def gzip_many(sources: list[Path], level: int, pool: Executor, window: int = 0,
 
     for source in sources:
         try:
-            output = _Output(source, compressed_copy_path(source, "gzip"))
+            output = _Output(source, compressed_copy_path(source, "gzip"), durable)
         except Exception as error:
             yield source, error
             continue
@@ -225,8 +226,8 @@ def gzip_many(sources: list[Path], level: int, pool: Executor, window: int = 0,
             yield done
 
 
-def zstd_one(source: Path, level: int, threads: int, scanner=None, index_sink=None
-             ) -> StoredFile:
+def zstd_one(source: Path, level: int, threads: int, scanner=None, index_sink=None,
+             durable: bool = True) -> StoredFile:
     import zstandard
 
     target = compressed_copy_path(source, "zstd")
@@ -243,7 +244,7 @@ def zstd_one(source: Path, level: int, threads: int, scanner=None, index_sink=No
             return self.handle.write(data)
 
     try:
-        with atomic_writer(target) as handle, open(source, "rb") as reader:
+        with atomic_writer(target, durable=durable) as handle, open(source, "rb") as reader:
             sink = _Hashing(handle)
             packer = zstandard.ZstdCompressor(level=level, threads=threads, write_checksum=True)
             with packer.stream_writer(sink, closefd=False) as writer:

@@ -33,6 +33,12 @@ from log_archiver.repository import Repository
 from log_archiver.search.archive_hook import archive_indexing
 from log_archiver.util.hashing import prefixed
 
+# The compressed copies an archive makes are not synced to disk: a copy never holds the
+# only bytes of a log (the log is deleted only once its stored object is verified, and
+# the copy with it), and a copy torn by a crash is caught by its checksum before it is
+# stored (and made again). Most are deleted within seconds, never written out at all.
+COPIES_DURABLE = False
+
 
 def will_compress(name: str, size: int, config) -> bool:
     """Over the threshold, and with room in its name for a compressed copy (a smaller
@@ -41,15 +47,17 @@ def will_compress(name: str, size: int, config) -> bool:
 
 
 def compress(repo: Repository, files: list[Path], sizes: dict[Path, int] | None = None,
-             *, indexing=None) -> tuple[list[StoredFile], list[dict]]:
+             *, indexing=None, durable: bool = True) -> tuple[list[StoredFile], list[dict]]:
     """Compress the files over the threshold and checksum the rest, on every core
     (``sizes``: the sizes collect found, so no file is looked at twice); each file's
-    event is emitted as it completes. ``indexing``: as :func:`compress_quietly`."""
+    event is emitted as it completes. ``indexing``, ``durable``: as
+    :func:`compress_quietly`."""
     sizes = sizes_of(files, sizes)
     repo.events.emit("files.planned", bytes=sum(sizes.values()), files=len(files),
                      step="compress")
     announce = partial(_announce_one, repo.events, repo.logs_dir, sizes)
-    return compress_quietly(repo, files, sizes, on_file=announce, indexing=indexing)
+    return compress_quietly(repo, files, sizes, on_file=announce, indexing=indexing,
+                            durable=durable)
 
 
 def sizes_of(files: list[Path], sizes: dict[Path, int] | None) -> dict[Path, int]:
@@ -57,14 +65,15 @@ def sizes_of(files: list[Path], sizes: dict[Path, int] | None) -> dict[Path, int
 
 
 def compress_quietly(repo: Repository, files: list[Path], sizes: dict[Path, int], *,
-                     pool: Executor | None = None, on_file=None, indexing=None
-                     ) -> tuple[list[StoredFile], list[dict]]:
+                     pool: Executor | None = None, on_file=None, indexing=None,
+                     durable: bool = True) -> tuple[list[StoredFile], list[dict]]:
     """:func:`compress` without events (``on_file(source, result)`` is told of each file
     instead), on ``pool`` when one is given (a batch's, kept between issues): the work
     of :mod:`.ahead`, which may run it on a thread of its own. ``indexing``: the search
     index's sinks (:func:`.search.archive_hook.archive_indexing`), flushed and closed by
     the caller, who need not wait for them here; without it, this call makes and closes
-    its own."""
+    its own. ``durable=False``: the copies are not synced to disk (see
+    :data:`COPIES_DURABLE`)."""
     config = repo.config
     big = [p for p in files if will_compress(p.name, sizes[p], config)]
     chosen = set(big)
@@ -80,7 +89,7 @@ def compress_quietly(repo: Repository, files: list[Path], sizes: dict[Path, int]
     with nullcontext(pool) if pool is not None else repo.pool("compress", config.workers) \
             as pool:
         hashed = [pool.submit(hash_as_is, p, scanner, sink(p)) for p in small]
-        _compress_each(config, pool, big, scanner, indexing, keep)
+        _compress_each(config, pool, big, scanner, indexing, keep, durable)
         redacted = []  # small logs with secrets: stored from a redacted copy of their own
         for source, future in zip(small, hashed, strict=True):
             try:
@@ -91,7 +100,7 @@ def compress_quietly(repo: Repository, files: list[Path], sizes: dict[Path, int]
                 redacted.append(source)
                 continue
             keep(source, result)
-        _compress_each(config, pool, redacted, scanner, indexing, keep)
+        _compress_each(config, pool, redacted, scanner, indexing, keep, durable)
     if indexing and owned:
         indexing.close()
     return [results[p] for p in files if p in results], errors
@@ -116,18 +125,20 @@ def announce_compressed(repo: Repository, files: list[Path], sizes: dict[Path, i
                         error={"type": error["type"], "message": error["message"]})
 
 
-def _compress_each(config, pool, sources: list[Path], scanner, indexing, keep) -> None:
+def _compress_each(config, pool, sources: list[Path], scanner, indexing, keep,
+                   durable: bool) -> None:
     if config.compression == "gzip":
         for source, result in gzip_many(sources, config.compression_level, pool,
                                         scanner=scanner,
-                                        observe=indexing.open if indexing else None):
+                                        observe=indexing.open if indexing else None,
+                                        durable=durable):
             keep(source, result)
         return
     for source in sources:
         try:
             result = zstd_one(source, config.compression_level,
                               min(config.workers, ZSTD_THREADS), scanner,
-                              indexing.open(source) if indexing else None)
+                              indexing.open(source) if indexing else None, durable)
         except ArchiveError as error:
             result = error
         keep(source, result)
@@ -192,7 +203,8 @@ def prepare(repo: Repository, issue: int, *, reason: str = "manual", force: bool
     files, sizes = [f.path for f in to_prepare], {f.path: f.size for f in to_prepare}
     made = ahead.take(issue, to_prepare) if ahead is not None else None
     if made is None:
-        stored, errors = compress(repo, files, sizes, indexing=indexing)
+        stored, errors = compress(repo, files, sizes, indexing=indexing,
+                                  durable=COPIES_DURABLE)
     else:
         stored, errors = made
         announce_compressed(repo, files, sizes, stored, errors)
