@@ -165,3 +165,28 @@ def test_eight_archives_at_once_lose_no_entry(workspace):
                          capture_output=True, text=True, check=True).stdout.splitlines()
     # a run whose entries another run already committed has nothing left to commit
     assert 1 <= len([line for line in log if line.startswith("Archive logs for issue #")]) <= 8
+
+
+def test_an_archive_syncs_what_it_stores_but_not_its_compressed_copies(workspace, run_cli,
+                                                                      monkeypatch):
+    """A copy is deleted with its log once the stored object is verified: syncing it
+    would only write to disk what is about to go. compress-logs leaves its copies for
+    people, and syncs them."""
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    write_sample_logs(workspace / "logs", 7, big=1_500_000, seed=1)
+    assert run_cli("archive", "7").exit_code == 0
+    assert not [path for path in synced if ".la.gz" in path]
+    stored = [path for path in synced if "/store/" in path]
+    assert len([path for path in stored if "/store/.log-archiver/tmp/" in path]) == 4
+    synced.clear()
+    write_sample_logs(workspace / "logs", 8, big=1_500_000, seed=2)
+    big = next((workspace / "logs/sessions").glob("session-8-*"))
+    assert run_cli("compress-logs", str(big)).exit_code == 0
+    assert [path for path in synced if ".la.gz" in path]
