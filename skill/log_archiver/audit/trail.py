@@ -132,6 +132,7 @@ class AuditTrail:
         self._deferring = 0
         self._unsynced: set[Path] = set()
         self._new_files: set[Path] = set()  # whose folder entry is not synced yet
+        self._day: tuple[str, Path] | None = None  # the last day written to, and its file
 
     @property
     def user(self) -> str | None:
@@ -143,16 +144,22 @@ class AuditTrail:
                bytes: int | None = None, checksum: str | None = None,
                outcome: str = "ok", **details) -> dict:
         """Append one line; returns what was written (as a dict)."""
-        moment = self._clock()
-        line = {"time": moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        stamp = self._clock().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        line = {"time": stamp,
                 "op": op, "issue": issue, "file": file, "bytes": bytes,
                 "checksum": checksum, "outcome": outcome, "version": __version__,
                 "user": self.user}
         if details:
             line["details"] = details
         line = scrubbed(line)
-        self.append(day_file(self.folder, moment), line)
+        self.append(self._day_file(stamp[:10]), line)
         return line
+
+    def _day_file(self, day: str) -> Path:
+        """The file of ``day`` (YYYY-MM-DD), as :func:`day_file` names it."""
+        if self._day is None or self._day[0] != day:
+            self._day = (day, self.folder / f"{day}.jsonl")
+        return self._day[1]
 
     def check(self) -> None:
         """Refuse, before anything changes, a trail whose folder or today's file is a
