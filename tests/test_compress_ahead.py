@@ -122,27 +122,34 @@ def test_compressing_ahead_stops_at_a_number_of_issues_and_of_bytes(workspace, m
         write_sample_logs(workspace / "logs", issue, big=1_200_000, seed=issue)
     one_issue = sum(f.size for f in collect_logs(workspace / "logs", 1)[0])
 
-    def begun(lanes) -> list[int]:
-        time.sleep(0.5)  # (time enough to begin one more, were it allowed)
-        return [issue for issue, future in lanes.made.items()
-                if future.running() or future.done() and not future.cancelled()]
+    def begun(lanes, expected: list[int]) -> list[int]:
+        """The issues begun, once ``expected`` are, and time enough to begin one more."""
+        def now():
+            return [issue for issue, future in lanes.made.items()
+                    if future.running() or future.done() and not future.cancelled()]
+
+        deadline = time.monotonic() + 30
+        while not set(expected) <= set(now()) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.5)  # (were one more allowed, it would have begun by now)
+        return now()
 
     lanes = ahead.Lanes(repository(), [1, 2, 3, 4], depth=2)
     try:
-        assert begun(lanes) == [1, 2]
+        assert begun(lanes, [1, 2]) == [1, 2]
         lanes.release(1)  # the batch is done with one: room for one more
-        assert begun(lanes) == [1, 2, 3]
+        assert begun(lanes, [1, 2, 3]) == [1, 2, 3]
     finally:
         lanes.stop()
     monkeypatch.setattr(ahead, "AHEAD_BYTES", one_issue)  # room for one issue's logs
     lanes = ahead.Lanes(repository(), [1, 2, 3, 4], depth=8)
     try:
-        assert begun(lanes) == [1]
+        assert begun(lanes, [1]) == [1]
         lanes.release(1)
-        assert begun(lanes) == [1, 2]
+        assert begun(lanes, [1, 2]) == [1, 2]
         lanes.release(3)  # (passed by before its turn: never begun, it holds no bytes)
         lanes.release(2)
-        assert begun(lanes) == [1, 2, 4]
+        assert begun(lanes, [1, 2, 4]) == [1, 2, 4]
     finally:
         lanes.stop()
     for copy in copies(workspace / "logs"):  # (what a batch would delete: none took them)
