@@ -130,7 +130,8 @@ def run(work: Path, weed: str, aws: str, runs: int) -> int:
         def theirs(label: str) -> tuple[float, int]:
             return timed([aws, "s3", "cp", "--recursive", "--quiet", "--only-show-errors",
                           "--endpoint-url", server.endpoint_url,
-                          "--exclude", ".archive-index.json*", str(logs),
+                          "--exclude", ".archive-index.json*",
+                          "--exclude", ".archive-audit/*", str(logs),
                           f"s3://{bucket}/{label}/"])
 
         ours("warmup")  # first connections, page cache: not counted
