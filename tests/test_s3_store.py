@@ -421,7 +421,7 @@ def test_a_replaced_multipart_object_fails_its_composite_and_the_read_back(
     s3_store.put(KEY, path, sha256=sha, size=len(data))
     full = f"{s3_store.prefix}/{KEY}"
     client = s3_server.client()
-    other = data[:-1] + b"!"
+    other = data[:-1] + bytes([data[-1] ^ 1])  # flipped: a fixed byte may be the one it was
     upload = client.create_multipart_upload(Bucket=s3_store.bucket, Key=full,
                                             ChecksumAlgorithm="SHA256",
                                             Metadata={"sha256": sha})["UploadId"]
