@@ -117,3 +117,14 @@ def unshare():
     probe = subprocess.run([path, "-rm", "true"], capture_output=True, text=True)
     assert probe.returncode == 0, f"user namespaces are needed: {probe.stderr}"
     return path
+
+
+@pytest.fixture
+def closed_port():
+    """A local port nothing answers on (connections are refused) and, for the whole test,
+    nothing else can take: bound by a socket that never listens."""
+    import socket
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        yield holder.getsockname()[1]

@@ -77,7 +77,7 @@ def assert_batch_locked(result, project: Path) -> dict:
 
 
 def test_a_second_all_closed_batch_refuses_while_the_first_runs(project, github):
-    github.delay = 0.05  # slow enough that the first batch is still running
+    github.delay = 0.15  # slow enough that the first batch is still running
     first = subprocess.Popen([*script("log-archiver"), "archive", "--all-closed", "-q"],
                              cwd=project, env=dict(os.environ), stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)

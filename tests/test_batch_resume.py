@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -138,17 +137,11 @@ def test_a_killed_batch_resumes_and_archives_each_issue_once(project, github, re
     assert (project / "logs/builds/40-build.log").exists()
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_a_store_that_is_down_opens_the_breaker_and_the_rest_are_not_attempted(
-        project, github):
+        project, github, closed_port):
     (project / ".log-archiver.json").write_text(json.dumps({
         "storage": "s3://archive-bucket/logs",
-        "s3": {"endpoint_url": f"http://127.0.0.1:{closed_port()}", "region": "us-east-1"},
+        "s3": {"endpoint_url": f"http://127.0.0.1:{closed_port}", "region": "us-east-1"},
         "queue": {"breaker_failures": 2, "breaker_cooldown_seconds": 600}}))
     issues = [3, 5, 7, 9, 11]
     for number in issues:

@@ -185,6 +185,7 @@ def test_a_batch_compresses_ahead_in_a_child_process_and_cleanup_trusts_its_hash
     logs = workspace / "logs"
     for issue in (1, 2, 3):
         write_sample_logs(logs, issue, big=1_500_000, seed=issue)
+    time.sleep(hashing.RACY_SECONDS + 0.05)  # old enough that a hash of them is remembered
     repo = repository()
     ahead = CompressAheadInChild(repo, [1, 2, 3])
     child = ahead._child

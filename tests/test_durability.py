@@ -187,6 +187,7 @@ def test_an_archive_syncs_what_it_stores_but_not_its_compressed_copies(workspace
     assert len([path for path in stored if "/store/.log-archiver/tmp/" in path]) == 4
     synced.clear()
     write_sample_logs(workspace / "logs", 8, big=1_500_000, seed=2)
-    big = next((workspace / "logs/sessions").glob("session-8-*"))
+    big = workspace / "logs/sessions/session-8-2025-01-15.md"  # the one over 1 MiB
+    assert big.stat().st_size > 1 << 20
     assert run_cli("compress-logs", str(big)).exit_code == 0
     assert [path for path in synced if ".la.gz" in path]

@@ -325,18 +325,10 @@ def test_prepare_upload_checks_the_trigger_like_archive(project, github):
 PLANTED = "ghp_plantedSecret0123456789"
 
 
-def closed_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def test_credentials_in_the_api_url_are_never_printed_or_stored(project, github):
+def test_credentials_in_the_api_url_are_never_printed_or_stored(project, github, closed_port):
     github.add_issue(17, "Secret URL", state="closed")
     logs_of(project, 17)
-    port = closed_port()
+    port = closed_port
     down = archive(project, None, "17", GITHUB_TOKEN=None,
                    GITHUB_API_URL=f"http://x-access-token:{PLANTED}@127.0.0.1:{port}/api/v3")
     assert down["exit_code"] == 0, down["stderr"]

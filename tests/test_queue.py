@@ -141,10 +141,8 @@ def test_a_relative_sqlite_path_stays_in_the_repository(workspace, run_cli, monk
     assert not (workspace.parent / "outside.sqlite3").exists()
 
 
-def test_a_redis_that_is_down_is_a_clear_error(workspace, run_cli, monkeypatch):
-    from redis_fixtures import _free_port
-
-    monkeypatch.setenv("LOG_ARCHIVER_QUEUE_URL", f"redis://127.0.0.1:{_free_port()}/0")
+def test_a_redis_that_is_down_is_a_clear_error(workspace, run_cli, monkeypatch, closed_port):
+    monkeypatch.setenv("LOG_ARCHIVER_QUEUE_URL", f"redis://127.0.0.1:{closed_port}/0")
     result = run_cli("enqueue", "5")
     assert result.exit_code == 1
     assert result.json["errors"][0]["type"] == "queue_unavailable"
@@ -187,13 +185,13 @@ def test_leases_expire_for_other_machines_and_free_at_once_for_dead_local_worker
 
     leases = _broker().leases
     me, other_machine = new_owner(), "elsewhere/boot|4242|abc"
-    assert leases.acquire("issue:5", other_machine, ttl=1.0)
+    assert leases.acquire("issue:5", other_machine, ttl=2.5)  # outlasts a slow fsync
     assert not leases.acquire("issue:5", me, ttl=5)
     assert leases.holder("issue:5") == other_machine
     assert not leases.renew("issue:5", me, ttl=5)
     leases.release("issue:5", me)  # not mine: nothing happens
     assert leases.holder("issue:5") == other_machine
-    time.sleep(1.2)
+    time.sleep(2.7)
     assert leases.acquire("issue:5", me, ttl=5)  # expired: another machine's worker died
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
