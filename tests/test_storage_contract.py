@@ -300,13 +300,13 @@ def test_verification_says_what_proved_it(store, tmp_path):
 def test_an_object_just_put_is_proved_by_the_write_itself(store, payload, tmp_path):
     path, sha, size = payload
     assert store.put(KEY, path, sha256=sha, size=size) == "created"
-    proof = verify(store, KEY, sha256=sha, size=size, just_put=True).proof
+    proof = verify(store, KEY, sha256=sha, size=size).proof
     # file://: the bytes were hashed from the temp file that became the object; S3: the
     # server computed the SHA-256 itself
     assert proof == ("checked_write" if isinstance(store, LocalStore) else "server_sha256")
     other = hashlib.sha256(b"other").hexdigest()
     with pytest.raises(ChecksumMismatchError):
-        verify(store, KEY, sha256=other, size=size, just_put=True)
+        verify(store, KEY, sha256=other, size=size)
 
 
 def test_capabilities_are_declared(store):
@@ -415,7 +415,7 @@ def test_a_filesystem_without_attributes_gets_sidecars(tmp_path, payload, monkey
     store.put(KEY, path, sha256=sha, size=size, metadata={"log-type": "build"})
     store.put("archive/logs/2025/01/123/second.log", path, sha256=sha, size=size)
     assert len(list((root / ".log-archiver/objects").rglob("*.json"))) == 2
-    assert sum(".log-archiver/tmp" in str(p) for p in tried) == 1  # asked once per store
+    assert sum(isinstance(p, int) for p in tried) == 1  # (the temp file's fd) once per store
     info = LocalStore(root).head(KEY)
     assert (info.sha256, info.metadata["log-type"]) == (sha, "build")
     store.delete(KEY)

@@ -113,11 +113,10 @@ def _upload_one(store: Store, logs_dir: Path, record: dict,
                          "checksum": f"sha256:{there.sha256}" if there and there.sha256
                          else None, "new_key": new_key}
                 record = {**record, "remote_path": new_key}
-                store.put(new_key, local, sha256=sha256, size=size, metadata=meta)
-                outcome = "replaced"
+                outcome = store.put(new_key, local, sha256=sha256, size=size, metadata=meta)
         else:
             outcome = "exists"
-        verify_record(store, record, local, just_put=outcome in ("created", "replaced"))
+        verify_record(store, record, local)
     return outcome, tally.retries, moved
 
 

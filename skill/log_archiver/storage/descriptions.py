@@ -55,17 +55,17 @@ class Descriptions:
         except OSError:
             pass  # never written (a name too long for one, say); a new sidecar wins anyway
 
-    def write(self, key: str, temp: Path, sha256: str,
+    def write(self, key: str, temp: int, sha256: str,
               metadata: Mapping[str, str] | None) -> bool:
         """Like S3's ``x-amz-meta-*``: always the checksum, plus what the caller gave; on
-        the temp file about to become the object (True), or else in a sidecar."""
-        written = temp.stat()
+        the temp file about to become the object (``temp``, its descriptor: True), or
+        else in a sidecar."""
+        written = os.fstat(temp)
         data = {"key": key, "metadata": {**clean_metadata(metadata), "sha256": sha256},
                 "sha256": sha256, "size": written.st_size, "mtime_ns": written.st_mtime_ns}
         if self._on_objects is not False:
             try:
-                os.setxattr(temp, XATTR, json.dumps(data, sort_keys=True).encode(),
-                            follow_symlinks=False)
+                os.setxattr(temp, XATTR, json.dumps(data, sort_keys=True).encode())
                 self._on_objects = True
                 return True
             except AttributeError:  # (no extended attributes on this system)
@@ -98,11 +98,13 @@ class Descriptions:
         data = _attribute(path)
         if not _describes(data, key):
             data = _parsed(_small_file(self.sidecar_path(key)))
+            # A sidecar names the inode it was written for: left by a write that lost a
+            # race, or by one killed before its object took the key, it describes no
+            # object here.
             if not (isinstance(data, dict) and data.get("key") == key
-                    and isinstance(data.get("metadata"), dict)):
+                    and isinstance(data.get("metadata"), dict)
+                    and data.get("inode") == _inode(path)):
                 data = None
-            elif not isinstance(data.get("inode"), int):  # (it vouches for no object)
-                data = {**data, "inode": None}
         if data is not None:
             return {str(k): str(v) for k, v in data["metadata"].items()}, data
         old = _parsed(_small_file(self._old_path(key)))
@@ -146,7 +148,14 @@ def _parsed(raw: bytes | None):
         return None
     try:
         return json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # (nested deep enough to exhaust the stack)
+        return None
+
+
+def _inode(path: Path) -> int | None:
+    try:
+        return os.lstat(path).st_ino
+    except OSError:
         return None
 
 

@@ -43,7 +43,8 @@ from log_archiver.storage.base import (
     clean_metadata,
 )
 from log_archiver.storage.descriptions import OWN_DIR, Descriptions
-from log_archiver.util.fsutil import fsync_dir, process_gone
+from log_archiver.storage.local_files import not_a_file, open_folder, open_object
+from log_archiver.util.fsutil import process_gone
 from log_archiver.util.hashing import file_identity, remember_bounded
 
 BLOCK = 1 << 20
@@ -70,17 +71,21 @@ class LocalStore:
         self._written_lock = threading.Lock()
 
     def _path(self, key: str) -> Path:
+        return self.root.joinpath(*self._parts(key))
+
+    @staticmethod
+    def _parts(key: str) -> list[str]:
         parts = key.split("/")
         if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts) \
                 or parts[0] == OWN_DIR:
             raise UsageError(f"storage key {key!r} is not a clean relative path",
                              "use keys like archive/logs/2025/01/123/build.log")
-        return self.root.joinpath(*parts)
+        return parts
 
     def _temp_dir(self) -> Path:
         folder = self.root / OWN_DIR / "tmp"
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as error:
             raise _storage_error(error, "create", folder) from error
         return folder
@@ -130,23 +135,24 @@ class LocalStore:
         except OSError as error:
             raise _storage_error(error, "delete", Path(path)) from error
 
-    def _hash_to(self, source: Path, dest: Path | None) -> tuple[int, str]:
+    @staticmethod
+    def _hash_to(source: Path | int, out=None) -> tuple[int, str]:
+        """Hash ``source`` (a path, or a descriptor it takes over), copying it to ``out``
+        (an open binary file, synced) if given."""
         digest, size = hashlib.sha256(), 0
         with open(source, "rb") as handle:
-            out = open(dest, "wb") if dest is not None else None  # noqa: SIM115
-            try:
-                while block := handle.read(BLOCK):
-                    digest.update(block)
-                    size += len(block)
-                    if out is not None:
-                        out.write(block)
+            while block := handle.read(BLOCK):
+                digest.update(block)
+                size += len(block)
                 if out is not None:
-                    out.flush()
-                    os.fsync(out.fileno())
-            finally:
-                if out is not None:
-                    out.close()
+                    out.write(block)
+        if out is not None:
+            out.flush()
+            os.fsync(out.fileno())
         return size, digest.hexdigest()
+
+    def _hash_object(self, key: str, out=None) -> tuple[int, str]:
+        return self._hash_to(open_object(self._path(key)), out)
 
     def put(self, key: str, path: Path, *, sha256: str, size: int, overwrite: bool = False,
             metadata: Mapping[str, str] | None = None) -> PutOutcome:
@@ -160,33 +166,47 @@ class LocalStore:
                 raise _conflict(self.url_for(key), existing, sha256)
         self._sweep_once()
         temp = self._temp_dir() / f"{os.getpid()}-{os.urandom(6).hex()}"
+        folder = None
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            written_size, written = self._hash_to(Path(path), temp)
-            if written != sha256 or written_size != size:
-                raise ChecksumMismatchError(
-                    f"bytes read from {path} do not match sha256 {sha256} (got {written})",
-                    "the local file changed since it was prepared; run prepare-upload again",
-                )
-            on_object = self._descriptions.write(key, temp, sha256, metadata)
+            parts = self._parts(key)
+            self.root.mkdir(parents=True, exist_ok=True)
+            folder = open_folder(self.root, parts[:-1], create=True)
+            # Written, described and stamped through the descriptor: the name is only
+            # used to link it, and whatever is linked is checked to be this very file.
+            with os.fdopen(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+                                   | getattr(os, "O_NOFOLLOW", 0), 0o666), "wb") as out:
+                written_size, written = self._hash_to(Path(path), out)
+                if written != sha256 or written_size != size:
+                    raise ChecksumMismatchError(
+                        f"bytes read from {path} do not match sha256 {sha256} (got {written})",
+                        "the local file changed since it was prepared; run prepare-upload "
+                        "again")
+                on_object = self._descriptions.write(key, out.fileno(), sha256, metadata)
+                mine = os.fstat(out.fileno())
             if overwrite and existing is not None:
-                os.replace(temp, target)
+                os.replace(temp, parts[-1], dst_dir_fd=folder)
                 outcome: PutOutcome = "replaced"
             else:
                 # link() fails if the key appeared meanwhile: a conditional write.
                 try:
-                    os.link(temp, target)
+                    os.link(temp, parts[-1], dst_dir_fd=folder)
                 except FileExistsError:
                     return self._settle_race(key, sha256, size)
                 outcome = "created"
-            fsync_dir(target.parent)
+            os.fsync(folder)
             temp.unlink(missing_ok=True)  # (before the stat: dropping a link changes ctime)
+            now = os.stat(parts[-1], dir_fd=folder, follow_symlinks=False)
+            if (now.st_dev, now.st_ino) != (mine.st_dev, mine.st_ino):
+                raise StorageError(
+                    f"{target} is not the file this process wrote: the store's temp file "
+                    "was replaced while it was written",
+                    f"let no one else write in {self.root / OWN_DIR}, then run again")
             if on_object:
                 self._descriptions.drop_sidecars(key)
             else:
                 self._descriptions.drop_old(key)
             with self._written_lock:
-                remember_bounded(self._written, key, file_identity(target.stat()))
+                remember_bounded(self._written, key, file_identity(now))
             return outcome
         except FileNotFoundError as error:
             if not Path(path).exists():
@@ -197,6 +217,8 @@ class LocalStore:
             raise _storage_error(error, "write", target) from error
         finally:
             temp.unlink(missing_ok=True)
+            if folder is not None:
+                os.close(folder)
 
     def _known(self, key: str) -> ObjectInfo | None:
         """``head``, hashing the object only when no sidecar vouches for its checksum (an
@@ -205,7 +227,7 @@ class LocalStore:
         if info is None or info.sha256 is not None:
             return info
         try:
-            size, sha256 = self._hash_to(self._path(key), None)
+            size, sha256 = self._hash_object(key)
         except FileNotFoundError:
             return None
         except OSError as error:
@@ -225,7 +247,8 @@ class LocalStore:
         expected = self._descriptions.read(key, self._path(key))[0].get("sha256")
         try:
             try:
-                size, sha256 = self._hash_to(source, temp)
+                with open(temp, "wb") as out:
+                    size, sha256 = self._hash_object(key, out)
             except FileNotFoundError as error:
                 if not source.exists():
                     raise StorageNotFoundError(f"no stored object {self.url_for(key)}",
@@ -246,7 +269,7 @@ class LocalStore:
     def digest(self, key: str) -> tuple[int, str]:
         source = self._path(key)
         try:
-            return self._hash_to(source, None)
+            return self._hash_object(key)
         except FileNotFoundError as error:
             raise StorageNotFoundError(f"no stored object {self.url_for(key)}",
                                        "check the key with `log-archiver read`") from error
@@ -257,7 +280,7 @@ class LocalStore:
         check_range(start, length)
         source = self._path(key)
         try:
-            with open(source, "rb") as handle:
+            with open(open_object(source), "rb") as handle:
                 handle.seek(start)
                 return handle.read(length)
         except FileNotFoundError as error:
@@ -269,11 +292,13 @@ class LocalStore:
     def head(self, key: str) -> ObjectInfo | None:
         target = self._path(key)
         try:
-            stat = target.stat()
+            stat = target.lstat()
         except FileNotFoundError:
             return None
         except OSError as error:
             raise _storage_error(error, "read", target) from error
+        if not stat_module.S_ISREG(stat.st_mode):
+            raise not_a_file(target)
         metadata, written = self._descriptions.read(key, target)
         stamp = (written.get("size"), written.get("inode", stat.st_ino), written.get("mtime_ns"))
         sha256 = written.get("sha256") \
@@ -289,6 +314,12 @@ class LocalStore:
         start = self.root
         if parts and parts[0] != OWN_DIR and not any(p in ("", ".", "..") for p in parts):
             start = self.root.joinpath(*parts)
+            try:  # (a walk follows its start: never a link out of the store)
+                os.close(open_folder(self.root, parts))
+            except (FileNotFoundError, NotADirectoryError):
+                return
+            except OSError as error:
+                raise _storage_error(error, "list", start) from error
         def unreadable(error: OSError) -> None:  # a folder we cannot read is no empty one
             if not isinstance(error, FileNotFoundError):
                 raise _storage_error(error, "list", Path(error.filename or start)) from error
@@ -326,12 +357,21 @@ class LocalStore:
             raise _storage_error(error, "read", folder) from error
 
     def delete(self, key: str) -> None:
+        parts = self._parts(key)
         try:
-            self._path(key).unlink()
+            folder = open_folder(self.root, parts[:-1])
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        except OSError as error:
+            raise _storage_error(error, "delete", self._path(key)) from error
+        try:
+            os.unlink(parts[-1], dir_fd=folder)
         except FileNotFoundError:
             pass
         except OSError as error:
             raise _storage_error(error, "delete", self._path(key)) from error
+        finally:
+            os.close(folder)
         self._descriptions.drop_sidecars(key)
 
     def url_for(self, key: str) -> str:

@@ -10,9 +10,8 @@ what it was sent. Before a local copy is deleted the proof is one of:
    checksums it checked, recomputed here from the local file cut at the same part size;
 3. the bytes read back from the store and hashed;
 4. on a store with ``checked_writes`` (it hashed what it wrote before the object
-   appeared), right after this process put the object, or later while the object is
-   still the very file this process wrote (``ObjectInfo.written_here``): the checksum
-   it recorded then.
+   appeared), while the object is still the very file this process wrote
+   (``ObjectInfo.written_here``): the checksum it recorded then.
 
 When none of them can be had the object counts as unverified (``UnverifiableError``),
 and whoever asked keeps the local copy.
@@ -58,13 +57,11 @@ class Verified:
 
 
 def verify(store: Store, key: str, *, sha256: str, size: int,
-           local: Path | None = None, just_put: bool = False) -> Verified:
+           local: Path | None = None) -> Verified:
     """Prove the object at ``key`` has ``size`` bytes with ``sha256``, or raise.
 
     ``local`` is a file believed to hold the same bytes (the one about to be deleted):
     it lets a multipart object be proved by its composite checksum instead of a download.
-    ``just_put``: this process has just written the object with ``put`` (not found it
-    there), which on a store with ``checked_writes`` proved the bytes already.
     """
     info = store.head(key)
     if info is None:
@@ -78,7 +75,7 @@ def verify(store: Store, key: str, *, sha256: str, size: int,
             raise _mismatch(store, key, f"sha256 {info.sha256} (the server's)",
                             f"sha256 {sha256}")
         return Verified(info, "server_sha256")
-    if (just_put or info.written_here) and store.capabilities.checked_writes \
+    if info.written_here and store.capabilities.checked_writes \
             and info.sha256 == sha256:
         return Verified(info, "checked_write")
     if info.composite is not None and local is not None \
@@ -104,11 +101,10 @@ def verify(store: Store, key: str, *, sha256: str, size: int,
     return Verified(replace(info, sha256=read_sha256), "read_back")
 
 
-def verify_record(store: Store, record: dict, local: Path | None = None,
-                  just_put: bool = False) -> Verified:
+def verify_record(store: Store, record: dict, local: Path | None = None) -> Verified:
     """``verify`` the stored object of an index record."""
     return verify(store, record["remote_path"], sha256=bare(record["checksum"]),
-                  size=record["size_bytes"], local=local, just_put=just_put)
+                  size=record["size_bytes"], local=local)
 
 
 def proven_head(store: Store, key: str) -> ObjectInfo | None:
