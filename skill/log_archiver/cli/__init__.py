@@ -44,9 +44,24 @@ def _exit_when_done(run) -> None:
 def main(args=None) -> None:
     """``log-archiver``; given ``args`` (tests), exits through ``SystemExit`` as usual."""
     words = sys.argv[1:] if args is None else [str(arg) for arg in args]
-    if args is not None:
-        _run(words)
-    _exit_when_done(lambda: _run(words))
+    name = words[0] if words[:1] and words[0] in COMMANDS else "log-archiver"
+    if args is not None:  # in the caller's process: its SIGTERM handler comes back
+        _interruptible(name, words, lambda: _run(words), restore=True)
+    _exit_when_done(lambda: _interruptible(name, words, lambda: _run(words)))
+
+
+def _interruptible(name: str, words: list[str], run, *, restore: bool = False) -> None:
+    """``run`` with SIGTERM stopping it as Ctrl-C does, from the very start (imports and
+    the configuration included): an interrupt no command turned into its JSON object yet
+    is printed here, as ``name``'s."""
+    from log_archiver.cli import output
+
+    with output.sigterm_interrupts(restore=restore):
+        try:
+            run()
+        except KeyboardInterrupt as stop:
+            output.interrupted(name, quiet="-q" in words or "--quiet" in words,
+                               dry_run="--dry-run" in words, cause=stop)
 
 
 def _run(words: list[str]) -> None:
@@ -80,7 +95,7 @@ def _script(name: str, command: str):
 
         invoke(load_command(COMMANDS[command]), None, name)
 
-    return lambda: _exit_when_done(run)
+    return lambda: _exit_when_done(lambda: _interruptible(command, sys.argv[1:], run))
 
 
 archive_main = _script("archive-issue-logs", "archive")

@@ -54,7 +54,7 @@ def run_enqueue(issues: list[int], reason: str, quiet: bool) -> None:
     output.reset()
     try:
         output.run("enqueue", body, quiet=quiet, human=enqueue_summary)
-    except KeyboardInterrupt:
-        output.interrupted("enqueue", quiet=quiet)
+    except KeyboardInterrupt as stop:
+        output.interrupted("enqueue", quiet=quiet, cause=stop)
     except Exception as error:  # (SystemExit, the way out, passes)
         output.crash("enqueue", error, quiet=quiet)

@@ -67,12 +67,13 @@ def invoke(command: click.Command, args=None, prog_name=None) -> None:
     except click.exceptions.Abort as abort:  # click's form of Ctrl-C (or of an EOF)
         name = _command_of_words(command, words)
         if isinstance(abort.__context__, KeyboardInterrupt):
-            output.interrupted(name, dry_run=dry_run, quiet=quiet)
+            output.interrupted(name, dry_run=dry_run, quiet=quiet, cause=abort.__context__)
         output.crash(name, abort.__context__ or abort, dry_run=dry_run, quiet=quiet)
     except click.exceptions.Exit as exit_:
         sys.exit(exit_.exit_code)
-    except KeyboardInterrupt:
-        output.interrupted(_command_of_words(command, words), dry_run=dry_run, quiet=quiet)
+    except KeyboardInterrupt as stop:
+        output.interrupted(_command_of_words(command, words), dry_run=dry_run, quiet=quiet,
+                           cause=stop)
     except Exception as error:
         output.crash(_command_of_words(command, words), error, dry_run=dry_run, quiet=quiet)
     sys.exit(0)

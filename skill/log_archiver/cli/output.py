@@ -1,24 +1,71 @@
 """The contract every command keeps: one JSON object on stdout, humans on stderr.
 
-Exit codes: 0 ok/noop, 1 error, 2 usage, 3 partial, 130 interrupted (Ctrl-C).
+Exit codes: 0 ok/noop, 1 error, 2 usage, 3 partial, 130 interrupted (Ctrl-C, SIGINT or
+SIGTERM).
 
 Every path ends here, including the ones no one planned for: an exception that is not
-an :class:`ArchiveError` becomes an error of type ``internal``, and an interrupt one of
-type ``interrupted``, so stdout always carries exactly one JSON object.
+an :class:`ArchiveError` becomes an error of type ``internal``, and an interrupt (a
+:class:`KeyboardInterrupt`, or the :class:`Terminated` SIGTERM raises) one of type
+``interrupted``, so stdout always carries exactly one JSON object.
 """
 
 from __future__ import annotations
 
 import json
+import signal
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from log_archiver.errors import ArchiveError, UsageError
 
 EXIT_CODES = {"ok": 0, "noop": 0, "error": 1, "usage": 2, "partial": 3}
 INTERRUPTED_EXIT = 130
 
-_state = {"emitted": False, "stderr_gone": False, "json_to_stderr": False}
+_state = {"emitted": False, "stderr_gone": False, "json_to_stderr": False,
+          "terminating": False}
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread wherever it is. A :class:`KeyboardInterrupt`
+    (as Ctrl-C raises), so no ``except Exception`` takes it for a failure to retry or
+    set aside, every ``finally`` and cleanup written for Ctrl-C runs, and the command
+    ends with the one ``interrupted`` object."""
+
+
+CLEANUP_GRACE = 10.0  # seconds a repeated SIGTERM leaves the first one's cleanup alone
+
+
+def _on_sigterm(signum, frame) -> None:
+    # Once the object is printed the command is only leaving. A SIGTERM repeated while
+    # the first one unwinds must not cut its cleanup short; one that comes later (the
+    # first was swallowed, or the cleanup hangs) stops it again. SIGKILL always stops it.
+    now = time.monotonic()
+    first = _state["terminating"]
+    if _state["emitted"] or (first and now - first < CLEANUP_GRACE):
+        return
+    _state["terminating"] = now
+    raise Terminated()
+
+
+@contextmanager
+def sigterm_interrupts(*, restore: bool = False) -> Iterator[None]:
+    """For the whole command line: SIGTERM stops the command as Ctrl-C does, with its
+    JSON object, instead of killing it silently. The first thing a command line does;
+    ``worker`` puts its graceful stop in its place while it takes jobs. ``restore``: put
+    the previous handler back at the end (a command run inside another program)."""
+    reset()
+    _state["terminating"] = False
+    try:
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread (a test's): signals never reach it anyway
+        previous, restore = None, False
+    try:
+        yield
+    finally:
+        if restore:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def reset() -> None:
@@ -118,8 +165,8 @@ def run(command: str, body: Callable[[], dict], *, dry_run: bool = False, quiet:
         fail(command, error, dry_run=dry_run, quiet=quiet, code=2)
     except ArchiveError as error:
         fail(command, error, dry_run=dry_run, quiet=quiet, code=1)
-    except KeyboardInterrupt:
-        interrupted(command, dry_run=dry_run, quiet=quiet)
+    except KeyboardInterrupt as stop:
+        interrupted(command, dry_run=dry_run, quiet=quiet, cause=stop)
     except Exception as error:
         crash(command, error, dry_run=dry_run, quiet=quiet)
     _write(text, None if quiet else _human_text(document, human), quiet)
@@ -177,9 +224,11 @@ def crash(command: str, error: BaseException, *, dry_run: bool = False, quiet: b
     sys.exit(1)
 
 
-def interrupted(command: str, *, dry_run: bool = False, quiet: bool = False):
+def interrupted(command: str, *, dry_run: bool = False, quiet: bool = False,
+                cause: BaseException | None = None):
+    how = "SIGTERM" if isinstance(cause, Terminated) else "Ctrl-C or SIGINT"
     document = envelope(command, "error", dry_run, {}, [{
-        "type": "interrupted", "message": f"{command} was interrupted (Ctrl-C or SIGINT)",
+        "type": "interrupted", "message": f"{command} was interrupted ({how})",
         "retryable": True,
         "hint": f"run the same `{command}` command again: it finishes what the interrupted "
                 "run left (nothing is lost; see `validate-index` if in doubt)"}])
