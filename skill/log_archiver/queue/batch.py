@@ -27,7 +27,7 @@ from log_archiver.archive.cleanup import cleanup_issues
 from log_archiver.archive.pipeline import archive, finish_archive
 from log_archiver.errors import ArchiveError
 from log_archiver.model.states import entry_state
-from log_archiver.queue.breaker import CircuitBreaker, store_is_down
+from log_archiver.queue.breaker import CircuitBreaker, record_upload, store_is_down
 from log_archiver.queue.checkpoint import Checkpoint, checkpoint_path
 from log_archiver.queue.closed import issues_with_logs, plan_all_closed
 from log_archiver.repository import Repository
@@ -287,33 +287,43 @@ def _compress_ahead(repo: Repository, issues: list[int], force: bool):
 
 def _one(repo: Repository, issue: int, *, reason, force, retry, allow_empty, checkpoint,
          breaker: CircuitBreaker, say, ahead=None) -> dict:
+    entry = repo.index.find(issue) if checkpoint is not None else None
     if checkpoint is not None and checkpoint.done.get(issue) in ("ok", "noop") \
-            and entry_state(repo.index.find(issue)) == "done":
-        entry = repo.index.find(issue)
+            and entry_state(entry) == "done" and not _logs_since(repo, entry):
         return {"issue_number": issue, "status": "noop", "resumed": True,
                 "message": f"issue #{issue} was archived by an earlier run of this batch "
                            f"({entry['archived_at']})", "entry": _entry_summary(entry)}
-    if not breaker.allow():
+    trial = breaker.admit()
+    if trial is None:
         return {"issue_number": issue, "status": "not_attempted",
                 "reason": f"the store was failing; not tried (try again after "
                           f"{breaker.open_until})"}
     try:
         result = archive(repo, issue, reason=reason, force=force, retry=retry, commit=False,
                          allow_empty=allow_empty, progress=say, ahead=ahead, clean=False)
+        record_upload(breaker, result)
     except ArchiveError as error:
         if store_is_down(error):
             breaker.record_failure(error)
         return _failed(issue, error)
-    down = [failure for failure in (result.get("upload") or {}).get("failed", [])
-            if store_is_down(failure)]
-    if down:
-        from log_archiver.errors import StorageTransientError
-
-        breaker.record_failure(StorageTransientError(down[-1]["message"], down[-1]["hint"]))
-    elif (result.get("upload") or {}).get("verified") or \
-            (result.get("upload") or {}).get("already_stored"):
-        breaker.record_success()
+    finally:
+        breaker.release_trial(trial)  # a trial that told nothing (a no-op if it did)
     return result if "cleanup_due" in result else _compact(issue, result)
+
+
+def _logs_since(repo: Repository, entry: dict) -> bool:
+    """Whether logs of the entry's issue appeared or changed on disk since it was archived
+    (then the archive runs again, to take them, as for any archived issue)."""
+    from log_archiver.archive.collect import collect
+    from log_archiver.archive.prepare import changed_since_archived
+
+    known = {log["local_path"] for log in entry["logs"]}
+    try:
+        found = collect(repo, entry["issue_number"])[0]
+        return any(log.relative not in known for log in found) \
+            or bool(changed_since_archived(entry, found, repo.config))
+    except (ArchiveError, OSError):  # (the archive meets it too, and reports it)
+        return True
 
 
 def _compact(issue: int, result: dict) -> dict:

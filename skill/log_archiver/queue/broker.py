@@ -153,10 +153,12 @@ def _json_serializer(huey):
 
 
 class Broker:
-    """One queue: huey's messages and key/value store, and the leases beside them."""
+    """One queue: huey's messages and key/value store, and the leases beside them;
+    ``max_pending``: the bound on waiting jobs that adding jobs again respects."""
 
-    def __init__(self, target: QueueTarget):
+    def __init__(self, target: QueueTarget, max_pending: int | None = None):
         self.target = target
+        self.max_pending = max_pending
         huey_module = _import_huey(target.kind == "redis")
         serializer = _json_serializer(huey_module)
         if target.kind == "sqlite":
@@ -260,19 +262,19 @@ class UnreadableMessage:
 
 
 def _record(data) -> dict | None:
+    """A job record as stored, or None when it is not one (see :mod:`.records`)."""
+    from log_archiver.queue.records import checked_record
+
     try:
-        record = json.loads(bytes(data))
-    except ValueError:
+        return checked_record(json.loads(bytes(data)))
+    except (ValueError, RecursionError):
         return None
-    return record if isinstance(record, dict) and isinstance(record.get("id"), str) else None
 
 
 def _job_args(args) -> bool:
-    from log_archiver.queue.jobs import REASONS
+    from log_archiver.queue.records import valid_job
 
-    return (isinstance(args, list) and len(args) == 3 and isinstance(args[0], str)
-            and 0 < len(args[0]) <= 64 and args[0].isalnum() and type(args[1]) is int
-            and args[1] > 0 and args[2] in REASONS)
+    return isinstance(args, list) and len(args) == 3 and valid_job(*args)
 
 
 def _never_called(job_id, issue, reason):  # the worker runs jobs itself (see worker.py)
@@ -280,4 +282,4 @@ def _never_called(job_id, issue, reason):  # the worker runs jobs itself (see wo
 
 
 def open_broker(config: Config) -> Broker:
-    return Broker(queue_target(config))
+    return Broker(queue_target(config), config.queue_max_pending)

@@ -125,21 +125,34 @@ def enqueue_jobs(config, issues: list[int], reason: str) -> tuple[str, list[dict
 def enqueue(broker, issues: list[int], reason: str, *, max_pending: int) -> list[dict]:
     """Add one job per issue, all or none of them: past ``max_pending`` waiting jobs
     the queue is left as it was."""
-    from log_archiver.queue.leases import new_owner
-
     _check_reason(reason)
-    added = []
+    # (an id as uuid4().hex, without importing uuid)
+    added = [new_record(os.urandom(16).hex(), issue, reason) for issue in issues]
+    _send_bounded(broker, added, max_pending)
+    return added
+
+
+def _send_bounded(broker, records: list[dict], max_pending: int | None) -> None:
+    """Send each record's job, then write the record; all of them or none: past
+    ``max_pending`` waiting jobs the queue is left as it was (no bound when None)."""
+    from log_archiver.queue.leases import new_owner
+    from log_archiver.queue.sqlite_enqueue import send_sqlite
+
+    def full(waiting: int) -> QueueFullError:
+        return queue_full(waiting, len(records), max_pending)
+
+    # on SQLite one transaction, as enqueue's, so that no enqueuer passes the bound meanwhile
+    if broker.target.kind == "sqlite" and max_pending is not None and send_sqlite(
+            broker.target.location, records, max_pending=max_pending,
+            full_error=full) is not None:
+        return
     with _enqueue_turn(broker, new_owner()):
         waiting = broker.waiting()
-        if waiting + len(issues) > max_pending:
-            raise queue_full(waiting, len(issues), max_pending)
-        for issue in issues:
-            job_id = os.urandom(16).hex()  # as uuid4().hex, without importing uuid
-            broker.send(broker.new_message(job_id, issue, reason))
-            record = new_record(job_id, issue, reason)
+        if max_pending is not None and waiting + len(records) > max_pending:
+            raise full(waiting)
+        for record in records:
+            broker.send(broker.new_message(record["id"], record["issue"], record["reason"]))
             broker.put_record(record)
-            added.append(record)
-    return added
 
 
 def describe(record: dict, now: float) -> dict:
@@ -186,6 +199,8 @@ def _stale(broker, record: dict) -> bool:
 
 def retry(broker, *, job_id: str | None = None, all_failed: bool = False) -> list[dict]:
     """Send failed jobs again (the message first, then the record)."""
+    from log_archiver.queue.records import runnable
+
     if (job_id is None) == (not all_failed):
         raise UsageError("give one JOB id or --all-failed", "see `log-archiver queue status`")
     if job_id is not None:
@@ -199,14 +214,13 @@ def retry(broker, *, job_id: str | None = None, all_failed: bool = False) -> lis
         chosen = [record]
     else:
         chosen = [r for r in broker.records() if r["state"] == FAILED]
-    # an unreadable message's record has nothing to run again
-    chosen = [r for r in chosen if isinstance(r.get("issue"), int) and r.get("reason") in REASONS]
+    chosen = [r for r in chosen if runnable(r)]  # (an unreadable message's: nothing to run)
     for record in chosen:
-        broker.send(broker.new_message(record["id"], record["issue"], record["reason"]))
         record.update(state=PENDING, attempts=0, note="retried by hand",
                       last_error=record.get("error"), error=None, enqueued_at=time.time(),
                       finished_at=None)
-        broker.put_record(record)
+    if chosen:
+        _send_bounded(broker, chosen, broker.max_pending)  # as enqueue: within the bound
     return chosen
 
 
@@ -231,11 +245,13 @@ def recover(broker) -> list[dict]:
     """Put back in the queue the jobs whose worker is gone (killed, or its machine lost):
     marked running, their issue's lease is no longer theirs; or still pending while no
     message of theirs is left (taken by a worker that failed before it could start)."""
+    from log_archiver.queue.records import runnable
+
     recovered = []
     records = broker.records()
     queued = _queued_ids(broker) if any(r["state"] == PENDING for r in records) else set()
     unsent = [r for r in records if r["state"] == PENDING and r["id"] not in queued
-              and isinstance(r.get("issue"), int) and r.get("reason") in REASONS]
+              and runnable(r)]
     if unsent:
         # A live worker holds a message it just took for a moment before it marks the job
         # running (or sends it back for later): look again once that moment is past.
@@ -248,7 +264,7 @@ def recover(broker) -> list[dict]:
         broker.send(broker.new_message(again["id"], again["issue"], again["reason"]))
         recovered.append(again)
     for record in records:
-        if record["state"] != RUNNING or not _stale(broker, record):
+        if record["state"] != RUNNING or not runnable(record) or not _stale(broker, record):
             continue
         again = broker.get_record(record["id"])  # it may have finished meanwhile
         if again is None or again["state"] != RUNNING or again.get("worker") != \

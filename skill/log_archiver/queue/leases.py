@@ -4,7 +4,8 @@ A worker holds ``issue:N`` while it archives issue N, so two workers (two proces
 two machines on one Redis) never archive the same issue at once; the index lock only
 covers one machine. A lease ends by itself ``ttl`` seconds after its last renewal (a
 worker on another machine that died frees its issues), and at once when its owner is a
-process of this machine that no longer runs (a worker killed with SIGKILL).
+process of this machine (same boot, same PID namespace) that no longer runs (a worker
+killed with SIGKILL).
 
 huey's ``lock_task`` does not fit: its SQLite lock has no expiry, so a killed worker
 would hold an issue for ever. On Redis this is ``SET NX PX`` with compare-and-renew
@@ -15,8 +16,11 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import time
 import uuid
+
+UNKNOWN_NAMESPACE = "?"
 
 
 def _boot_id() -> str:
@@ -27,19 +31,31 @@ def _boot_id() -> str:
         return ""
 
 
-HOST = f"{socket.gethostname()}/{_boot_id()}"
+def _pid_namespace() -> str:
+    """This process's PID namespace: containers on one kernel share the boot id (and may
+    share the host name) but not their PIDs, so a PID means something only within it."""
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:  # unknown on Linux (then no PID is judged); none elsewhere
+        return UNKNOWN_NAMESPACE if sys.platform.startswith("linux") else "-"
+
+
+HOST = f"{socket.gethostname()}/{_boot_id()}/{_pid_namespace()}"
 
 
 def new_owner() -> str:
-    """An owner name: this machine (host and boot), this process, and a random tag."""
+    """An owner name: this machine (host, boot and PID namespace), this process, and a
+    random tag."""
     return f"{HOST}|{os.getpid()}|{uuid.uuid4().hex[:12]}"
 
 
 def owner_gone(owner: str) -> bool:
-    """The owner is a process of this machine's current boot that no longer runs."""
+    """The owner is a process of this machine's current boot, in this PID namespace, that
+    no longer runs (another namespace's, or one whose namespace is unknown, is judged by
+    its lease's expiry alone)."""
     host, _, rest = str(owner).partition("|")
     pid_text = rest.partition("|")[0]
-    if host != HOST or not pid_text.isdigit():
+    if host != HOST or HOST.endswith(f"/{UNKNOWN_NAMESPACE}") or not pid_text.isdigit():
         return False
     try:
         os.kill(int(pid_text), 0)

@@ -6,6 +6,7 @@ tables, in the exact bytes huey's storage would write (our JSON message, see
 :mod:`.broker`): the bound is checked and every message and record added under one write
 lock, fsynced once. The queue must exist (tables made by huey): if not, the caller opens
 it through huey first. ``tests/test_queue.py`` checks that huey reads these messages.
+``queue retry`` sends failed jobs again the same way, within the same bound.
 """
 
 from __future__ import annotations
@@ -34,6 +35,16 @@ def enqueue_sqlite(path: str, issues: list[int], reason: str, *, max_pending: in
                    new_record, full_error) -> tuple[list[dict], int] | None:
     """The records added and the jobs now waiting; None when the queue does not exist
     yet. ``full_error(waiting)`` is the error raised past ``max_pending``."""
+    records = [new_record(os.urandom(16).hex(), issue, reason) for issue in issues]
+    waiting = send_sqlite(path, records, max_pending=max_pending, full_error=full_error)
+    return None if waiting is None else (records, waiting)
+
+
+def send_sqlite(path: str, records: list[dict], *, max_pending: int,
+                full_error) -> int | None:
+    """Send each record's job and write the record, all of them or none (``full_error``
+    raised past ``max_pending`` waiting jobs): the jobs now waiting, or None when the
+    queue does not exist yet."""
     if not Path(path).is_file():
         return None
     conn = sqlite3.connect(path, timeout=30, isolation_level=None)
@@ -48,21 +59,19 @@ def enqueue_sqlite(path: str, issues: list[int], reason: str, *, max_pending: in
             waiting = sum(conn.execute(f"select count(*) from {table} where queue = ?",
                                        (QUEUE_NAME,)).fetchone()[0]
                           for table in ("task", "schedule"))
-            if waiting + len(issues) > max_pending:
+            if waiting + len(records) > max_pending:
                 raise full_error(waiting)
-            added = []
-            for issue in issues:
-                job_id = os.urandom(16).hex()
+            for record in records:
                 conn.execute("insert into task (queue, data, priority) values (?, ?, 0)",
-                             (QUEUE_NAME, message_bytes(job_id, issue, reason)))
-                record = new_record(job_id, issue, reason)
+                             (QUEUE_NAME, message_bytes(record["id"], record["issue"],
+                                                        record["reason"])))
                 conn.execute("insert or replace into kv (queue, key, value) values (?, ?, ?)",
-                             (QUEUE_NAME, RECORD_PREFIX + job_id, json.dumps(record).encode()))
-                added.append(record)
+                             (QUEUE_NAME, RECORD_PREFIX + record["id"],
+                              json.dumps(record).encode()))
             conn.execute("commit")
         except BaseException:
             conn.execute("rollback")
             raise
-        return added, waiting + len(added)
+        return waiting + len(records)
     finally:
         conn.close()

@@ -7,6 +7,11 @@ archive's own crash safety makes its rerun finish it). A job whose worker was ki
 outright is put back by the next worker (:func:`jobs.recover`), since its issue's lease is
 no longer held by a live process.
 
+Each job holds its issue's lease under an owner of its own, so two jobs of one issue never
+run at once, in one worker or in two; a thread of its own renews the leases. A job whose
+lease was lost meanwhile (the worker stalled past ``lease_seconds``) says so, and leaves
+its record alone once another worker has taken the job over.
+
 A transient error retries the job as the retry policy says (its delays, in huey's
 schedule); after that, or at once for a permanent error, the job is failed with its error
 and waits for ``queue retry``. After ``threshold`` consecutive store failures the circuit
@@ -21,11 +26,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from log_archiver.errors import ArchiveError, StorageError
+from log_archiver.errors import ArchiveError
 from log_archiver.queue import jobs
-from log_archiver.queue.breaker import CircuitBreaker
+from log_archiver.queue.breaker import CircuitBreaker, record_upload, store_is_down
 from log_archiver.queue.broker import UnreadableMessage
 from log_archiver.queue.leases import new_owner
+from log_archiver.queue.records import UNREADABLE_PREFIX
 from log_archiver.util.retry import RetryPolicy, delay_scale_from_environment
 
 # Tests only: "STAGE:SECONDS" makes each job sleep when the archive reaches STAGE, so a
@@ -58,7 +64,9 @@ class Outcome:
 class Running:
     issue: int
     message: object
+    owner: str  # the job's own hold on its issue's lease
     started: float = field(default_factory=time.monotonic)
+    lost: str | None = None  # who held the lease when a renewal found it gone
 
 
 class Worker:
@@ -67,7 +75,6 @@ class Worker:
                  log: Callable[[str], None] = lambda line: None):
         self.broker, self.make_repository, self.archive = broker, make_repository, archive
         self.options, self.stop, self.log = options, stop, log
-        self.owner = new_owner()
         self.breaker = CircuitBreaker(options.breaker_failures,
                                       options.breaker_cooldown_seconds)
         self.policy = RetryPolicy()
@@ -87,6 +94,19 @@ class Worker:
                    for n in range(self.options.concurrency)]
         for thread in threads:
             thread.start()
+        finished = threading.Event()
+        renewer = threading.Thread(target=self._renew_until, args=(finished,),
+                                   name="leases", daemon=True)
+        renewer.start()
+        try:
+            signalled = self._watch(threads)
+        finally:
+            finished.set()
+        return self._summary(time.monotonic() - started, signalled)
+
+    def _watch(self, threads: list[threading.Thread]) -> bool:
+        """Until the job threads end (or the shutdown timeout cuts them off); True when
+        stopped by a signal."""
         deadline = None
         last_care = time.monotonic()
         while any(t.is_alive() for t in threads):
@@ -100,21 +120,40 @@ class Worker:
             if deadline is not None and time.monotonic() >= deadline:
                 self._cut_off()
                 break
-            if time.monotonic() - last_care >= self.options.lease_seconds / 3:
+            if time.monotonic() - last_care >= self.options.lease_seconds / 3 \
+                    and not self.stop.is_set():
                 last_care = time.monotonic()
                 try:
-                    self._renew_leases()
-                    if not self.stop.is_set():
-                        self.recovered += [r["id"] for r in jobs.recover(self.broker)]
+                    self.recovered += [r["id"] for r in jobs.recover(self.broker)]
                 except Exception as error:  # the job threads meet it too, and report it
                     self.log(f"the job queue failed: {type(error).__name__}: {error}")
-        return self._summary(time.monotonic() - started, deadline is not None)
+        return deadline is not None
+
+    # the lease thread: a slow recover() or a busy main thread never delays a renewal
+    def _renew_until(self, finished: threading.Event) -> None:
+        while not finished.wait(self.options.lease_seconds / 3):
+            try:
+                self._renew_leases()
+            except Exception as error:  # the job threads meet it too, and report it
+                self.log(f"the job queue failed: {type(error).__name__}: {error}")
 
     def _renew_leases(self) -> None:
+        leases, ttl = self.broker.leases, self.options.lease_seconds
         with self._lock:
-            issues = [running.issue for running in self.running.values()]
-        for issue in issues:
-            self.broker.leases.renew(f"issue:{issue}", self.owner, self.options.lease_seconds)
+            running = [(job_id, job) for job_id, job in self.running.items() if not job.lost]
+        for job_id, job in running:
+            lease = f"issue:{job.issue}"
+            if leases.renew(lease, job.owner, ttl):
+                continue
+            if leases.acquire(lease, job.owner, ttl):  # lapsed, taken by no one: held again
+                with self._lock:
+                    ended = self.running.get(job_id) is not job
+                if ended:  # (the job ended meanwhile and let go of it: so does this)
+                    leases.release(lease, job.owner)
+                continue
+            job.lost = leases.holder(lease) or "no one"
+            self.log(f"job {job_id} (issue #{job.issue}) lost its lease to {job.lost}: "
+                     "another worker may be archiving the issue at the same time")
 
     def _cut_off(self) -> None:
         """The shutdown timeout passed: the jobs still running go back to the queue."""
@@ -137,6 +176,9 @@ class Worker:
         repo = None
         while not self.stop.is_set():
             try:
+                # built before a job is taken: a job taken is marked running at once
+                # (within jobs.TAKING_SECONDS), or another worker sends it again
+                repo = repo or self.make_repository()
                 with self._lock:
                     message = self.broker.take()
                     if message is not None:
@@ -151,7 +193,6 @@ class Worker:
                 self.stop.wait(self.options.poll_seconds)
                 continue
             try:
-                repo = repo or self.make_repository()
                 self._handle(message, repo)
             except Exception as error:  # the broker failed mid-job: the job is recovered
                 if not self._broker_failed(error):
@@ -181,7 +222,7 @@ class Worker:
 
     def _handle(self, message, repo) -> None:
         if isinstance(message, UnreadableMessage):
-            record = jobs.new_record(f"unreadable-{time.time_ns()}", None, None)
+            record = jobs.new_record(f"{UNREADABLE_PREFIX}{time.time_ns()}", None, None)
             self._finish(record, jobs.FAILED, {
                 "type": "unreadable_message", "retryable": False,
                 "message": f"a message in the queue is not a log-archiver job: "
@@ -193,11 +234,20 @@ class Worker:
         if record["state"] == jobs.DONE:
             self.outcomes.append(Outcome(job_id, issue, "skipped", status="done"))
             return
-        if not self.breaker.allow():
+        trial = self.breaker.admit()  # the job's one look at the breaker
+        if trial is None:
             self._finish(record, jobs.FAILED, self._breaker_error(), seconds=0.0)
             return
+        try:
+            self._leased(message, record, repo, new_owner())
+        finally:
+            self.breaker.release_trial(trial)  # a trial that told nothing (no-op if it did)
+
+    def _leased(self, message, record: dict, repo, owner: str) -> None:
+        """Run the job under its issue's lease, or send it back for later."""
+        job_id, issue, _ = message.args
         lease = f"issue:{issue}"
-        if not self.broker.leases.acquire(lease, self.owner, self.options.lease_seconds):
+        if not self.broker.leases.acquire(lease, owner, self.options.lease_seconds):
             holder = self.broker.leases.holder(lease)
             self.broker.send_later(message, 1.0)
             record.update(state=jobs.PENDING, note=f"waiting: issue #{issue} is being "
@@ -206,37 +256,43 @@ class Worker:
             self.outcomes.append(Outcome(job_id, issue, "deferred"))
             return
         try:
-            self._run_job(message, record, repo)
+            record = self.broker.get_record(job_id) or record  # as it is, now the issue is ours
+            if record["state"] == jobs.DONE:  # (a copy of its message ran it meanwhile)
+                self.outcomes.append(Outcome(job_id, issue, "skipped", status="done"))
+                return
+            self._run_job(message, record, repo, owner)
         finally:
             with self._lock:
                 self.running.pop(job_id, None)
-            self.broker.leases.release(lease, self.owner)
+            self.broker.leases.release(lease, owner)
 
-    def _run_job(self, message, record: dict, repo) -> None:
+    def _run_job(self, message, record: dict, repo, owner: str) -> None:
         job_id, issue, reason = message.args
-        record.update(state=jobs.RUNNING, worker=self.owner, started_at=time.time(),
+        record.update(state=jobs.RUNNING, worker=owner, started_at=time.time(),
                       attempts=record.get("attempts", 0) + 1, note=None)
         self.broker.put_record(record)
         with self._lock:
-            self.running[job_id] = Running(issue, message)
+            self.running[job_id] = Running(issue, message, owner)
         self.log(f"job {job_id}: archiving issue #{issue} (attempt {record['attempts']})")
         started = time.monotonic()
         unpause = _pause_hook(repo)
         try:
             result = self.archive(repo, issue, reason=reason, retry=True)
         except ArchiveError as error:
-            self._failed(message, record, error.to_dict(), error, started)
+            if store_is_down(error):
+                self.breaker.record_failure(error)
+            self._failed(message, record, error.to_dict(), started)
             return
         except Exception as error:  # a bug must fail the job visibly, not kill the worker
             self._failed(message, record, {
                 "type": "internal", "retryable": False,
                 "message": f"internal error: {type(error).__name__}: {error}",
-                "hint": f"run `log-archiver archive {issue}` to see it"}, None, started)
+                "hint": f"run `log-archiver archive {issue}` to see it"}, started)
             return
         finally:
             unpause()
+        record_upload(self.breaker, result)  # what the batch tells its breaker, the same way
         if result["status"] in ("ok", "noop"):
-            self.breaker.record_success()
             self._finish(record, jobs.DONE, None, seconds=time.monotonic() - started,
                          result_status=result["status"])
             return
@@ -249,15 +305,10 @@ class Worker:
                      first.get("message") or "; ".join(result.get("warnings") or [])
                      or "see `log-archiver archive` output"),
                  "hint": result.get("hint") or f"run `log-archiver archive {issue} --retry`"}
-        store_down = bool(failed) and all(str(f.get("type", "")).startswith("storage")
-                                          for f in failed)
-        self._failed(message, record, error, "store" if store_down else None, started,
-                     result_status=result["status"])
+        self._failed(message, record, error, started, result_status=result["status"])
 
-    def _failed(self, message, record: dict, error: dict, cause, started: float,
+    def _failed(self, message, record: dict, error: dict, started: float,
                 result_status: str | None = None) -> None:
-        if isinstance(cause, StorageError) or cause == "store":
-            self.breaker.record_failure(error["message"])
         delay = None
         if error.get("retryable") and record["attempts"] <= self.policy.max_retries:
             probe = ArchiveError(error["message"], retryable=True)
@@ -265,17 +316,18 @@ class Worker:
                           "storage_timeout": "timeout"}.get(error["type"], "network")
             delay = self.policy.delay_for(probe, record["attempts"])
         seconds = time.monotonic() - started
-        if delay is not None and self.breaker.allow():
+        if delay is not None and not self.breaker.is_open and self._still_ours(record):
             delay *= self.scale
             self.broker.send_later(message, delay)
             record.update(state=jobs.PENDING, error=None, last_error=error,
-                          note=f"retry {record['attempts']} in {delay:g} s: {error['message']}")
+                          note=self._lost_note(record) or
+                          f"retry {record['attempts']} in {delay:g} s: {error['message']}")
             self.broker.put_record(record)
             self.outcomes.append(Outcome(record["id"], record["issue"], "retrying",
                                          result_status, error, seconds))
             self.log(f"job {record['id']}: {error['message']}; retrying in {delay:g} s")
             return
-        if not self.breaker.allow():
+        if self.breaker.is_open:
             error = {**error, "hint": self._breaker_error()["hint"]}
         self._finish(record, jobs.FAILED, error, seconds=seconds, result_status=result_status)
 
@@ -290,11 +342,29 @@ class Worker:
                 "hint": f"once the store is back (after {at}), run `log-archiver queue retry "
                         "--all-failed` and a worker"}
 
+    def _still_ours(self, record: dict) -> bool:
+        """No other worker has taken the job over (after its lease was lost to it)."""
+        current = self.broker.get_record(record["id"])
+        return current is None or current.get("worker") == record.get("worker")
+
+    def _lost_note(self, record: dict) -> str | None:
+        with self._lock:
+            running = self.running.get(record["id"])
+        if running is None or running.lost is None:
+            return None
+        return (f"its lease was lost mid-job to {running.lost}: another worker may have "
+                "archived the issue at the same time")
+
     def _finish(self, record: dict, state: str, error: dict | None, *, seconds: float,
                 result_status: str | None = None) -> None:
-        record.update(state=state, error=error, finished_at=time.time(),
-                      result_status=result_status)
-        self.broker.put_record(record)
+        if record["state"] == jobs.RUNNING and not self._still_ours(record):
+            self.log(f"job {record['id']} (issue #{record.get('issue')}): its record is "
+                     "another worker's now (the lease was lost); left as it is")
+        else:
+            record.update(state=state, error=error, finished_at=time.time(),
+                          result_status=result_status,
+                          note=self._lost_note(record) or record.get("note"))
+            self.broker.put_record(record)
         self.outcomes.append(Outcome(record["id"], record.get("issue"),
                                      "done" if state == jobs.DONE else "failed",
                                      result_status, error, round(seconds, 3)))
@@ -321,7 +391,7 @@ class Worker:
                 "seconds": round(seconds, 3), "counts": counts,
                 "recovered": self.recovered,
                 "jobs": [vars(o) for o in self.outcomes],
-                "breaker_open": not self.breaker.allow()}
+                "breaker_open": self.breaker.is_open}
 
 
 def _pause_hook(repo) -> Callable[[], None]:
