@@ -162,12 +162,18 @@ def test_a_description_nested_deep_enough_to_exhaust_the_stack_is_ignored(tmp_pa
     assert verify(store, KEY, sha256=sha, size=size).proof == "read_back"
 
 
-def test_a_sidecar_left_for_another_inode_describes_nothing(tmp_path, monkeypatch):
+@pytest.fixture
+def no_attributes(monkeypatch):
+    """A filesystem that keeps no extended attributes: descriptions go in sidecars."""
     def refused(*args, **kwargs):
         raise OSError(errno.ENOTSUP, "Operation not supported")
 
     monkeypatch.setattr(os, "setxattr", refused)
     monkeypatch.setattr(os, "getxattr", refused)
+
+
+def test_a_sidecar_left_by_a_failed_write_describes_but_never_vouches(tmp_path, monkeypatch,
+                                                                      no_attributes):
     root = tmp_path / "store"
     old, old_sha, old_size = written(tmp_path / "old.log", b"old object\n")
     new, new_sha, new_size = written(tmp_path / "new.log", b"the new one!\n")
@@ -181,12 +187,50 @@ def test_a_sidecar_left_for_another_inode_describes_nothing(tmp_path, monkeypatc
 
     monkeypatch.setattr(os, "replace", failing)
     with pytest.raises(StorageError):
-        LocalStore(root).put(KEY, new, sha256=new_sha, size=new_size, overwrite=True)
+        LocalStore(root).put(KEY, new, sha256=new_sha, size=new_size, overwrite=True,
+                             metadata={"a": "c"})
     monkeypatch.setattr(os, "replace", real_replace)
     assert (root / KEY).read_bytes() == b"old object\n"  # intact
     store = LocalStore(root)
     info = store.head(KEY)
-    assert info.sha256 != new_sha  # the sidecar of the write that failed is no claim
-    store.get(KEY, tmp_path / "copy.log")  # and no "damaged" object
+    assert info.sha256 is None and info.metadata["a"] == "c"  # it describes, never vouches
+    store.get(KEY, tmp_path / "copy.log")  # and the object is not taken for damaged
     assert (tmp_path / "copy.log").read_bytes() == b"old object\n"
     assert verify(store, KEY, sha256=old_sha, size=old_size).proof == "read_back"
+
+
+def test_a_copied_store_keeps_what_its_sidecars_say(tmp_path, log, no_attributes):
+    import shutil
+
+    path, sha, size = log
+    LocalStore(tmp_path / "store").put(KEY, path, sha256=sha, size=size,
+                                       metadata={"log-type": "build"})
+    shutil.copytree(tmp_path / "store", tmp_path / "restored")  # new inodes
+    copy = LocalStore(tmp_path / "restored")
+    info = copy.head(KEY)
+    assert info.metadata == {"log-type": "build", "sha256": sha} and info.sha256 is None
+    assert verify(copy, KEY, sha256=sha, size=size).proof == "read_back"
+
+
+def test_a_delete_whose_folder_is_gone_still_drops_the_sidecar(tmp_path, log, no_attributes):
+    import shutil
+
+    path, sha, size = log
+    store = LocalStore(tmp_path / "store")
+    store.put(KEY, path, sha256=sha, size=size)
+    sidecar = store._descriptions.sidecar_path(KEY)
+    assert sidecar.is_file()
+    shutil.rmtree(tmp_path / "store/archive/logs/2025/01/123")  # removed by hand
+    store.delete(KEY)
+    assert not sidecar.exists()
+
+
+def test_the_temp_folder_is_made_as_the_others_are_for_a_store_people_share(tmp_path, log):
+    path, sha, size = log
+    previous = os.umask(0o002)
+    try:
+        LocalStore(tmp_path / "store").put(KEY, path, sha256=sha, size=size)
+    finally:
+        os.umask(previous)
+    mode = (tmp_path / "store/.log-archiver/tmp").stat().st_mode & 0o777
+    assert mode == (tmp_path / "store/archive").stat().st_mode & 0o777 == 0o775

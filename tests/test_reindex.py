@@ -539,7 +539,7 @@ def test_metadata_that_names_a_log_its_object_does_not_hold_frees_nothing(
     store = workspace.parent / "store"
     (store / record["remote_path"]).write_bytes(forged)
     target, data = described_object(store, record["remote_path"])
-    data["metadata"]["sha256"] = hashlib.sha256(forged).hexdigest()
+    data["metadata"]["sha256"] = data["sha256"] = hashlib.sha256(forged).hexdigest()
     describe(target, data)
     rebuilt = run_cli("archive", "123", "--reindex-only")
     assert rebuilt.exit_code == 3, rebuilt.stdout

@@ -191,3 +191,35 @@ def test_a_worker_stopped_before_it_takes_jobs_prints_the_json(workspace):
     """Before its own graceful stop is in place (the settings read, huey loaded, the
     queue opened: seconds on a busy SQLite file), SIGTERM is an interruption too."""
     assert_interrupted(sigterm_on_import(workspace, "huey", "worker", "--once"), "worker")
+
+
+def test_a_git_command_under_way_is_let_finish_before_the_command_stops(tmp_path):
+    """A git killed mid-write leaves a .lock that stops every later git command."""
+    repo = tmp_path / "repo"
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    hooks = repo / "hooks"
+    hooks.mkdir()
+    started, finished = tmp_path / "hook-started", tmp_path / "hook-finished"
+    (hooks / "pre-commit").write_text(
+        f"#!/bin/sh\ntouch '{started}'\nsleep 1\ntouch '{finished}'\n")
+    (hooks / "pre-commit").chmod(0o755)
+    child = subprocess.Popen([sys.executable, "-c", f"""
+from log_archiver.cli.output import sigterm_interrupts
+from log_archiver.integrations.gitplumbing import run_git
+with sigterm_interrupts():
+    try:
+        run_git({str(repo)!r}, ["-c", "core.hooksPath=hooks", "-c", "user.name=t",
+                               "-c", "user.email=t@t", "commit", "-q", "--allow-empty",
+                               "-m", "under way"])
+    except KeyboardInterrupt:
+        print("interrupted")
+"""], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(started.exists, "started git's hook", child)
+    child.send_signal(signal.SIGTERM)
+    stdout, stderr = child.communicate(timeout=60)
+    assert stdout.strip() == "interrupted", stderr
+    assert finished.exists()  # git was not killed half way
+    log = subprocess.run(["git", "-C", str(repo), "log", "--format=%s"],
+                         capture_output=True, text=True, check=True).stdout
+    assert log.strip() == "under way"
+    assert not list((repo / ".git").rglob("*.lock"))

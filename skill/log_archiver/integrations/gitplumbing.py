@@ -31,16 +31,25 @@ def run_git(cwd: Path | str, args, *, env: dict | None = None, stdin: bytes | No
     """git's standard output (one final newline dropped when ``strip``); raises
     :class:`GitFailed`, or :class:`GitError` when git cannot be run at all."""
     try:
-        done = subprocess.run(["git", *args], cwd=cwd, env={**os.environ, **_PLAIN, **(env or {})},
-                              input=stdin if stdin is not None else b"", capture_output=True,
-                              check=False)
+        process = subprocess.Popen(["git", *args], cwd=cwd,
+                                   env={**os.environ, **_PLAIN, **(env or {})},
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE)
     except OSError as error:
         raise GitError(f"git could not be run: {error}",
                        "install git, or set `git.commit` to false in .log-archiver.json") \
             from error
-    if done.returncode != 0:
-        raise GitFailed(args, done.returncode, done.stderr.decode("utf-8", "replace"))
-    out = done.stdout.decode("utf-8", "surrogateescape")
+    with process:
+        try:
+            stdout, stderr = process.communicate(stdin if stdin is not None else b"")
+        except KeyboardInterrupt:
+            # A SIGTERM sent to this process alone: git (quick) is let finish, since one
+            # killed mid-write leaves a .lock that stops every later git command.
+            process.communicate()
+            raise
+    if process.returncode != 0:
+        raise GitFailed(args, process.returncode, stderr.decode("utf-8", "replace"))
+    out = stdout.decode("utf-8", "surrogateescape")
     return out[:-1] if strip and out.endswith("\n") else out
 
 

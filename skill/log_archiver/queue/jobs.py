@@ -198,7 +198,9 @@ def _stale(broker, record: dict) -> bool:
 
 
 def retry(broker, *, job_id: str | None = None, all_failed: bool = False) -> list[dict]:
-    """Send failed jobs again (the message first, then the record)."""
+    """Send failed jobs again (the message first, then the record). Not held to
+    ``max_pending``: the bound refuses new work, and these jobs were accepted once (an
+    outage of the store fails them all, and this is how they go back)."""
     from log_archiver.queue.records import runnable
 
     if (job_id is None) == (not all_failed):
@@ -220,7 +222,7 @@ def retry(broker, *, job_id: str | None = None, all_failed: bool = False) -> lis
                       last_error=record.get("error"), error=None, enqueued_at=time.time(),
                       finished_at=None)
     if chosen:
-        _send_bounded(broker, chosen, broker.max_pending)  # as enqueue: within the bound
+        _send_bounded(broker, chosen, None)
     return chosen
 
 

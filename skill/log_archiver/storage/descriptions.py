@@ -92,19 +92,21 @@ class Descriptions:
         self.drop_old(key)
 
     def read(self, key: str, path: Path) -> tuple[dict[str, str], dict]:
-        """The caller's metadata, and what the store recorded when writing (may be {});
-        the record holds the object's inode when it came from a sidecar. ``path``: the
-        object's."""
+        """The caller's metadata, and what the store recorded when writing this very file
+        (its checksum, with the size and mtime then; {} when nothing was recorded for
+        it). ``path``: the object's."""
         data = _attribute(path)
         if not _describes(data, key):
             data = _parsed(_small_file(self.sidecar_path(key)))
-            # A sidecar names the inode it was written for: left by a write that lost a
-            # race, or by one killed before its object took the key, it describes no
-            # object here.
             if not (isinstance(data, dict) and data.get("key") == key
-                    and isinstance(data.get("metadata"), dict)
-                    and data.get("inode") == _inode(path)):
+                    and isinstance(data.get("metadata"), dict)):
                 data = None
+            elif data.get("inode") != _inode(path):
+                # Written for another file: this one copied (a store restored from a
+                # backup), or the sidecar left by a write that lost a race or was killed
+                # before its file took the key. It still describes; it vouches for
+                # nothing (no checksum is expected of these bytes).
+                return {str(k): str(v) for k, v in data["metadata"].items()}, {}
         if data is not None:
             return {str(k): str(v) for k, v in data["metadata"].items()}, data
         old = _parsed(_small_file(self._old_path(key)))

@@ -85,7 +85,7 @@ class LocalStore:
     def _temp_dir(self) -> Path:
         folder = self.root / OWN_DIR / "tmp"
         try:
-            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            folder.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise _storage_error(error, "create", folder) from error
         return folder
@@ -96,7 +96,11 @@ class LocalStore:
             if self.root in _swept_roots:
                 return
             _swept_roots.add(self.root)
-        for abandoned in self.abandoned_uploads():
+        try:
+            abandoned_uploads = self.abandoned_uploads()
+        except StorageError:
+            return  # (another user's folder, say): cleanup-local --orphans reports it
+        for abandoned in abandoned_uploads:
             if abandoned.removable:
                 try:
                     self.discard(abandoned)
@@ -244,7 +248,7 @@ class LocalStore:
         source, dest = self._path(key), Path(dest)
         # Not named after dest: a name of 255 bytes leaves no room for a suffix.
         temp = dest.with_name(f".la-get-{os.getpid()}-{os.urandom(4).hex()}.part")
-        expected = self._descriptions.read(key, self._path(key))[0].get("sha256")
+        expected = self._descriptions.read(key, source)[1].get("sha256")
         try:
             try:
                 with open(temp, "wb") as out:
@@ -360,7 +364,8 @@ class LocalStore:
         parts = self._parts(key)
         try:
             folder = open_folder(self.root, parts[:-1])
-        except (FileNotFoundError, NotADirectoryError):
+        except FileNotFoundError:
+            self._descriptions.drop_sidecars(key)
             return
         except OSError as error:
             raise _storage_error(error, "delete", self._path(key)) from error
