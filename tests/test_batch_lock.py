@@ -15,9 +15,7 @@ import pytest
 
 from conftest import check_output, run_script, script
 from fakegithub import FakeGitHub
-from github_fixtures import REPOSITORY, TOKEN
-from gitutil import first_commit, init_repo
-from log_archiver.util.samples import write_sample_logs
+from github_fixtures import REPOSITORY, TOKEN, closed_issues_project
 
 INDEX = "logs/.archive-index.json"
 CHECKPOINT = "logs/.archive-index.json.batch"
@@ -38,14 +36,7 @@ time.sleep(600)
 
 @pytest.fixture
 def project(workspace, isolated_git, github, monkeypatch):
-    init_repo(workspace)
-    first_commit(workspace)
-    for number in ISSUES:
-        github.add_issue(number, f"Issue {number}", state="closed")
-        write_sample_logs(workspace / "logs", number, big=200_000, small=3_000, seed=number)
-    for name, value in environment(github).items():
-        monkeypatch.setenv(name, value)
-    return workspace
+    return closed_issues_project(workspace, github, monkeypatch, ISSUES)
 
 
 def environment(github: FakeGitHub) -> dict:

@@ -68,6 +68,7 @@ def test_bad_job_records_are_skipped_by_every_reader(backend, workspace, run_cli
     before = _status(run_cli)
     assert before["counts"] == {"pending": 1, "running": 0, "failed": 0, "done": 0}
     assert before["jobs_total"] == 1
+    assert before["records_ignored"] == len(HOSTILE)
     worked = run_cli("worker", "--once")
     assert worked.exit_code == 0, worked.stdout + worked.stderr
     assert worked.json["counts"] == {"done": 1}

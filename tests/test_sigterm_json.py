@@ -17,10 +17,8 @@ from pathlib import Path
 import pytest
 
 from conftest import Result, check_output, run_script, script
-from github_fixtures import REPOSITORY, TOKEN
-from gitutil import first_commit, init_repo
+from github_fixtures import closed_issues_project
 from log_archiver.cli.commands import COMMANDS
-from log_archiver.util.samples import write_sample_logs
 
 INDEX = "logs/.archive-index.json"
 CHECKPOINT = "logs/.archive-index.json.batch"
@@ -70,15 +68,7 @@ def assert_interrupted(result: Result, command: str) -> dict:
 
 @pytest.fixture
 def project(workspace, isolated_git, github, monkeypatch):
-    init_repo(workspace)
-    first_commit(workspace)
-    for number in ISSUES:
-        github.add_issue(number, f"Issue {number}", state="closed")
-        write_sample_logs(workspace / "logs", number, big=200_000, small=3_000, seed=number)
-    for name, value in {"LOG_ARCHIVER_RETRY_DELAY_SCALE": "0", "GITHUB_TOKEN": TOKEN,
-                        "GITHUB_REPOSITORY": REPOSITORY, "GITHUB_API_URL": github.url}.items():
-        monkeypatch.setenv(name, value)
-    return workspace
+    return closed_issues_project(workspace, github, monkeypatch, ISSUES)
 
 
 def archived(project: Path) -> list[int]:

@@ -53,6 +53,9 @@ def status_summary(doc: dict) -> str:
     if doc.get("stale_running"):
         lines.append(f"  {len(doc['stale_running'])} running job(s) lost their worker; the "
                      "next worker puts them back in the queue")
+    if doc.get("records_ignored"):
+        lines.append(f"  {doc['records_ignored']} record(s) in the queue are no job of "
+                     "log-archiver's (written by someone else, or damaged): ignored")
     return "\n".join(lines)
 
 

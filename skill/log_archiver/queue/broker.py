@@ -238,12 +238,21 @@ class Broker:
         return None if data is EmptyData else _record(data)
 
     def records(self) -> list[dict]:
-        found = []
+        return self.records_and_ignored()[0]
+
+    def records_and_ignored(self) -> tuple[list[dict], int]:
+        """The job records, and how many records under the job prefix are none (left
+        out everywhere: written by someone else, or damaged)."""
+        found, ignored = [], 0
         for key, data in self.storage.result_items().items():
             key = key.decode() if isinstance(key, bytes) else key
-            if key.startswith(RECORD_PREFIX) and (record := _record(data)) is not None:
+            if not key.startswith(RECORD_PREFIX):
+                continue
+            if (record := _record(data)) is not None:
                 found.append(record)
-        return found
+            else:
+                ignored += 1
+        return found, ignored
 
     def delete_record(self, job_id: str) -> None:
         self.storage.delete_data(RECORD_PREFIX + job_id)

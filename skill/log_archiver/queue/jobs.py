@@ -175,7 +175,8 @@ def _iso(seconds: float | None) -> str | None:
 
 def status(broker, *, limit: int = 100) -> dict:
     now = time.time()
-    records = sorted(broker.records(), key=lambda r: r.get("enqueued_at") or 0)
+    records, ignored = broker.records_and_ignored()
+    records.sort(key=lambda r: r.get("enqueued_at") or 0)
     counts = {state: 0 for state in STATES}
     oldest: dict = {state: None for state in STATES}
     for record in records:
@@ -190,7 +191,7 @@ def status(broker, *, limit: int = 100) -> dict:
         limit - len(shown), 0):] if limit > len(shown) else []
     return {"counts": counts, "oldest_age_seconds": oldest, "waiting_messages":
             broker.waiting(), "stale_running": stale, "jobs": shown,
-            "jobs_shown": len(shown), "jobs_total": len(records)}
+            "jobs_shown": len(shown), "jobs_total": len(records), "records_ignored": ignored}
 
 
 def _stale(broker, record: dict) -> bool:
