@@ -88,3 +88,11 @@ def redis_url(redis_server):
     """The server's URL, on an empty database for each test."""
     redis_server.client().flushall()
     return redis_server.url
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def backend(request, workspace, monkeypatch):
+    """The queue on the default SQLite file, or on a real redis-server."""
+    if request.param == "redis":
+        monkeypatch.setenv("LOG_ARCHIVER_QUEUE_URL", request.getfixturevalue("redis_url"))
+    return request.param

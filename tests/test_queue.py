@@ -10,14 +10,6 @@ import pytest
 from log_archiver.util.samples import write_sample_logs
 
 
-@pytest.fixture(params=["sqlite", "redis"])
-def backend(request, workspace, monkeypatch):
-    """The queue on the default SQLite file, or on a real redis-server."""
-    if request.param == "redis":
-        monkeypatch.setenv("LOG_ARCHIVER_QUEUE_URL", request.getfixturevalue("redis_url"))
-    return request.param
-
-
 def _issues_with_logs(workspace, *issues):
     for n, issue in enumerate(issues):
         write_sample_logs(workspace / "logs", issue, big=30_000, small=2_000, seed=n)

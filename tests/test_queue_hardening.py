@@ -1,6 +1,7 @@
-"""The worker under the review's cases, in this process on a real SQLite queue and the
-real archive: two jobs of one issue in one worker, a breaker trial that reports nothing,
-a store refusal that is no outage, a lease lost mid-job, a slow repository build."""
+"""The worker under the review's cases, in this process on a real SQLite queue (and a
+real redis-server where the lease is what is tested) and the real archive: two jobs of one
+issue in one worker, a breaker trial that reports nothing, a store refusal that is no
+outage, a lease lost mid-job, a slow repository build."""
 
 from __future__ import annotations
 
@@ -64,7 +65,8 @@ def _poll(condition, timeout: float, what: str) -> None:
         time.sleep(0.02)
 
 
-def test_two_jobs_of_one_issue_in_one_worker_never_archive_at_once(workspace, run_cli):
+def test_two_jobs_of_one_issue_in_one_worker_never_archive_at_once(backend, workspace,
+                                                                   run_cli):
     _logs(workspace, 5)
     ids = {job["id"] for job in run_cli("enqueue", "5", "5").json["jobs"]}
     guard = threading.Lock()

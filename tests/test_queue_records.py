@@ -9,8 +9,6 @@ import json
 import subprocess
 import sys
 
-import pytest
-
 from log_archiver.model.issues import MAX_ISSUE
 from log_archiver.queue import jobs
 from log_archiver.util.samples import write_sample_logs
@@ -30,13 +28,6 @@ HOSTILE = [
     {"id": "unreadable-12", "issue": 5, "reason": "manual", "state": "pending"},
     ["not", "a", "record"],
 ]
-
-
-@pytest.fixture(params=["sqlite", "redis"])
-def backend(request, workspace, monkeypatch):
-    if request.param == "redis":
-        monkeypatch.setenv("LOG_ARCHIVER_QUEUE_URL", request.getfixturevalue("redis_url"))
-    return request.param
 
 
 def _broker():

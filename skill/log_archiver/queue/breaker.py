@@ -37,7 +37,6 @@ def store_is_down(error: BaseException | dict) -> bool:
         and error.retryable
 
 
-
 def record_upload(breaker: CircuitBreaker, result: dict) -> None:
     """Tell ``breaker`` what an archive's upload (``result["upload"]``) found of the store:
     down (a failure :func:`store_is_down`), or working (something verified or found
@@ -49,6 +48,7 @@ def record_upload(breaker: CircuitBreaker, result: dict) -> None:
                                                      str(down[-1].get("hint") or "")))
     elif upload.get("verified") or upload.get("already_stored"):
         breaker.record_success()
+
 
 class CircuitBreaker:
     def __init__(self, threshold: int, cooldown_seconds: float,

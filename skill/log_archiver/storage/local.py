@@ -173,7 +173,6 @@ class LocalStore:
         folder = None
         try:
             parts = self._parts(key)
-            self.root.mkdir(parents=True, exist_ok=True)
             folder = open_folder(self.root, parts[:-1], create=True)
             # Written, described and stamped through the descriptor: the name is only
             # used to link it, and whatever is linked is checked to be this very file.
